@@ -1,0 +1,230 @@
+"""Parametric laws of training curves, each written once against an array namespace.
+
+``xp`` is a module with numpy's names (``numpy``, ``torch``, ``pytensor.tensor``):
+the prior sampler calls these with torch, the MCMC model with pytensor, the API and
+tests with numpy. Parameters are python numbers or arrays broadcastable against the
+output; pairwise sums over the schedule grid add a trailing axis, so per-row
+parameters of shape ``(batch, 1)`` are expanded with :func:`_pair`.
+
+Two kinds:
+
+* **Schedule-free families** of Domhan et al. (2015) as used by LC-PFN (2023):
+  increasing, accuracy-like curves of the epoch ``t >= 1``, with the parameter
+  priors of LC-PFN ("peaked" ones for pow3, ilog2, janoschek).
+* **Schedule-aware laws** of loss under a learning-rate schedule, functions of the
+  (normalized) time ``u``, the intrinsic time ``s1 = ∫ lr`` at ``u`` and a
+  :class:`~priors.schedules.ScheduleGrid` of the whole schedule. Their priors are
+  in normalized units (time as a fraction of the run, lr relative to its peak).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import numpy as np
+
+from priors.parameters import Distribution, LogNormal, LogUniform, Normal, OneMinus, Uniform
+from priors.schedules import ScheduleGrid, annealing_area
+
+# Learning rates are floored here before negative powers (lr decayed to exactly 0).
+_LR_FLOOR = 1e-12
+
+# --------------------------------------------------------------------------- schedule-free families
+
+
+def pow3(t, *, c, a, alpha, xp=np):
+    return c - a * t ** (-alpha)
+
+
+def ilog2(t, *, c, a, xp=np):
+    return c - a / xp.log(t + 1.0)
+
+
+def janoschek(t, *, a, beta, k, delta, xp=np):
+    return a - (a - beta) * xp.exp(-k * t**delta)
+
+
+def log_power(t, *, a, b, c, xp=np):
+    return a / (1.0 + (t / xp.exp(b)) ** c)
+
+
+def weibull(t, *, alpha, beta, kappa, delta, xp=np):
+    return alpha - (alpha - beta) * xp.exp(-((kappa * t) ** delta))
+
+
+def mmf(t, *, alpha, beta, kappa, delta, xp=np):
+    """Morgan-Mercer-Flodin."""
+    return alpha - (alpha - beta) / (1.0 + (kappa * t) ** delta)
+
+
+def vap(t, *, a, b, c, xp=np):
+    """Vapor pressure."""
+    return xp.exp(a + b / t + c * xp.log(t))
+
+
+def loglog_linear(t, *, a, b, xp=np):
+    return xp.log(a * xp.log(t) + b)
+
+
+def exp4(t, *, c, a, b, alpha, xp=np):
+    return c - xp.exp(-a * t**alpha + b)
+
+
+def pow4(t, *, c, a, b, alpha, xp=np):
+    return c - (a * t + b) ** (-alpha)
+
+
+def dr_hill_zero_background(t, *, theta, eta, kappa, xp=np):
+    return theta * t**eta / (kappa**eta + t**eta)
+
+
+# --------------------------------------------------------------------------- schedule-aware laws
+
+
+def _pair(p):
+    """A per-row parameter ``(..., 1)`` against pairwise terms ``(..., N, G)``."""
+    return p[..., None] if getattr(p, "ndim", 0) else p
+
+
+def power_term(s1, *, L0, A, alpha, s0, xp=np):
+    """``L0 + A (s1 + s0)^-alpha``: the loss a constant peak lr would reach at intrinsic time ``s1``."""
+    return L0 + A * (s1 + s0) ** (-alpha)
+
+
+def multi_power(u, s1, grid: ScheduleGrid, *, L0, A, alpha, s0, B, C, beta, gamma, xp=np):
+    """Multi-power law (Luo et al. 2025).
+
+    ``L = L0 + A (s1 + s0)^-alpha - B Σ_k drop_k (1 - (C lr_k^-gamma (s1 - s1_k) + 1)^-beta)``:
+    a power law in intrinsic time minus a loss drop that each lr decrease
+    realizes gradually as intrinsic time passes after it. ``s0`` is the warmup
+    area when ``s1`` excludes warmup.
+    """
+    elapsed = xp.clip(s1[..., :, None] - grid.s1[..., None, :], 0.0, math.inf)  # (..., N, G)
+    lr = xp.clip(grid.lr, _LR_FLOOR, math.inf)[..., None, :]
+    realized = 1.0 - (_pair(C) * lr ** (-_pair(gamma)) * elapsed + 1.0) ** (-_pair(beta))
+    drop = xp.sum(grid.drop[..., None, :] * realized, axis=-1)
+    return power_term(s1, L0=L0, A=A, alpha=alpha, s0=s0, xp=xp) - B * drop
+
+
+def lr_annealing(u, s1, grid: ScheduleGrid, *, L0, A, alpha, s0, C, decay_time, xp=np):
+    """LR-annealing scaling law (Tissue et al. 2024): ``L0 + A (s1 + s0)^-alpha - C S2``.
+
+    ``S2`` is the momentum-smoothed annealing area (:func:`~priors.schedules.annealing_area`)
+    with momentum time constant ``decay_time`` in the units of ``u``.
+    """
+    return power_term(s1, L0=L0, A=A, alpha=alpha, s0=s0, xp=xp) - C * annealing_area(u, grid, decay_time, xp=xp)
+
+
+def intrinsic_time(u, s1, grid: ScheduleGrid, *, L0, A, alpha, s0, noise, rho, xp=np):
+    """Power law in intrinsic time plus an SGD-noise term, after functional scaling laws.
+
+    ``L = L0 + A (s1 + s0)^-alpha + N Σ_k lr_k² du_k (s1 - s1_k + s0)^-rho`` with
+    ``N = noise (rho - 1) s0^(rho - 1)``, so that under a constant lr the noise term
+    settles at ``noise * lr``: lowering the lr (annealing) removes it, at a pace set
+    by the intrinsic time that passes.
+    """
+    before = 1.0 * (grid.u[..., None, :] <= u[..., :, None])  # (..., N, G)
+    elapsed = xp.clip(s1[..., :, None] - grid.s1[..., None, :], 0.0, math.inf)
+    kernel = (elapsed + _pair(s0)) ** (-_pair(rho))
+    injected = (grid.lr**2 * grid.width)[..., None, :]
+    scale = noise * (rho - 1.0) * s0 ** (rho - 1.0)
+    noise_term = scale * xp.sum(before * injected * kernel, axis=-1)
+    return power_term(s1, L0=L0, A=A, alpha=alpha, s0=s0, xp=xp) + noise_term
+
+
+# --------------------------------------------------------------------------- registry
+
+
+@dataclass(frozen=True)
+class Law:
+    """A law with the prior over its parameters."""
+
+    name: str
+    fn: Callable
+    priors: Mapping[str, Distribution] = field(default_factory=dict)
+    schedule_aware: bool = False
+
+    def __call__(self, *args, xp=np, **params):
+        return self.fn(*args, xp=xp, **params)
+
+
+FAMILIES: dict[str, Law] = {
+    law.name: law
+    for law in [
+        # The three LC-PFN paper families with its "peaked" priors.
+        Law("pow3", pow3, {"c": Uniform(0.0, 1.25), "a": Uniform(-0.6, 0.6), "alpha": LogNormal(0.0, 2.0)}),
+        Law("ilog2", ilog2, {"c": Uniform(0.0, 1.0), "a": Uniform(-0.5, 0.5)}),
+        Law(
+            "janoschek",
+            janoschek,
+            {"a": Uniform(0.0, 1.0), "beta": Uniform(0.0, 2.0), "k": LogNormal(-2.0, 1.0), "delta": LogNormal(0.0, 0.5)},
+        ),
+        # The other Domhan et al. families with LC-PFN's priors.
+        Law("log_power", log_power, {"a": Normal(0.8, 0.1), "b": Normal(1.0, 1.0), "c": Uniform(-3.0, 0.0)}),
+        Law(
+            "weibull",
+            weibull,
+            {"alpha": Uniform(0.0, 1.5), "beta": Uniform(0.0, 1.0), "kappa": LogNormal(-2.0, 1.0), "delta": LogNormal(0.0, 0.5)},
+        ),
+        Law(
+            "mmf",
+            mmf,
+            {"alpha": Normal(0.8, 0.1), "beta": Normal(0.2, 0.1), "kappa": LogNormal(0.0, 2.0), "delta": LogNormal(0.0, 1.0)},
+        ),
+        Law("vap", vap, {"a": Uniform(-2.0, 0.0), "b": Uniform(-4.0, 0.0), "c": LogUniform(math.exp(-8.0), 1.0)}),
+        Law("loglog_linear", loglog_linear, {"a": LogNormal(-2.0, 1.0), "b": LogUniform(1.0, math.e)}),
+        Law(
+            "exp4",
+            exp4,
+            {"c": Normal(0.8, 0.1), "a": LogNormal(-2.0, 1.0), "b": LogNormal(0.0, 0.5), "alpha": LogNormal(0.0, 1.0)},
+        ),
+        Law(
+            "pow4",
+            pow4,
+            {
+                "c": OneMinus(LogUniform(math.exp(-5.0), 1.0)),
+                "a": LogNormal(-3.0, 2.0),
+                "b": LogUniform(1.0, math.e),
+                "alpha": LogNormal(0.0, 1.0),
+            },
+        ),
+        Law(
+            "dr_hill_zero_background",
+            dr_hill_zero_background,
+            {"theta": Normal(0.8, 0.1), "eta": LogNormal(1.0, 1.0), "kappa": LogNormal(1.0, 2.0)},
+        ),
+    ]
+}
+
+# Normalized units: u in [0, 1] is the fraction of the run, lr in [0, 1] relative to
+# peak, so s1 <= 1. Ranges bracket published fits, e.g. the 25M-GPT multi-power fit
+# (alpha 0.51, beta 0.58, gamma 0.64) becomes A ~ 0.19, B ~ 0.11, C ~ 2700 here.
+_POWER = {"L0": LogUniform(0.02, 20.0), "A": LogUniform(0.1, 1.0), "alpha": Uniform(0.15, 1.2), "s0": LogUniform(1e-3, 0.05)}
+
+SCHEDULE_LAWS: dict[str, Law] = {
+    law.name: law
+    for law in [
+        Law(
+            "multi_power",
+            multi_power,
+            {**_POWER, "B": LogUniform(0.03, 1.0), "C": LogUniform(30.0, 1e4), "beta": Uniform(0.3, 1.0), "gamma": Uniform(0.3, 0.9)},
+            schedule_aware=True,
+        ),
+        Law(
+            "lr_annealing",
+            lr_annealing,
+            {**_POWER, "C": LogUniform(1.0, 30.0), "decay_time": LogUniform(0.003, 0.1)},
+            schedule_aware=True,
+        ),
+        Law(
+            "intrinsic_time",
+            intrinsic_time,
+            {**_POWER, "noise": LogUniform(0.02, 1.0), "rho": Uniform(1.1, 2.0)},
+            schedule_aware=True,
+        ),
+    ]
+}
+
+LAWS: dict[str, Law] = {**FAMILIES, **SCHEDULE_LAWS}

@@ -1,0 +1,1 @@
+"""The HTTP service around ``lcpfn`` (needs the ``serve`` extra)."""

@@ -1,0 +1,1 @@
+"""Scripts that train the PFN on the prior and export it (needs the ``train`` extra)."""
