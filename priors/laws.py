@@ -47,7 +47,7 @@ def janoschek(t, *, a, beta, k, delta, xp=np):
 
 
 def log_power(t, *, a, b, c, xp=np):
-    return a / (1.0 + (t / xp.exp(b)) ** c)
+    return a / (1.0 + xp.exp(c * (xp.log(t) - b)))  # (t / e^b)^c
 
 
 def weibull(t, *, alpha, beta, kappa, delta, xp=np):
@@ -120,17 +120,18 @@ def lr_annealing(u, s1, grid: ScheduleGrid, *, L0, A, alpha, s0, C, decay_time, 
 def intrinsic_time(u, s1, grid: ScheduleGrid, *, L0, A, alpha, s0, noise, rho, xp=np):
     """Power law in intrinsic time plus an SGD-noise term, after functional scaling laws.
 
-    ``L = L0 + A (s1 + s0)^-alpha + N Σ_k lr_k² du_k (s1 - s1_k + s0)^-rho`` with
-    ``N = noise (rho - 1) s0^(rho - 1)``, so that under a constant lr the noise term
-    settles at ``noise * lr``: lowering the lr (annealing) removes it, at a pace set
-    by the intrinsic time that passes.
+    ``L = L0 + A (s1 + s0)^-alpha + N ∫ lr(s)² K(s1 - s1(s)) ds`` with the power-law
+    kernel ``K(e) = (e + s0)^-rho`` and ``N = noise (rho - 1) s0^(rho - 1)``, so that
+    under a constant lr the noise term settles at ``noise * lr``: lowering the lr
+    (annealing) removes it, at a pace set by the intrinsic time that passes. Each
+    grid cell is integrated exactly for the lr it ends with.
     """
     before = 1.0 * (grid.u[..., None, :] <= u[..., :, None])  # (..., N, G)
-    elapsed = xp.clip(s1[..., :, None] - grid.s1[..., None, :], 0.0, math.inf)
-    kernel = (elapsed + _pair(s0)) ** (-_pair(rho))
-    injected = (grid.lr**2 * grid.width)[..., None, :]
-    scale = noise * (rho - 1.0) * s0 ** (rho - 1.0)
-    noise_term = scale * xp.sum(before * injected * kernel, axis=-1)
+    elapsed = xp.clip(s1[..., :, None] - grid.s1[..., None, :], 0.0, math.inf) + _pair(s0)
+    lr = grid.lr[..., None, :]
+    cell = lr * grid.width[..., None, :]  # intrinsic time the cell spans
+    kernel_area = (elapsed ** (1.0 - _pair(rho)) - (elapsed + cell) ** (1.0 - _pair(rho))) / (_pair(rho) - 1.0)
+    noise_term = noise * (rho - 1.0) * s0 ** (rho - 1.0) * xp.sum(before * lr * kernel_area, axis=-1)
     return power_term(s1, L0=L0, A=A, alpha=alpha, s0=s0, xp=xp) + noise_term
 
 

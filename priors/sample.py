@@ -50,6 +50,7 @@ class PriorConfig:
     def __post_init__(self) -> None:
         if len(self.source_weights) != len(SOURCES) or min(self.source_weights) < 0 or sum(self.source_weights) <= 0:
             raise ValueError(f"source_weights must be {len(SOURCES)} non-negative weights over {SOURCES}, got {self.source_weights}")
+        object.__setattr__(self, "source_weights", tuple(float(w) for w in self.source_weights))
         if isinstance(self.noise, dict):  # from JSON
             object.__setattr__(self, "noise", NoiseConfig(**self.noise))
 
@@ -103,7 +104,7 @@ def sample(
         raise ValueError(f"generator is on {generator.device} but {device=} was asked for")
     g, b, n = generator, batch_size, n_points
 
-    weights = torch.tensor(config.source_weights, device=device)
+    weights = torch.tensor(config.source_weights, dtype=torch.float32, device=device)
     source = torch.multinomial(weights, b, replacement=True, generator=g)
     out = {
         "x": torch.empty(b, n, device=device),

@@ -68,7 +68,7 @@ def relative_lr(p: ScheduleParams, u, *, xp=np):
     # torch tensors (per-row parameters) all go through the same lines.
     warm = xp.clip((u + _EPS) / (p.warmup + _EPS), 0.0, 1.0)
 
-    progress = xp.clip((u - (1.0 - p.cooldown)) / (p.cooldown + _EPS), 0.0, 1.0)
+    progress = xp.clip((u - (1.0 - p.cooldown)) / xp.clip(p.cooldown + 0.0 * u, _EPS, math.inf), 0.0, 1.0)
     r = p.final_ratio
     linear = 1.0 - (1.0 - r) * progress
     cosine = r + (1.0 - r) * 0.5 * (1.0 + xp.cos(math.pi * progress))

@@ -1,0 +1,168 @@
+import gzip
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from priors import laws as L
+from priors import schedules as S
+
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+
+
+def _params(law, rng):
+    return {k: float(v) for k, v in zip(law.priors, _draw(law, rng))}
+
+
+def _draw(law, rng):
+    g = torch.Generator().manual_seed(int(rng.integers(1 << 30)))
+    return [d.sample(g, 1)[0] for d in law.priors.values()]
+
+
+def test_family_values_at_known_points():
+    assert L.pow3(1.0, c=1.0, a=0.5, alpha=1.0) == pytest.approx(0.5)
+    assert L.ilog2(math.e - 1, c=1.0, a=0.25) == pytest.approx(0.75)
+    assert L.janoschek(1.0, a=1.0, beta=0.0, k=math.log(2), delta=1.0) == pytest.approx(0.5)
+    assert L.log_power(math.e, a=1.0, b=1.0, c=-1.0) == pytest.approx(0.5)
+    assert L.mmf(1.0, alpha=1.0, beta=0.0, kappa=1.0, delta=1.0) == pytest.approx(0.5)
+    assert L.vap(1.0, a=0.0, b=0.0, c=1.0) == pytest.approx(1.0)
+    assert L.loglog_linear(math.e, a=1.0, b=0.0) == pytest.approx(0.0)
+    assert L.exp4(1.0, c=1.0, a=1.0, b=1.0, alpha=1.0) == pytest.approx(0.0)
+    assert L.pow4(1.0, c=1.0, a=1.0, b=1.0, alpha=1.0) == pytest.approx(0.5)
+    assert L.dr_hill_zero_background(2.0, theta=1.0, eta=1.0, kappa=2.0) == pytest.approx(0.5)
+    assert L.weibull(1.0, alpha=1.0, beta=0.0, kappa=1.0, delta=1.0) == pytest.approx(1 - math.exp(-1))
+
+
+def test_lcpfn_paper_families_use_its_peaked_priors():
+    assert L.FAMILIES["pow3"].priors["alpha"] == L.LogNormal(0.0, 2.0)
+    assert L.FAMILIES["ilog2"].priors["a"] == L.Uniform(-0.5, 0.5)
+    assert L.FAMILIES["janoschek"].priors["k"] == L.LogNormal(-2.0, 1.0)
+    assert len(L.FAMILIES) == 11 and len(L.SCHEDULE_LAWS) == 3
+
+
+def _wsd_grid(xp_array, cooldown=0.3, cells=64):
+    u = np.linspace(0.0, 1.0, cells + 1)
+    lr = S.wsd(total=1.0, peak=1.0, cooldown=cooldown, shape="cosine", final_ratio=0.01)(u)
+    grid = S.schedule_grid(u, lr)
+    return u, grid
+
+
+def _backends():
+    import pytensor.tensor as pt
+
+    def as_pytensor(a):
+        return pt.as_tensor_variable(np.asarray(a, dtype=np.float64))
+
+    return [
+        ("torch", torch, lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float64), lambda r: r.numpy()),
+        ("pytensor", pt, as_pytensor, lambda r: r.eval()),
+    ]
+
+
+@pytest.mark.parametrize("name", list(L.FAMILIES))
+def test_family_is_the_same_function_in_numpy_torch_and_pytensor(name):
+    law = L.FAMILIES[name]
+    params = _params(law, np.random.default_rng(hash(name) % 1000))
+    t = np.linspace(1.0, 100.0, 25)
+    ref = law(t, xp=np, **params)
+    for backend, xp, wrap, unwrap in _backends():
+        got = unwrap(law(wrap(t), xp=xp, **params))
+        np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12, err_msg=backend)
+
+
+@pytest.mark.parametrize("name", list(L.SCHEDULE_LAWS))
+def test_schedule_law_is_the_same_function_in_numpy_torch_and_pytensor(name):
+    law = L.SCHEDULE_LAWS[name]
+    params = _params(law, np.random.default_rng(7))
+    u, grid = _wsd_grid(np)
+    x = np.linspace(0.02, 1.0, 30)
+    s1 = S.interpolate(u, grid.s1, x)
+    ref = law(x, s1, grid, xp=np, **params)
+    assert np.isfinite(ref).all()
+    for backend, xp, wrap, unwrap in _backends():
+        g = S.ScheduleGrid(*(wrap(a) for a in grid))
+        got = unwrap(law(wrap(x), wrap(s1), g, xp=xp, **params))
+        np.testing.assert_allclose(got, ref, rtol=1e-9, err_msg=backend)
+
+
+@pytest.mark.parametrize("name", list(L.SCHEDULE_LAWS))
+def test_wsd_cooldown_drops_loss_below_constant(name):
+    law = L.SCHEDULE_LAWS[name]
+    params = {"L0": 1.0, "A": 0.5, "alpha": 0.5, "s0": 0.01}
+    params.update(
+        {"B": 0.3, "C": 1000.0, "beta": 0.6, "gamma": 0.6}
+        if name == "multi_power"
+        else {"C": 10.0, "decay_time": 0.02}
+        if name == "lr_annealing"
+        else {"noise": 0.3, "rho": 1.5}
+    )
+    x = np.linspace(0.05, 1.0, 40)
+    cells = np.linspace(0.0, 1.0, 201)
+    curves = {}
+    for label, sched in [("constant", S.constant(total=1, peak=1)), ("wsd", S.wsd(total=1, peak=1, cooldown=0.2))]:
+        grid = S.schedule_grid(cells, sched(cells))
+        curves[label] = law(x, S.interpolate(cells, grid.s1, x), grid, **params)
+    before = x < 0.8
+    np.testing.assert_allclose(curves["wsd"][before], curves["constant"][before], rtol=1e-9)
+    assert curves["wsd"][-1] < curves["constant"][-1] - 0.01
+    # During the cooldown the loss keeps falling.
+    assert np.all(np.diff(curves["wsd"][x >= 0.8]) < 0)
+
+
+def test_multi_power_without_lr_drops_is_a_power_law():
+    u = np.linspace(0.0, 1.0, 33)
+    grid = S.schedule_grid(u, np.ones_like(u))
+    p = {"L0": 2.0, "A": 1.0, "alpha": 0.4, "s0": 0.01}
+    got = L.multi_power(u, grid.s1, grid, B=5.0, C=100.0, beta=0.5, gamma=0.5, **p)
+    np.testing.assert_allclose(got, L.power_term(grid.s1, **p))
+
+
+def test_intrinsic_time_noise_term_settles_at_noise_times_lr():
+    u = np.linspace(0.0, 1.0, 2001)
+    for lr in (1.0, 0.25):
+        grid = S.schedule_grid(u, np.full_like(u, lr))
+        p = {"L0": 0.0, "A": 0.0, "alpha": 0.5, "s0": 1e-3}
+        got = L.intrinsic_time(u, grid.s1, grid, noise=0.4, rho=1.6, **p)
+        assert got[-1] == pytest.approx(0.4 * lr, rel=0.05)
+
+
+def _mpl_curves():
+    path = DATA / "mpl_llm_25m.jsonl.gz"
+    if not path.exists():
+        pytest.skip(f"real curves not found at {path}")
+    curves = {}
+    for line in gzip.open(path):
+        r = json.loads(line)
+        x, lr = np.array(r["x"], float), np.array(r["lr"])
+        # Per-step schedule: the files log lr every 128 steps from step 2160, after a
+        # linear warmup from 0 to 3e-4 over the first 2160 steps (see the data README).
+        steps = np.unique(np.concatenate([[0.0, 2160.0], np.arange(2176.0, x[-1], 32.0), [x[-1]]]))
+        lrs = np.where(steps <= 2160, 3e-4 * steps / 2160, np.interp(steps, x, lr))
+        grid = S.schedule_grid(steps, lrs)
+        curves[r["id"]] = (x, np.array(r["y"]), S.interpolate(steps, grid.s1, x), grid)
+    return curves
+
+
+def test_multi_power_fit_on_constant_and_cosine_predicts_wsd_final_loss_within_1_percent():
+    scipy_optimize = pytest.importorskip("scipy.optimize")
+    curves = _mpl_curves()
+    names = ["L0", "A", "alpha", "B", "C", "beta", "gamma"]
+    fit_on = [k for k in curves if "constant" in k or "cosine" in k]
+    held_out = [k for k in curves if "wsd" in k]
+    assert len(fit_on) == 4 and len(held_out) == 5
+
+    def predict(theta, key):
+        x, _, s1, grid = curves[key]
+        return L.multi_power(x, s1, grid, s0=0.0, **dict(zip(names, np.exp(theta))))
+
+    def residuals(theta):
+        return np.concatenate([(predict(theta, k) - curves[k][1]) / curves[k][1] for k in fit_on])
+
+    start = np.log([3.0, 0.5, 0.5, 300.0, 2.0, 0.5, 0.5])
+    upper = np.log([10.0, 10.0, 2.0, 1e4, 1e3, 3.0, 2.0])
+    fit = scipy_optimize.least_squares(residuals, start, bounds=(np.full(7, -10.0), upper), x_scale="jac")
+    errors = {k: abs(predict(fit.x, k)[-1] / curves[k][1][-1] - 1) for k in held_out}
+    assert max(errors.values()) < 0.01, errors

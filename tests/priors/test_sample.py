@@ -1,0 +1,154 @@
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from priors import sample as P
+from priors.noise import NoiseConfig
+
+
+@pytest.fixture(scope="module")
+def batch():
+    return P.sample(torch.Generator().manual_seed(0), 3000, 60)
+
+
+def test_shapes_and_dtypes(batch):
+    for f in ("x", "y", "y_clean", "lr", "cum_lr", "anneal_area"):
+        assert getattr(batch, f).shape == (3000, 60), f
+    for f in ("horizon", "known_schedule", "direction", "lower", "upper", "source"):
+        assert getattr(batch, f).shape == (3000,), f
+    assert batch.known_schedule.dtype == torch.bool and len(batch) == 3000
+
+
+def test_everything_is_finite(batch):
+    for f in ("x", "y", "y_clean", "lr", "cum_lr", "anneal_area", "horizon"):
+        assert torch.isfinite(getattr(batch, f)).all(), f
+
+
+def test_logging_steps_increase_and_end_at_the_horizon(batch):
+    assert (batch.x.diff(dim=1) > 0).all()
+    assert (batch.x[:, 0] > 0).all()
+    torch.testing.assert_close(batch.x[:, -1], batch.horizon)
+
+
+def test_same_seed_same_batch_and_other_seed_other_batch():
+    a = P.sample(torch.Generator().manual_seed(5), 200, 30)
+    b = P.sample(torch.Generator().manual_seed(5), 200, 30)
+    c = P.sample(torch.Generator().manual_seed(6), 200, 30)
+    for f in dataclasses.fields(P.CurveBatch):
+        assert torch.equal(getattr(a, f.name), getattr(b, f.name)), f.name
+    assert not torch.equal(a.y, c.y)
+
+
+def test_global_rng_is_untouched():
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    P.sample(torch.Generator().manual_seed(1), 100, 20)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_every_source_appears(batch):
+    counts = torch.bincount(batch.source, minlength=len(P.SOURCES))
+    assert (counts > 0).all(), dict(zip(P.SOURCES, counts.tolist()))
+
+
+def test_clean_curves_improve_in_their_direction(batch):
+    gain = batch.direction * (batch.y_clean[:, -1] - batch.y_clean[:, 0])
+    # float32 rounding after a large random offset may erase a tiny gain, never reverse it.
+    rounding = 1e-6 * batch.y_clean.abs().amax(1)
+    assert (gain >= -rounding).all()
+    assert (gain > rounding).float().mean() > 0.99
+
+
+def test_schedule_aware_curves_are_losses_and_schedule_free_are_not_known():
+    b = P.sample(torch.Generator().manual_seed(1), 2000, 40)
+    aware = b.source >= P.SOURCES.index("multi_power")
+    assert (b.direction[aware] == -1).all()
+    assert not b.known_schedule[~aware].any()
+    assert b.known_schedule[aware].any() and not b.known_schedule[aware].all()
+    assert (b.lr[~aware] == 1).all()
+    # Non-constant schedules show up in the lr of schedule-aware curves.
+    assert (b.lr[aware].amin(1) < 0.5).any()
+
+
+def test_observed_values_respect_known_bounds(batch):
+    known_low, known_high = torch.isfinite(batch.lower), torch.isfinite(batch.upper)
+    assert known_low.any() and known_high.any() and (~known_low).any()
+    assert (batch.y[known_low] >= batch.lower[known_low, None] - 1e-4 * batch.y[known_low].abs().clamp(min=1)).all()
+    assert (batch.y[known_high] <= batch.upper[known_high, None] + 1e-4 * batch.y[known_high].abs().clamp(min=1)).all()
+
+
+def test_intrinsic_time_features_are_consistent(batch):
+    assert (batch.lr >= 0).all() and (batch.lr <= 1 + 1e-6).all()
+    assert (batch.cum_lr.diff(dim=1) >= -1e-6).all()
+    assert (batch.cum_lr <= batch.x / batch.horizon[:, None] + 1e-5).all()
+    assert (batch.anneal_area >= 0).all()
+
+
+def test_lcpfn_source_is_lcpfn_prior():
+    only = P.PriorConfig(source_weights=(0, 1, 0, 0, 0))
+    b = P.sample(torch.Generator().manual_seed(2), 500, 100, config=only)
+    torch.testing.assert_close(b.x[0], torch.arange(1.0, 101.0))
+    assert (b.direction == 1).all() and not torch.isfinite(b.lower).any()
+
+
+def test_lcpfn_curves_stay_in_unit_range_before_rescaling():
+    only = P.PriorConfig(source_weights=(0, 1, 0, 0, 0), p_affine=0.0)
+    b = P.sample(torch.Generator().manual_seed(3), 500, 100, config=only)
+    assert (b.y_clean >= 0).all() and (b.y_clean <= 1).all()
+    assert (b.y_clean[:, -1] > b.y_clean[:, 0]).all()
+    # LC-PFN's noise is absolute with log sigma ~ N(-4, 1): median sigma about e^-4.
+    sigma = (b.y - b.y_clean).std(1)
+    assert 0.01 < float(sigma.median()) < 0.04
+
+
+def test_noise_scale_follows_config():
+    quiet = P.PriorConfig(noise=NoiseConfig(log_sigma_loc=-9.0, log_sigma_scale=0.0, p_outliers=0.0), source_weights=(1, 0, 1, 1, 1))
+    b = P.sample(torch.Generator().manual_seed(4), 300, 50, config=quiet)
+    span = b.y_clean.amax(1) - b.y_clean.amin(1)
+    assert ((b.y - b.y_clean).abs().amax(1) <= 1e-3 * span + 1e-6).all()
+
+
+def test_rejection_redraws_only_the_failed_rows():
+    calls = []
+
+    def draw(k):
+        calls.append(k)
+        ids = torch.arange(k) + 1000 * len(calls)
+        return {"y_clean": ids[:, None].float(), "id": ids}
+
+    out = P._rejection(draw, lambda d: d["id"] % 2 == 0, 10)
+    first = torch.arange(10) + 1000
+    kept = first % 2 == 0
+    assert torch.equal(out["id"][kept], first[kept])
+    assert (out["id"] % 2 == 0).all() and (out["id"][~kept] >= 2000).all()
+
+
+def test_rejection_that_never_accepts_raises():
+    with pytest.raises(RuntimeError, match="did not converge"):
+        P._rejection(lambda k: {"y_clean": torch.zeros(k, 1)}, lambda d: torch.zeros(len(d["y_clean"]), dtype=torch.bool), 4)
+
+
+def test_prior_config_round_trips_through_json():
+    cfg = P.PriorConfig(p_affine=0.3, noise=NoiseConfig(p_spike=0.2))
+    again = P.PriorConfig(**json.loads(json.dumps(dataclasses.asdict(cfg))))
+    assert again == cfg
+
+
+@pytest.mark.parametrize(("batch_size", "n_points"), [(0, 10), (4, 1)])
+def test_bad_sizes_are_rejected(batch_size, n_points):
+    with pytest.raises(ValueError, match="batch_size"):
+        P.sample(torch.Generator(), batch_size, n_points)
+
+
+def test_bad_source_weights_are_rejected():
+    with pytest.raises(ValueError, match="source_weights"):
+        P.PriorConfig(source_weights=(1.0, 1.0))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_samples_on_cuda():
+    b = P.sample(torch.Generator(device="cuda").manual_seed(0), 256, 50, device="cuda")
+    assert b.y.is_cuda and torch.isfinite(b.y).all()
