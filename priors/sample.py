@@ -26,7 +26,7 @@ import torch
 
 from priors.laws import FAMILIES, SCHEDULE_LAWS, power_term
 from priors.noise import NoiseConfig, events, lognormal_sigma, observe, time_warp
-from priors.schedules import annealing_area, random_schedules, relative_lr, schedule_grid
+from priors.schedules import random_schedules, relative_lr, schedule_grid
 
 SOURCES = ("families", "lcpfn", "multi_power", "lr_annealing", "intrinsic_time")
 LCPFN_FAMILIES = ("pow3", "ilog2", "janoschek")
@@ -178,22 +178,50 @@ def _rejection(draw: Callable[[int], dict], accept: Callable[[dict], torch.Tenso
     raise RuntimeError(f"prior rejection did not converge: {int((~ok).sum())} rows still rejected after {MAX_REJECTION_ROUNDS} rounds")
 
 
-def _mixture(g, t, names: tuple[str, ...], include: torch.Tensor, weights: torch.Tensor):
-    """``Σ_f w_f f(t)`` over the included families, each evaluated on its rows only."""
-    y = torch.zeros_like(t)
-    for j, name in enumerate(names):
-        rows = include[:, j].nonzero().squeeze(1)
-        if len(rows) == 0:
-            continue
-        law = FAMILIES[name]
-        params = {k: d.sample(g, len(rows), t.device)[:, None] for k, d in law.priors.items()}
-        y[rows] = y[rows] + weights[rows, j : j + 1] * law(t[rows], xp=torch, **params)
-    return y
+class _Mixture:
+    """``Σ_f w_f f(t)`` over included families, with parameters drawn once per row."""
+
+    def __init__(self, g, names: tuple[str, ...], include: torch.Tensor, weights: torch.Tensor):
+        self.parts = []
+        for j, name in enumerate(names):
+            rows = include[:, j].nonzero().squeeze(1)
+            if len(rows):
+                law = FAMILIES[name]
+                params = {k: d.sample(g, len(rows), include.device)[:, None] for k, d in law.priors.items()}
+                self.parts.append((law, rows, weights[rows, j : j + 1], params))
+
+    def __call__(self, t: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Values at ``t``, for all rows or only ``rows`` (then ``t`` holds just those)."""
+        y = torch.zeros_like(t)
+        for law, law_rows, w, params in self.parts:
+            if rows is None:
+                at, where = torch.arange(len(law_rows), device=t.device), law_rows
+            else:  # positions of law_rows inside rows, and which of rows they are
+                keep = torch.isin(law_rows, rows)
+                at, where = keep.nonzero().squeeze(1), torch.searchsorted(rows, law_rows[keep])
+            if len(at):
+                p = {k: v[at] for k, v in params.items()}
+                y[where] = y[where] + w[at] * law(t[where], xp=torch, **p)
+        return y
+
+    def screened(self, t: torch.Tensor) -> torch.Tensor:
+        """Values at ``t``; rows whose ends fail :func:`_unit_range_and_improving` are NaN.
+
+        The ends cost two points, so most rejected rows are never evaluated in full.
+        """
+        ends = self(t[:, [0, -1]])
+        hopeful = _unit_range_and_improving(ends).nonzero().squeeze(1)
+        y = torch.full_like(t, math.nan)
+        y[hopeful] = self(t[hopeful], hopeful)
+        return y
+
+
+def _unit_range_and_improving(y: torch.Tensor) -> torch.Tensor:
+    return torch.isfinite(y).all(1) & (y >= 0).all(1) & (y <= 1).all(1) & (y[:, -1] > y[:, 0])
 
 
 def _increasing_in_unit_range(d: dict) -> torch.Tensor:
-    y = d["y_clean"]
-    return torch.isfinite(y).all(1) & (y >= 0).all(1) & (y <= 1).all(1) & (y[:, -1] > y[:, 0])
+    return _unit_range_and_improving(d["y_clean"])
 
 
 def _families(g, b, n, cfg: PriorConfig) -> dict:
@@ -211,7 +239,7 @@ def _families(g, b, n, cfg: PriorConfig) -> dict:
         include[torch.arange(k, device=dev), pick] = True
         w = torch.rand(k, len(names), generator=g, device=dev) * include
         w = w / w.sum(1, keepdim=True).clamp(min=1e-12)
-        y = _mixture(g, t, names, include, w)
+        y = _Mixture(g, names, include, w).screened(t)
         y = events(g, u, y, torch.full((k, 1), -1.0, device=dev), cfg.noise)
         return {"x": u * horizon[:, None], "y_clean": y, "cum_lr": u, "horizon": horizon}
 
@@ -229,7 +257,7 @@ def _lcpfn(g, b, n, cfg: PriorConfig) -> dict:
     def draw(k):
         include = torch.ones(k, len(names), dtype=torch.bool, device=dev)
         w = torch.rand(k, len(names), generator=g, device=dev)
-        return {"y_clean": _mixture(g, epochs.expand(k, n), names, include, w)}
+        return {"y_clean": _Mixture(g, names, include, w).screened(epochs.expand(k, n))}
 
     out = _rejection(draw, _increasing_in_unit_range, b)
     out.update(
@@ -271,7 +299,7 @@ def _schedule_law(name: str):
                 "y_clean": y,
                 "lr": relative_lr(sched, u, xp=torch),
                 "cum_lr": at_u(grid.s1),
-                "anneal_area": at_u(annealing_area(gu, grid, FEATURE_DECAY_TIME, xp=torch)),
+                "anneal_area": at_u(_annealing_area_on_grid(grid, FEATURE_DECAY_TIME)),
                 "horizon": horizon,
             }
 
@@ -288,6 +316,22 @@ def _schedule_law(name: str):
 
 
 _POWER_PARAMS = ("L0", "A", "alpha", "s0")
+
+
+def _annealing_area_on_grid(grid, decay_time: float) -> torch.Tensor:
+    """:func:`~priors.schedules.annealing_area` at the grid's own points, in O(grid).
+
+    With ``M_j = Σ_{k<=j} drop_k exp(-(u_j - u_k) / τ)`` (``M_j = e^{-Δ/τ} M_{j-1} + drop_j``)
+    and ``D_j = Σ_{k<=j} drop_k``, the area is ``τ (D_j - M_j)``: the same sum without
+    the grid² pairs, which the sampler cannot afford.
+    """
+    decay = torch.exp(-grid.width / decay_time)
+    m = torch.zeros_like(grid.drop[:, 0])
+    momentum = []
+    for j in range(grid.drop.shape[1]):
+        m = decay[:, j] * m + grid.drop[:, j]
+        momentum.append(m)
+    return decay_time * (torch.cumsum(grid.drop, 1) - torch.stack(momentum, 1))
 
 
 class _UniformLerp:
