@@ -138,3 +138,28 @@ def test_interpolate_matches_numpy_interp():
     np.testing.assert_allclose(S.interpolate(grid_u, values, u), np.interp(u, grid_u, values))
     got = S.interpolate(torch.tensor(grid_u)[None], torch.tensor(values)[None], torch.tensor(u)[None], xp=torch)
     np.testing.assert_allclose(got[0].numpy(), np.interp(u, grid_u, values))
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    total=st.floats(10, 1e6),
+    warmup_frac=st.floats(0, 0.5),
+    cooldown=st.floats(0, 1),
+    shape=st.sampled_from(S.SHAPES),
+    final_ratio=st.floats(0, 1),
+)
+def test_wsd_never_exceeds_peak_and_never_rises_after_warmup(total, warmup_frac, cooldown, shape, final_ratio):
+    s = S.wsd(total=total, peak=2.0, cooldown=cooldown, shape=shape, final_ratio=final_ratio, warmup=warmup_frac * total)
+    steps = np.linspace(0, total, 401)
+    lr = s(steps)
+    assert np.all(lr >= 0) and np.all(lr <= 2.0 * (1 + 1e-9))
+    after = steps >= warmup_frac * total
+    assert np.all(np.diff(lr[after]) <= 1e-9)
+    floor = max(final_ratio, S.MIN_EXPONENTIAL_RATIO) if shape == "exponential" else final_ratio
+    # A cooldown shorter than one step is no cooldown.
+    if cooldown * total >= 1 and warmup_frac * total < (1 - cooldown) * total:
+        assert lr[-1] == pytest.approx(2.0 * min(floor, 1.0), rel=1e-6, abs=1e-9)
