@@ -26,7 +26,7 @@ import torch
 
 from priors.laws import FAMILIES, SCHEDULE_LAWS, power_term
 from priors.noise import NoiseConfig, events, lognormal_sigma, observe, time_warp
-from priors.schedules import random_schedules, relative_lr, schedule_grid
+from priors.schedules import annealing_area_at_grid, random_schedules, relative_lr, schedule_grid
 
 SOURCES = ("families", "lcpfn", "multi_power", "lr_annealing", "intrinsic_time")
 LCPFN_FAMILIES = ("pow3", "ilog2", "janoschek")
@@ -194,14 +194,14 @@ class _Mixture:
         """Values at ``t``, for all rows or only ``rows`` (then ``t`` holds just those)."""
         y = torch.zeros_like(t)
         for law, law_rows, w, params in self.parts:
-            if rows is None:
-                at, where = torch.arange(len(law_rows), device=t.device), law_rows
-            else:  # positions of law_rows inside rows, and which of rows they are
+            where = law_rows
+            if rows is not None:  # positions of law_rows inside rows, and which of rows they are
                 keep = torch.isin(law_rows, rows)
-                at, where = keep.nonzero().squeeze(1), torch.searchsorted(rows, law_rows[keep])
-            if len(at):
-                p = {k: v[at] for k, v in params.items()}
-                y[where] = y[where] + w[at] * law(t[where], xp=torch, **p)
+                if not keep.any():
+                    continue
+                where = torch.searchsorted(rows, law_rows[keep])
+                w, params = w[keep], {k: v[keep] for k, v in params.items()}
+            y[where] = y[where] + w * law(t[where], xp=torch, **params)
         return y
 
     def screened(self, t: torch.Tensor) -> torch.Tensor:
@@ -299,7 +299,7 @@ def _schedule_law(name: str):
                 "y_clean": y,
                 "lr": relative_lr(sched, u, xp=torch),
                 "cum_lr": at_u(grid.s1),
-                "anneal_area": at_u(_annealing_area_on_grid(grid, FEATURE_DECAY_TIME)),
+                "anneal_area": at_u(annealing_area_at_grid(grid, FEATURE_DECAY_TIME, xp=torch)),
                 "horizon": horizon,
             }
 
@@ -316,22 +316,6 @@ def _schedule_law(name: str):
 
 
 _POWER_PARAMS = ("L0", "A", "alpha", "s0")
-
-
-def _annealing_area_on_grid(grid, decay_time: float) -> torch.Tensor:
-    """:func:`~priors.schedules.annealing_area` at the grid's own points, in O(grid).
-
-    With ``M_j = Σ_{k<=j} drop_k exp(-(u_j - u_k) / τ)`` (``M_j = e^{-Δ/τ} M_{j-1} + drop_j``)
-    and ``D_j = Σ_{k<=j} drop_k``, the area is ``τ (D_j - M_j)``: the same sum without
-    the grid² pairs, which the sampler cannot afford.
-    """
-    decay = torch.exp(-grid.width / decay_time)
-    m = torch.zeros_like(grid.drop[:, 0])
-    momentum = []
-    for j in range(grid.drop.shape[1]):
-        m = decay[:, j] * m + grid.drop[:, j]
-        momentum.append(m)
-    return decay_time * (torch.cumsum(grid.drop, 1) - torch.stack(momentum, 1))
 
 
 class _UniformLerp:

@@ -318,6 +318,21 @@ def annealing_area(u, grid: ScheduleGrid, decay_time, *, xp=np):
     return xp.sum(terms, axis=-1)
 
 
+def annealing_area_at_grid(grid: ScheduleGrid, decay_time, *, xp=np):
+    """:func:`annealing_area` at the grid's own points, in O(grid) instead of O(grid²).
+
+    With ``M_j = Σ_{k<=j} drop_k exp(-(u_j - u_k) / τ)`` (``M_j = e^{-Δ/τ} M_{j-1} + drop_j``)
+    and ``D_j = Σ_{k<=j} drop_k``, the area is ``τ (D_j - M_j)``. Numpy and torch.
+    """
+    decay = xp.exp(-grid.width / decay_time)
+    m = 0.0 * grid.drop[..., 0]
+    momentum = []
+    for j in range(grid.drop.shape[-1]):
+        m = decay[..., j] * m + grid.drop[..., j]
+        momentum.append(m)
+    return decay_time * (xp.cumsum(grid.drop, axis=-1) - xp.stack(momentum, axis=-1))
+
+
 def interpolate(grid_u, values, u, *, xp=np):
     """Piecewise-linear interpolation of ``values`` given at ``grid_u`` (..., G) to ``u`` (..., N).
 

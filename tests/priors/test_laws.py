@@ -43,7 +43,7 @@ def test_lcpfn_paper_families_use_its_peaked_priors():
     assert len(L.FAMILIES) == 11 and len(L.SCHEDULE_LAWS) == 3
 
 
-def _wsd_grid(xp_array, cooldown=0.3, cells=64):
+def _wsd_grid(cooldown=0.3, cells=64):
     u = np.linspace(0.0, 1.0, cells + 1)
     lr = S.wsd(total=1.0, peak=1.0, cooldown=cooldown, shape="cosine", final_ratio=0.01)(u)
     grid = S.schedule_grid(u, lr)
@@ -77,7 +77,7 @@ def test_family_is_the_same_function_in_numpy_torch_and_pytensor(name):
 def test_schedule_law_is_the_same_function_in_numpy_torch_and_pytensor(name):
     law = L.SCHEDULE_LAWS[name]
     params = _params(law, np.random.default_rng(7))
-    u, grid = _wsd_grid(np)
+    u, grid = _wsd_grid()
     x = np.linspace(0.02, 1.0, 30)
     s1 = S.interpolate(u, grid.s1, x)
     ref = law(x, s1, grid, xp=np, **params)

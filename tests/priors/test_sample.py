@@ -153,11 +153,3 @@ def test_samples_on_cuda():
     b = P.sample(torch.Generator(device="cuda").manual_seed(0), 256, 50, device="cuda")
     assert b.y.is_cuda and torch.isfinite(b.y).all()
 
-
-def test_annealing_area_recurrence_equals_the_pairwise_sum():
-    from priors.schedules import annealing_area, random_schedules, relative_lr, schedule_grid
-
-    gu = torch.linspace(0, 1, 33, dtype=torch.float64)[None].expand(64, -1)
-    sched = random_schedules(torch.Generator().manual_seed(0), 64)
-    grid = schedule_grid(gu, relative_lr(sched, gu, xp=torch).double(), xp=torch)
-    torch.testing.assert_close(P._annealing_area_on_grid(grid, 0.05), annealing_area(gu, grid, 0.05, xp=torch))

@@ -130,6 +130,15 @@ def test_annealing_area_matches_momentum_recurrence():
     np.testing.assert_allclose(ours[-1], s2[-1], rtol=0.01)
 
 
+def test_annealing_area_at_grid_equals_the_pairwise_sum():
+    gu = torch.linspace(0, 1, 33, dtype=torch.float64)[None].expand(64, -1)
+    sched = S.random_schedules(torch.Generator().manual_seed(0), 64)
+    grid = S.schedule_grid(gu, S.relative_lr(sched, gu, xp=torch).double(), xp=torch)
+    torch.testing.assert_close(S.annealing_area_at_grid(grid, 0.05, xp=torch), S.annealing_area(gu, grid, 0.05, xp=torch))
+    as_np = S.ScheduleGrid(*(a.numpy() for a in grid))
+    np.testing.assert_allclose(S.annealing_area_at_grid(as_np, 0.05), S.annealing_area(gu.numpy(), as_np, 0.05))
+
+
 def test_interpolate_matches_numpy_interp():
     rng = np.random.default_rng(0)
     grid_u = np.sort(rng.uniform(0, 1, 20))
