@@ -1,0 +1,242 @@
+"""The Riemann ("bar") distribution the PFN predicts, with half-normal tails.
+
+The real line is cut at ``borders`` (``K + 1`` increasing values, fitted as
+quantiles of prior targets by :func:`fit_borders`) into ``K`` bars; the model
+gives a logit per bar. Inner bars spread their mass uniformly. The first and
+last bar extend to -inf/+inf as half-normals anchored at their inner border,
+with half their mass inside the original bar (as in PFNs' full-support bars).
+
+Known limits ``lo``/``hi`` of the metric truncate the distribution: each bar
+keeps the part of its mass inside ``[lo, hi]`` and the rest is renormalized, so
+no predictive mass lies beyond a hard limit.
+
+:class:`BarDistribution` is the numpy side (inference: cdf, log_prob, quantile,
+mean, sampling); :func:`nll_loss` is the torch training loss. Both go through
+:func:`bar_cdf` and :func:`log_density_in_bar`, written once against ``xp``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# sigma of a half-normal with half its mass within width w: w / (sqrt(2) * erfinv(0.5)).
+_HALF_MASS_Z = 0.6744897501960817
+_LOG_2_OVER_SQRT_2PI = math.log(2.0 / math.sqrt(2.0 * math.pi))
+
+
+def tail_sigmas(borders, *, xp=np):
+    """Scales of the left and right half-normal tails."""
+    return (borders[1] - borders[0]) / _HALF_MASS_Z, (borders[-1] - borders[-2]) / _HALF_MASS_Z
+
+
+def _erf(x, xp):
+    if xp is np:
+        return _np_erf(x)
+    return xp.special.erf(x)
+
+
+_np_erf_scalar = np.vectorize(math.erf, otypes=[float])
+
+
+def _np_erf(x):
+    return _np_erf_scalar(np.asarray(x, dtype=np.float64))
+
+
+def bar_cdf(borders, z, *, xp=np):
+    """Fraction of each bar's mass at or below ``z``: ``(..., K)`` for ``z`` of shape ``(...)``."""
+    sig_l, sig_r = tail_sigmas(borders, xp=xp)
+    z = z[..., None]
+    inner = xp.clip((z - borders[1:-2]) / (borders[2:-1] - borders[1:-2]), 0.0, 1.0)
+    left = 1.0 - _erf(xp.clip(borders[1] - z, 0.0, math.inf) / (sig_l * math.sqrt(2.0)), xp)
+    right = _erf(xp.clip(z - borders[-2], 0.0, math.inf) / (sig_r * math.sqrt(2.0)), xp)
+    return xp.concatenate([left, inner, right], axis=-1)
+
+
+def bar_index(borders, z, *, xp=np):
+    """Index of the bar ``z`` falls in; the tails take everything beyond the inner borders."""
+    inner = borders[1:-1]
+    if xp is np:
+        return np.searchsorted(inner, z, side="right")
+    return xp.searchsorted(inner.contiguous(), z.contiguous(), right=True)
+
+
+def log_density_in_bar(borders, z, idx, *, xp=np):
+    """``log`` of bar ``idx``'s own density (mass 1) at ``z``; ``z`` and ``idx`` of equal shape."""
+    sig_l, sig_r = tail_sigmas(borders, xp=xp)
+    width = borders[1:] - borders[:-1]
+    inner = -xp.log(width[idx])
+    left = _LOG_2_OVER_SQRT_2PI - xp.log(sig_l) - 0.5 * ((borders[1] - z) / sig_l) ** 2
+    right = _LOG_2_OVER_SQRT_2PI - xp.log(sig_r) - 0.5 * ((z - borders[-2]) / sig_r) ** 2
+    k = width.shape[0]
+    return xp.where(idx == 0, left, xp.where(idx == k - 1, right, inner))
+
+
+def fit_borders(targets: np.ndarray, n_bars: int) -> np.ndarray:
+    """``n_bars + 1`` strictly increasing borders at equal-mass quantiles of ``targets``."""
+    targets = np.asarray(targets, dtype=np.float64).ravel()
+    targets = targets[np.isfinite(targets)]
+    if targets.size < n_bars:
+        raise ValueError(f"need at least n_bars={n_bars} finite targets to fit borders, got {targets.size}")
+    borders = np.quantile(targets, np.linspace(0.0, 1.0, n_bars + 1))
+    # Ties (clamped values) would give empty bars: spread them by a tiny step.
+    step = max(1e-6, 1e-9 * float(np.ptp(borders)))
+    for i in range(1, len(borders)):
+        borders[i] = max(borders[i], borders[i - 1] + step)
+    return borders
+
+
+# --------------------------------------------------------------------------- numpy inference
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    m = logits.max(-1, keepdims=True)
+    return logits - m - np.log(np.exp(logits - m).sum(-1, keepdims=True))
+
+
+def _np_erfinv(y: np.ndarray) -> np.ndarray:
+    """Inverse of erf on [0, 1), by Newton steps from a closed-form start."""
+    y = np.clip(np.asarray(y, dtype=np.float64), 0.0, 1.0 - 1e-16)
+    a = 0.147  # Winitzki's approximation, then Newton polishing to float64 accuracy.
+    ln = np.log(1.0 - y * y)
+    t = 2.0 / (math.pi * a) + ln / 2.0
+    x = np.sqrt(np.sqrt(t * t - ln / a) - t)
+    for _ in range(4):
+        x = x - (_np_erf(x) - y) / (2.0 / math.sqrt(math.pi) * np.exp(-x * x))
+    return x
+
+
+class BarDistribution:
+    """A batch of bar distributions: ``logits`` ``(..., K)``, limits ``lo``/``hi`` ``(...)`` (may be ±inf).
+
+    >>> d = BarDistribution(np.linspace(-1.0, 1.0, 5))
+    >>> logits = np.zeros((1, 4))
+    >>> round(float(d.cdf(logits, np.array([0.0]))[0]), 6)
+    0.5
+    """
+
+    def __init__(self, borders: np.ndarray):
+        self.borders = np.asarray(borders, dtype=np.float64)
+        if self.borders.ndim != 1 or len(self.borders) < 4 or not np.all(np.diff(self.borders) > 0):
+            raise ValueError(f"borders must be >= 4 strictly increasing values, got shape {self.borders.shape}")
+        self.n_bars = len(self.borders) - 1
+
+    def _limit_cdf(self, limit: np.ndarray, infinite_value: float) -> np.ndarray:
+        """:func:`bar_cdf` at a limit, computed only where the limit is finite (it rarely is)."""
+        out = np.full(limit.shape + (self.n_bars,), infinite_value)
+        finite = np.isfinite(limit)
+        if finite.any():
+            out[finite] = bar_cdf(self.borders, limit[finite])
+        return out
+
+    def _truncated(self, logits, lo, hi):
+        """Per-bar log-masses inside [lo, hi] (renormalized), the bars' cdf at lo and hi, and the limits."""
+        logits = np.asarray(logits, dtype=np.float64)
+        shape = logits.shape[:-1]
+        lo = np.broadcast_to(np.asarray(-np.inf if lo is None else lo, dtype=np.float64), shape)
+        hi = np.broadcast_to(np.asarray(np.inf if hi is None else hi, dtype=np.float64), shape)
+        f_lo, f_hi = self._limit_cdf(lo, 0.0), self._limit_cdf(hi, 1.0)
+        log_p = _log_softmax(logits)
+        cut = (np.isfinite(lo) | np.isfinite(hi))[..., None]
+        with np.errstate(divide="ignore"):
+            log_mass = np.where(cut, log_p + np.log(np.clip(f_hi - f_lo, 0.0, 1.0)), log_p)
+        top = np.max(log_mass, -1, keepdims=True)
+        log_norm = top[..., 0] + np.log(np.exp(log_mass - top).sum(-1))
+        return log_mass - log_norm[..., None], f_lo, f_hi, lo, hi
+
+    def _own_cdf(self, z: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """Fraction of bar ``idx``'s own mass at or below ``z`` (elementwise)."""
+        b = self.borders
+        sig_l, sig_r = tail_sigmas(b)
+        inner = np.clip((z - b[idx]) / (b[idx + 1] - b[idx]), 0.0, 1.0)
+        left = 1.0 - _np_erf(np.clip(b[1] - z, 0.0, np.inf) / (sig_l * math.sqrt(2.0)))
+        right = _np_erf(np.clip(z - b[-2], 0.0, np.inf) / (sig_r * math.sqrt(2.0)))
+        return np.where(idx == 0, left, np.where(idx == self.n_bars - 1, right, inner))
+
+    def log_prob(self, logits, z, lo=None, hi=None) -> np.ndarray:
+        """Log-density at ``z`` (``(...)``); ``-inf`` outside ``[lo, hi]``."""
+        log_mass, f_lo, f_hi, lo, hi = self._truncated(logits, lo, hi)
+        z = np.asarray(z, dtype=np.float64)
+        idx = bar_index(self.borders, z)[..., None]
+        # A bar cut by a limit keeps its density; its kept mass was renormalized with the rest.
+        frac = np.take_along_axis(f_hi - f_lo, idx, -1)[..., 0]
+        kept = np.take_along_axis(log_mass, idx, -1)[..., 0]
+        with np.errstate(divide="ignore"):
+            out = kept - np.log(np.clip(frac, 1e-300, 1.0)) + log_density_in_bar(self.borders, z, idx[..., 0])
+        return np.where((z >= lo) & (z <= hi) & (frac > 0), out, -np.inf)
+
+    def cdf(self, logits, z, lo=None, hi=None) -> np.ndarray:
+        log_mass, f_lo, f_hi, lo, hi = self._truncated(logits, lo, hi)
+        z = np.clip(np.asarray(z, dtype=np.float64), lo, hi)
+        mass = np.exp(log_mass)
+        idx = bar_index(self.borders, z)[..., None]
+        below = np.take_along_axis(np.cumsum(mass, -1) - mass, idx, -1)[..., 0]
+        a, b = np.take_along_axis(f_lo, idx, -1)[..., 0], np.take_along_axis(f_hi, idx, -1)[..., 0]
+        own = (self._own_cdf(z, idx[..., 0]) - a) / np.clip(b - a, 1e-300, None)
+        return np.clip(below + np.take_along_axis(mass, idx, -1)[..., 0] * np.clip(own, 0.0, 1.0), 0.0, 1.0)
+
+    def quantile(self, logits, q, lo=None, hi=None) -> np.ndarray:
+        """Quantiles ``(..., len(q))`` at levels ``q`` in (0, 1)."""
+        log_mass, f_lo, f_hi, lo, hi = self._truncated(logits, lo, hi)
+        q = np.asarray(q, dtype=np.float64)
+        mass = np.exp(log_mass)
+        cum = np.cumsum(mass, -1)
+        k = self.n_bars
+        idx = np.stack([(cum < qi).sum(-1) for qi in q.ravel()], -1).clip(0, k - 1)  # (..., Q)
+        before = np.take_along_axis(cum - mass, idx, -1)
+        m = np.take_along_axis(mass, idx, -1)
+        r = np.clip((q.ravel() - before) / np.clip(m, 1e-300, None), 0.0, 1.0)
+        a, b = np.take_along_axis(f_lo, idx, -1), np.take_along_axis(f_hi, idx, -1)
+        f = a + r * (b - a)  # target cdf inside the chosen bar
+        borders = self.borders
+        sig_l, sig_r = tail_sigmas(borders)
+        width = np.diff(borders)
+        inner = borders[idx] + f * width[idx]
+        left = borders[1] - sig_l * math.sqrt(2.0) * _np_erfinv(1.0 - f)
+        right = borders[-2] + sig_r * math.sqrt(2.0) * _np_erfinv(f)
+        z = np.where(idx == 0, left, np.where(idx == k - 1, right, inner))
+        return np.clip(z, lo[..., None], hi[..., None])
+
+    def mean(self, logits, lo=None, hi=None) -> np.ndarray:
+        log_mass, f_lo, f_hi, lo, hi = self._truncated(logits, lo, hi)
+        mass = np.exp(log_mass)
+        b = self.borders
+        lo_, hi_ = lo[..., None], hi[..., None]
+        mid = 0.5 * (np.clip(b[1:-2], lo_, hi_) + np.clip(b[2:-1], lo_, hi_))
+        sig_l, sig_r = tail_sigmas(b)
+        left = b[1] - _truncated_half_normal_mean(sig_l, np.clip(b[1] - hi, 0, np.inf), np.clip(b[1] - lo, 0, np.inf))
+        right = b[-2] + _truncated_half_normal_mean(sig_r, np.clip(lo - b[-2], 0, np.inf), np.clip(hi - b[-2], 0, np.inf))
+        centers = np.concatenate([left[..., None], mid, right[..., None]], -1)
+        return (mass * centers).sum(-1)
+
+    def sample(self, logits, rng: np.random.Generator, n: int, lo=None, hi=None) -> np.ndarray:
+        """``n`` draws per distribution: ``(..., n)``, by inverting the cdf."""
+        levels = rng.uniform(1e-12, 1.0 - 1e-12, size=n)
+        return self.quantile(logits, levels, lo, hi)
+
+
+def _truncated_half_normal_mean(sigma, d1, d2):
+    """Mean of a half-normal(sigma) restricted to [d1, d2] (0 where that holds no mass)."""
+    s2 = sigma * math.sqrt(2.0)
+    den = _np_erf(d2 / s2) - _np_erf(d1 / s2)
+    num = sigma * math.sqrt(2.0 / math.pi) * (np.exp(-((d1 / s2) ** 2)) - np.exp(-((np.minimum(d2, 1e150) / s2) ** 2)))
+    return np.where(den > 1e-300, num / np.clip(den, 1e-300, None), d1)
+
+
+# --------------------------------------------------------------------------- torch training loss
+
+
+def nll_loss(logits, borders, z, lo, hi):
+    """Negative log-likelihood (torch) of targets ``z`` under bars truncated to ``[lo, hi]``.
+
+    ``logits`` ``(..., K)``; ``z``, ``lo``, ``hi`` ``(...)``; returns ``(...)``.
+    """
+    import torch
+
+    log_p = torch.log_softmax(logits.float(), -1)
+    idx = bar_index(borders, z, xp=torch)
+    in_bar = torch.gather(log_p, -1, idx[..., None])[..., 0]
+    frac = (bar_cdf(borders, hi, xp=torch) - bar_cdf(borders, lo, xp=torch)).clamp(min=0.0)
+    log_norm = torch.logsumexp(log_p + torch.log(frac), -1)
+    return -(in_bar + log_density_in_bar(borders, z, idx, xp=torch) - log_norm)

@@ -1,0 +1,111 @@
+"""What the PFN sees of a curve: normalized values and per-step features.
+
+Written once against an array namespace ``xp`` (numpy at inference, torch in
+training) so that the model is trained on exactly the features it is served.
+
+Values are made units-free with the context only: the metric is flipped so that
+lower is better, then shifted by a robust recent level and divided by a robust
+spread. Every feature of a value is a function of ``z = (flip(y) - loc) / scale``,
+so predictions are equivariant under ``y -> a*y + b`` (``a > 0``) as long as the
+context is not constant.
+
+Each position (context or query) carries the step's features
+(:data:`TOKEN_FEATURES`): normalized time, the schedule's relative learning rate,
+intrinsic time and annealing area (zero, with the flag off, when the schedule is
+unknown), and where the metric's known bounds lie in normalized units.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+TOKEN_FEATURES = (
+    "t",  # step / planned horizon
+    "log_t",  # log(t + 1e-3) / 7: resolution early in the run
+    "schedule_known",
+    "lr",  # lr / peak lr
+    "cum_lr",  # ∫ lr/peak du, the intrinsic time
+    "anneal_area",  # annealing area S2 (decay time priors.sample.FEATURE_DECAY_TIME)
+    "best_bound_known",  # the bound values move towards (0 for a loss, 1 for an accuracy)
+    "best_bound",  # asinh of its position in z
+    "worst_bound_known",
+    "worst_bound",
+)
+N_TOKEN_FEATURES = len(TOKEN_FEATURES)
+# Recent level: median of the last n_ctx / RECENT_FRACTION points, at most RECENT_MAX.
+RECENT_FRACTION = 10
+RECENT_MAX = 5
+
+
+def to_lower_better(y, direction, *, xp=np):
+    """``y`` with the sign flipped where ``direction`` is +1 (higher is better); ``direction`` (B,)."""
+    return y * (-direction[:, None])
+
+
+def location_scale(y_ctx, *, xp=np):
+    """Robust level and spread ``(B, 1)`` of lower-is-better context values ``(B, Nc)``.
+
+    The level is the median of the last few points (the curve's current value,
+    robust to one outlier); the spread is the 10-90 % inter-quantile range. A
+    constant context falls back to the largest deviation, then to 1 % of the level.
+    """
+    n = y_ctx.shape[-1]
+    recent = max(1, min(RECENT_MAX, math.ceil(n / RECENT_FRACTION)))
+    loc = xp.quantile(y_ctx[..., n - recent :], 0.5, axis=-1, keepdims=True)
+    spread = xp.quantile(y_ctx, 0.9, axis=-1, keepdims=True) - xp.quantile(y_ctx, 0.1, axis=-1, keepdims=True)
+    widest = xp.amax(xp.abs(y_ctx - loc), axis=-1, keepdims=True)
+    level = 0.01 * xp.abs(loc)
+    scale = xp.where(spread > 0, spread, xp.where(widest > 0, widest, xp.where(level > 0, level, 1.0 + 0.0 * loc)))
+    return loc, scale
+
+
+def normalized_bounds(lower, upper, direction, loc, scale, *, xp=np):
+    """Known limits ``(B,)`` of the metric as (best, worst) bounds of ``z``, each ``(B, 1)``.
+
+    Unknown limits are ``-inf``/``inf`` in ``lower``/``upper`` and stay infinite.
+    """
+    higher_better = direction[:, None] > 0
+    lo, hi = lower[:, None], upper[:, None]
+    # Flipping the sign of y swaps which limit is the lower one.
+    best = xp.where(higher_better, -hi, lo)
+    worst = xp.where(higher_better, -lo, hi)
+    return (best - loc) / scale, (worst - loc) / scale
+
+
+def token_features(t, lr, cum_lr, anneal_area, known, best_z, worst_z, *, xp=np):
+    """Features ``(B, N, N_TOKEN_FEATURES)`` of N positions; ``known`` (B,) bool, bounds (B, 1)."""
+    known_f = 1.0 * known[:, None] + 0.0 * t
+    best_known = 1.0 * xp.isfinite(best_z) + 0.0 * t
+    worst_known = 1.0 * xp.isfinite(worst_z) + 0.0 * t
+    best = xp.where(best_known > 0, xp.asinh(xp.where(xp.isfinite(best_z), best_z, 0.0)), 0.0)
+    worst = xp.where(worst_known > 0, xp.asinh(xp.where(xp.isfinite(worst_z), worst_z, 0.0)), 0.0)
+    columns = [
+        t,
+        xp.log(xp.clip(t, 0.0, math.inf) + 1e-3) / 7.0,
+        known_f,
+        lr * known_f,
+        cum_lr * known_f,
+        anneal_area * known_f,
+        best_known,
+        best,
+        worst_known,
+        worst,
+    ]
+    return xp.stack(columns, axis=-1)
+
+
+def subsample_context(n: int, max_context: int) -> np.ndarray:
+    """Indices of at most ``max_context`` of ``n`` context points: the latest densely, the rest evenly.
+
+    >>> subsample_context(5, 8).tolist()
+    [0, 1, 2, 3, 4]
+    >>> subsample_context(100, 10).tolist()
+    [0, 12, 24, 37, 49, 61, 74, 86, 98, 99]
+    """
+    if n <= max_context:
+        return np.arange(n)
+    recent = max(1, max_context // 8)
+    older = np.unique(np.round(np.linspace(0, n - recent - 1, max_context - recent)).astype(np.int64))
+    return np.concatenate([older, np.arange(n - recent, n)])

@@ -1,0 +1,374 @@
+"""Train the PFN on the prior: ``python -m training.train --preset cpu --out runs/cpu``.
+
+One code path for CPU, one GPU and many GPUs (``torchrun --nproc_per_node=8 -m
+training.train ...``): with a world size of 1 there is simply no gradient
+all-reduce. Prior batches are drawn on the training device from a generator
+seeded by ``(seed, rank, step)``, so a run resumed from its checkpoint
+(``--out`` again) continues exactly as if it had never stopped; ``--max-minutes``
+stops cleanly after a time budget, to train in chunks.
+
+The output folder holds ``checkpoint.pt`` (state dicts, step and the config's
+JSON; loadable with ``torch.load(weights_only=True)``), ``config.json`` and
+``metrics.csv`` (loss per step, validation NLL / coverage when evaluated).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lcpfn.distribution import BarDistribution, fit_borders, nll_loss
+from lcpfn.model import PFN, ModelConfig
+from priors.sample import PriorConfig, sample
+from training.batches import cutoff_task, make_task, random_cut
+
+log = logging.getLogger(__name__)
+
+VALIDATION_CUTOFFS = (0.1, 0.2, 0.4, 0.8)
+VALIDATION_SEED = 20251122  # fixed, so validation figures compare across runs and presets
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    preset: str = "custom"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    prior: PriorConfig = field(default_factory=PriorConfig)
+    steps: int = 10_000
+    batch_size: int = 64  # curves per step, over all ranks
+    min_points: int = 10  # points per curve drawn log-uniformly in [min_points, max_points]
+    max_points: int = 200
+    max_queries: int = 32  # query points per curve per step (the final point always among them)
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 200
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    border_curves: int = 20_000  # prior curves the bar borders are fitted on
+    val_curves: int = 512
+    val_points: int = 100
+    eval_every: int = 500
+    checkpoint_every: int = 200
+    seed: int = 0
+    amp: bool = True  # bf16 autocast, CUDA only
+    compile: bool = False  # torch.compile, CUDA only
+
+    def __post_init__(self) -> None:
+        if isinstance(self.model, dict):
+            object.__setattr__(self, "model", ModelConfig(**self.model))
+        if isinstance(self.prior, dict):
+            object.__setattr__(self, "prior", PriorConfig(**self.prior))
+        if not 3 <= self.min_points <= self.max_points:
+            raise ValueError(f"need 3 <= min_points <= max_points, got {self.min_points=}, {self.max_points=}")
+        if self.batch_size < 1 or self.steps < 1 or self.max_queries < 1:
+            raise ValueError(f"batch_size, steps and max_queries must be >= 1, got {self.batch_size=}, {self.steps=}, {self.max_queries=}")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainConfig:
+        return cls(**json.loads(text))
+
+
+PRESETS = {
+    # CI smoke test: a few seconds on CPU.
+    "tiny": TrainConfig(
+        preset="tiny",
+        model=ModelConfig(d_model=32, n_layers=2, n_heads=2, d_ff=64, n_bars=64, max_context=32),
+        steps=40,
+        batch_size=16,
+        min_points=8,
+        max_points=40,
+        max_queries=8,
+        lr=3e-3,
+        warmup_steps=5,
+        border_curves=1000,
+        val_curves=64,
+        val_points=40,
+        eval_every=20,
+        checkpoint_every=20,
+    ),
+    # The shipped CPU model: about 45 minutes on 2 cores, within the 0.2 GFLOP/curve budget.
+    "cpu": TrainConfig(
+        preset="cpu",
+        model=ModelConfig(d_model=128, n_layers=4, n_heads=4, d_ff=384, n_bars=1000, max_context=128),
+        prior=PriorConfig(source_weights=(0.3, 0.25, 0.15, 0.15, 0.15)),
+        steps=12_000,
+        batch_size=128,
+        max_points=200,
+        max_queries=32,
+        lr=1e-3,
+        warmup_steps=200,
+        eval_every=500,
+        checkpoint_every=200,
+    ),
+    # For an H100: ~3.4M parameters (13.6 MB), 10M+ curves.
+    "gpu": TrainConfig(
+        preset="gpu",
+        model=ModelConfig(d_model=256, n_layers=6, n_heads=8, d_ff=512, n_bars=1000, max_context=128),
+        prior=PriorConfig(source_weights=(0.3, 0.25, 0.15, 0.15, 0.15)),
+        steps=40_000,
+        batch_size=512,
+        max_points=200,
+        max_queries=48,
+        lr=5e-4,
+        warmup_steps=1000,
+        border_curves=100_000,
+        val_curves=2048,
+        eval_every=2000,
+        checkpoint_every=1000,
+        compile=True,
+    ),
+}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@dataclass(frozen=True)
+class _World:
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @classmethod
+    def from_env(cls) -> _World:
+        size = int(os.environ.get("WORLD_SIZE", "1"))
+        return cls(int(os.environ.get("RANK", "0")), size, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def _step_generator(device: torch.device, seed: int, rank: int, step: int) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(((seed * 1_000_003 + rank) * 1_000_033 + step) % (2**63))
+
+
+def _n_points(g: torch.Generator, cfg: TrainConfig) -> int:
+    u = float(torch.rand(1, generator=g, device=g.device))
+    return int(round(math.exp(math.log(cfg.min_points) + u * (math.log(cfg.max_points) - math.log(cfg.min_points)))))
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """Linear warmup, then cosine down to ``min_lr_ratio``."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
+    return cfg.lr * (cfg.min_lr_ratio + (1.0 - cfg.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+def prior_borders(cfg: TrainConfig, device: torch.device) -> torch.Tensor:
+    """Bar borders at equal-mass quantiles of training targets drawn the way training draws them."""
+    g = torch.Generator(device=device).manual_seed(cfg.seed + 7)
+    targets, seen = [], 0
+    while seen < cfg.border_curves:
+        n = _n_points(g, cfg)
+        b = min(1024, cfg.border_curves - seen)
+        curves = sample(g, b, n, device, config=cfg.prior)
+        n_ctx, q = random_cut(g, n, cfg.max_queries)
+        targets.append(make_task(curves, n_ctx, q, cfg.model.max_context).z_qry.flatten().cpu().numpy())
+        seen += b
+    return torch.tensor(fit_borders(np.concatenate(targets), cfg.model.n_bars), dtype=torch.float32)
+
+
+def validation_set(cfg: TrainConfig, device: torch.device):
+    g = torch.Generator(device=device).manual_seed(VALIDATION_SEED)
+    return sample(g, cfg.val_curves, cfg.val_points, device, config=cfg.prior)
+
+
+@torch.no_grad()
+def evaluate(model: PFN, curves, max_context: int) -> dict[str, float]:
+    """Per cutoff: log-likelihood per remaining point, values in units of the curve's range,
+    and 90 % central-interval coverage on 5 evenly spaced remaining points (the final one included)."""
+    model.eval()
+    dist = BarDistribution(model.borders.double().cpu().numpy())
+    log_range = torch.log((curves.y_clean.amax(1) - curves.y_clean.amin(1)).clamp(min=1e-12))[:, None]
+    out = {}
+    for c in VALIDATION_CUTOFFS:
+        task = cutoff_task(curves, c, max_context)
+        logits = torch.cat([model(task.x_ctx[i : i + 256], task.y_ctx[i : i + 256], task.x_qry[i : i + 256]) for i in range(0, len(curves), 256)]).float()
+        z, lo, hi = task.z_qry, task.lo.expand_as(task.z_qry), task.hi.expand_as(task.z_qry)
+        ll = -nll_loss(logits, model.borders, z, lo, hi) - task.log_scale + log_range
+        some = torch.linspace(0, z.shape[1] - 1, min(5, z.shape[1]), device=z.device).round().long()
+        cdf = dist.cdf(*(a[:, some].double().cpu().numpy() for a in (logits, z, lo, hi)))
+        out[f"val_ll_{int(c * 100)}"] = float(ll.mean())
+        out[f"val_cover90_{int(c * 100)}"] = float(np.mean((cdf >= 0.05) & (cdf <= 0.95)))
+    model.train()
+    return out
+
+
+def _save_atomic(obj: dict, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+class _Metrics:
+    """``metrics.csv``, trimmed back to the checkpoint's step on resume so no step appears twice."""
+
+    COLUMNS = ["step", "curves_seen", "loss", "lr", "seconds"] + [
+        f"val_{k}_{int(c * 100)}" for k in ("ll", "cover90") for c in VALIDATION_CUTOFFS
+    ]
+
+    def __init__(self, path: Path, resume_step: int):
+        self.path = path
+        rows = []
+        if path.exists() and resume_step > 0:
+            with path.open() as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
+        with path.open("w", newline="") as f:
+            w = csv.DictWriter(f, self.COLUMNS)
+            w.writeheader()
+            w.writerows(rows)
+
+    def write(self, row: dict) -> None:
+        with self.path.open("a", newline="") as f:
+            csv.DictWriter(f, self.COLUMNS).writerow(row)
+
+
+# --------------------------------------------------------------------------- training
+
+
+def train(cfg: TrainConfig, out_dir: str | Path, *, max_minutes: float | None = None, device: str | None = None) -> Path:
+    """Train (or resume) into ``out_dir``; returns the checkpoint path."""
+    world = _World.from_env()
+    if world.size > 1:
+        import torch.distributed as dist
+
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    if device is None:
+        device = f"cuda:{world.local_rank}" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+        torch.backends.cuda.matmul.allow_tf32 = True
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / "checkpoint.pt"
+    lead = world.rank == 0
+
+    torch.manual_seed(cfg.seed)  # model initialization only; prior draws use their own generators
+    model = PFN(cfg.model).to(dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
+    step = 0
+    if ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location=dev, weights_only=True)
+        saved = TrainConfig.from_json(ckpt["config"])
+        if replace(saved, steps=cfg.steps) != cfg:
+            raise ValueError(f"{ckpt_path} was trained with a different config; use a new --out or the same preset")
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        step = int(ckpt["step"])
+        log.info("resumed %s at step %d", ckpt_path, step)
+    else:
+        model.borders.copy_(prior_borders(cfg, dev))
+    if lead:
+        (out / "config.json").write_text(cfg.to_json())
+    metrics = _Metrics(out / "metrics.csv", step) if lead else None
+    val = validation_set(cfg, dev) if lead else None
+
+    net = model
+    if world.size > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    if cfg.compile and dev.type == "cuda":
+        net = torch.compile(net, dynamic=True)
+    use_amp = cfg.amp and dev.type == "cuda"
+    per_rank = max(1, cfg.batch_size // world.size)
+    start = time.monotonic()
+    progress = None
+    if lead:
+        from tqdm import tqdm
+
+        progress = tqdm(total=cfg.steps, initial=step, desc=f"train {cfg.preset}", unit="step")
+
+    def checkpoint() -> None:
+        if lead:
+            _save_atomic(
+                {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "config": cfg.to_json()},
+                ckpt_path,
+            )
+
+    while step < cfg.steps:
+        if max_minutes is not None and time.monotonic() - start > 60 * max_minutes:
+            log.info("time budget of %.1f min reached at step %d", max_minutes, step)
+            break
+        g = _step_generator(dev, cfg.seed, world.rank, step)
+        n_points = _n_points(g, cfg)
+        curves = sample(g, per_rank, n_points, dev, config=cfg.prior)
+        n_ctx, query = random_cut(g, n_points, cfg.max_queries)
+        task = make_task(curves, n_ctx, query, cfg.model.max_context)
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(cfg, step)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
+            logits = net(task.x_ctx, task.y_ctx, task.x_qry)
+        z = task.z_qry
+        loss = nll_loss(logits.float(), model.borders, z, task.lo.expand_as(z), task.hi.expand_as(z)).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        step += 1
+
+        if world.size > 1:
+            import torch.distributed as dist
+
+            loss = loss.detach().clone()
+            dist.all_reduce(loss)
+            loss /= world.size
+        if lead:
+            row = {"step": step, "curves_seen": step * per_rank * world.size, "loss": f"{loss.item():.5f}",
+                   "lr": f"{learning_rate(cfg, step - 1):.3e}", "seconds": f"{time.monotonic() - start:.1f}"}
+            if step % cfg.eval_every == 0 or step == cfg.steps:
+                row.update({k: f"{v:.4f}" for k, v in evaluate(model, val, cfg.model.max_context).items()})
+                log.info("step %d: %s", step, {k: v for k, v in row.items() if k.startswith("val")})
+            metrics.write(row)
+            progress.update(1)
+            progress.set_postfix(loss=f"{loss.item():.3f}")
+        if step % cfg.checkpoint_every == 0:
+            checkpoint()
+    checkpoint()
+    if progress is not None:
+        progress.close()
+    if world.size > 1:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
+    return ckpt_path
+
+
+def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[PFN, TrainConfig, int]:
+    """The trained model (eval mode), its config and step from a ``checkpoint.pt``."""
+    ckpt = torch.load(path, map_location=device, weights_only=True)
+    cfg = TrainConfig.from_json(ckpt["config"])
+    model = PFN(cfg.model)
+    model.load_state_dict(ckpt["model"])
+    return model.eval(), cfg, int(ckpt["step"])
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
+    p.add_argument("--out", required=True, help="run folder; an existing checkpoint there is resumed")
+    p.add_argument("--steps", type=int, help="override the preset's number of steps")
+    p.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this long")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = PRESETS[args.preset]
+    if args.steps:
+        cfg = replace(cfg, steps=args.steps)
+    train(cfg, args.out, max_minutes=args.max_minutes, device=args.device)
+
+
+if __name__ == "__main__":
+    main()
