@@ -27,7 +27,7 @@ TOKEN_FEATURES = (
     "schedule_known",
     "lr",  # lr / peak lr
     "cum_lr",  # ∫ lr/peak du, the intrinsic time
-    "anneal_area",  # annealing area S2 (decay time priors.sample.FEATURE_DECAY_TIME)
+    "anneal_area",  # annealing area S2 (decay time priors.schedules.FEATURE_DECAY_TIME)
     "best_bound_known",  # the bound values move towards (0 for a loss, 1 for an accuracy)
     "best_bound",  # asinh of its position in z
     "worst_bound_known",

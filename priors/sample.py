@@ -26,12 +26,10 @@ import torch
 
 from priors.laws import FAMILIES, SCHEDULE_LAWS, power_term
 from priors.noise import NoiseConfig, events, lognormal_sigma, observe, time_warp
-from priors.schedules import annealing_area_at_grid, random_schedules, relative_lr, schedule_grid
+from priors.schedules import FEATURE_DECAY_TIME, annealing_area_at_grid, random_schedules, relative_lr, schedule_grid
 
 SOURCES = ("families", "lcpfn", "multi_power", "lr_annealing", "intrinsic_time")
 LCPFN_FAMILIES = ("pow3", "ilog2", "janoschek")
-# Momentum time constant (fraction of the run) of the annealing-area feature.
-FEATURE_DECAY_TIME = 0.05
 MAX_REJECTION_ROUNDS = 200
 
 

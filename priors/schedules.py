@@ -34,6 +34,8 @@ MAX_MILESTONES = 4
 # Exponential decay to exactly zero is undefined; this is the floor it decays to.
 MIN_EXPONENTIAL_RATIO = 1e-4
 _EPS = 1e-9
+# Momentum time constant (fraction of the run) of the annealing area the PFN sees as a feature.
+FEATURE_DECAY_TIME = 0.05
 
 
 class InvalidScheduleError(ValueError):

@@ -85,8 +85,8 @@ PRESETS = {
     "tiny": TrainConfig(
         preset="tiny",
         model=ModelConfig(d_model=32, n_layers=2, n_heads=2, d_ff=64, n_bars=64, max_context=32),
-        steps=40,
-        batch_size=16,
+        steps=200,
+        batch_size=32,
         min_points=8,
         max_points=40,
         max_queries=8,
@@ -95,8 +95,8 @@ PRESETS = {
         border_curves=1000,
         val_curves=64,
         val_points=40,
-        eval_every=20,
-        checkpoint_every=20,
+        eval_every=100,
+        checkpoint_every=100,
     ),
     # The shipped CPU model: about 45 minutes on 2 cores, within the 0.2 GFLOP/curve budget.
     "cpu": TrainConfig(
@@ -236,8 +236,19 @@ class _Metrics:
 # --------------------------------------------------------------------------- training
 
 
-def train(cfg: TrainConfig, out_dir: str | Path, *, max_minutes: float | None = None, device: str | None = None) -> Path:
-    """Train (or resume) into ``out_dir``; returns the checkpoint path."""
+def train(
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    *,
+    max_minutes: float | None = None,
+    until_step: int | None = None,
+    device: str | None = None,
+) -> Path:
+    """Train (or resume) into ``out_dir``; returns the checkpoint path.
+
+    ``max_minutes`` and ``until_step`` end this call early (with a checkpoint);
+    calling again resumes exactly where it stopped.
+    """
     world = _World.from_env()
     if world.size > 1:
         import torch.distributed as dist
@@ -286,7 +297,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, max_minutes: float | None = 
     if lead:
         from tqdm import tqdm
 
-        progress = tqdm(total=cfg.steps, initial=step, desc=f"train {cfg.preset}", unit="step")
+        progress = tqdm(total=cfg.steps, initial=step, desc=f"train {cfg.preset}", unit="step", disable=None)  # off unless a TTY
 
     def checkpoint() -> None:
         if lead:
@@ -295,7 +306,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, max_minutes: float | None = 
                 ckpt_path,
             )
 
-    while step < cfg.steps:
+    last = cfg.steps if until_step is None else min(cfg.steps, until_step)
+    while step < last:
         if max_minutes is not None and time.monotonic() - start > 60 * max_minutes:
             log.info("time budget of %.1f min reached at step %d", max_minutes, step)
             break
@@ -358,6 +370,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", required=True, help="run folder; an existing checkpoint there is resumed")
     p.add_argument("--steps", type=int, help="override the preset's number of steps")
     p.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this long")
+    p.add_argument("--until-step", type=int, help="stop (with a checkpoint) at this step")
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
     args = p.parse_args(argv)
@@ -367,7 +380,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg = PRESETS[args.preset]
     if args.steps:
         cfg = replace(cfg, steps=args.steps)
-    train(cfg, args.out, max_minutes=args.max_minutes, device=args.device)
+    train(cfg, args.out, max_minutes=args.max_minutes, until_step=args.until_step, device=args.device)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,175 @@
+"""Load an exported PFN and predict with ONNX Runtime (no torch, no network).
+
+>>> import lcpfn
+>>> model = lcpfn.load()
+>>> pred = model.predict([100, 200, 300], [3.1, 2.9, 2.8], [1000], direction="min")
+>>> low, high = pred.interval(0.9)
+>>> bool(low[0] < pred.median[0] < high[0])
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from lcpfn.distribution import BarDistribution
+from lcpfn.errors import ModelFileError
+from lcpfn.features import TOKEN_FEATURES, location_scale, normalized_bounds, subsample_context, to_lower_better, token_features
+from lcpfn.inputs import Curve, ScheduleLike, check_curve, curves_from_dicts, step_features
+from lcpfn.prediction import BarPredictive, Prediction
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = Path(__file__).parent / "models" / "default.onnx"
+CARD_FORMAT = "lcpfn-onnx/1"
+BATCH_CHUNK = 256  # curves per ONNX Runtime call in predict_many
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """One curve as model inputs, plus what maps predictions back."""
+
+    x_ctx: np.ndarray  # (Nc, F)
+    y_ctx: np.ndarray  # (Nc,)
+    x_qry: np.ndarray  # (Q, F)
+    loc: float
+    scale: float
+    lo: float  # known limits of z
+    hi: float
+    curve: Curve
+
+
+class Model:
+    """An exported PFN with its card; one ONNX Runtime session, reused for every call."""
+
+    def __init__(self, path: str | Path, *, threads: int | None = None):
+        import onnxruntime as ort
+
+        path = Path(path)
+        self.path, self.card = path, _read_card(path)
+        self.name = str(self.card.get("name", path.stem))
+        self.max_context = int(self.card["model"]["max_context"])
+        self.bars = BarDistribution(np.asarray(self.card["borders"], dtype=np.float64))
+        opts = ort.SessionOptions()
+        # ONNX Runtime ignores OMP_NUM_THREADS; small graphs are fastest on the physical cores.
+        opts.intra_op_num_threads = threads or max(1, min(4, os.cpu_count() or 1))
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self._session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own exception types for bad files
+            raise ModelFileError(f"{path}: not a loadable ONNX model ({type(e).__name__}: {e})") from None
+        self.predict([0.0, 1.0, 2.0], [1.0, 0.8, 0.7], [4.0])  # warm-up: first run allocates
+
+    def predict(
+        self,
+        x: Sequence[float],
+        y: Sequence[float],
+        x_query: Sequence[float] | float,
+        *,
+        schedule: ScheduleLike = None,
+        direction: str = "min",
+        bounds: tuple[float | None, float | None] | None = None,
+    ) -> Prediction:
+        """Predictive distribution of the metric at ``x_query`` given the values ``y`` observed at steps ``x``.
+
+        ``schedule`` is the planned learning-rate schedule over the whole run (a
+        :class:`priors.schedules.Schedule`, a ``(steps, lrs)`` pair or a callable),
+        or None if unknown. ``direction`` is "min" for losses and "max" for
+        accuracies; ``bounds`` the metric's known hard limits, e.g. ``(0, 1)``.
+        """
+        curve = check_curve(x, y, x_query, direction=direction, bounds=bounds, schedule=schedule)
+        return self._predict([self._prepare(curve)])[0]
+
+    def predict_many(self, curves: Sequence[dict]) -> list[Prediction]:
+        """Predict many curves (dicts of :meth:`predict`'s arguments), of any lengths, in batched calls."""
+        prepared = [self._prepare(c) for c in curves_from_dicts(curves)]
+        return [p for i in range(0, len(prepared), BATCH_CHUNK) for p in self._predict(prepared[i : i + BATCH_CHUNK])]
+
+    # ----------------------------------------------------------------------- internals
+
+    def _prepare(self, curve: Curve) -> _Prepared:
+        keep = subsample_context(len(curve.x), self.max_context)
+        xs, ys = curve.x[keep], curve.y[keep]
+        direction = np.array([curve.direction])
+        y_lb = to_lower_better(ys[None, :], direction)
+        loc, scale = location_scale(y_lb)
+        best, worst = normalized_bounds(np.array([curve.lower]), np.array([curve.upper]), direction, loc, scale)
+        steps = np.concatenate([xs, curve.x_query])
+        f = step_features(curve, steps)
+        feats = token_features(f.t[None], f.lr[None], f.cum_lr[None], f.anneal_area[None], np.array([f.known]), best, worst)[0]
+        n = len(xs)
+        return _Prepared(
+            x_ctx=feats[:n],
+            y_ctx=((y_lb - loc) / scale)[0],
+            x_qry=feats[n:],
+            loc=float(loc[0, 0]),
+            scale=float(scale[0, 0]),
+            lo=float(best[0, 0]),
+            hi=float(worst[0, 0]),
+            curve=curve,
+        )
+
+    def _predict(self, batch: list[_Prepared]) -> list[Prediction]:
+        b, f = len(batch), len(TOKEN_FEATURES)
+        n_ctx = max(len(p.y_ctx) for p in batch)
+        n_qry = max(len(p.x_qry) for p in batch)
+        x_ctx = np.zeros((b, n_ctx, f), np.float32)
+        y_ctx = np.zeros((b, n_ctx), np.float32)
+        mask = np.zeros((b, n_ctx), bool)
+        x_qry = np.zeros((b, n_qry, f), np.float32)
+        for i, p in enumerate(batch):
+            x_ctx[i, : len(p.y_ctx)], y_ctx[i, : len(p.y_ctx)], mask[i, : len(p.y_ctx)] = p.x_ctx, p.y_ctx, True
+            x_qry[i, : len(p.x_qry)] = p.x_qry
+        logits = self._session.run(None, {"x_ctx": x_ctx, "y_ctx": y_ctx, "x_qry": x_qry, "ctx_mask": mask})[0]
+        return [
+            Prediction(
+                x_query=p.curve.x_query,
+                normalized=BarPredictive(self.bars, logits[i, : len(p.x_qry)].astype(np.float64), p.lo, p.hi),
+                loc=p.loc,
+                scale=p.scale,
+                direction=p.curve.direction,
+                model=self.name,
+            )
+            for i, p in enumerate(batch)
+        ]
+
+
+def _read_card(path: Path) -> dict:
+    card_path = path.with_suffix(".json")
+    if not path.is_file():
+        raise ModelFileError(f"model file {path} does not exist")
+    if not card_path.is_file():
+        raise ModelFileError(f"model card {card_path} does not exist (it must lie beside {path.name})")
+    try:
+        card = json.loads(card_path.read_text())
+    except (OSError, ValueError) as e:
+        raise ModelFileError(f"model card {card_path} is not readable JSON: {e}") from None
+    for key in ("format", "model", "borders", "token_features", "sha256"):
+        if key not in card:
+            raise ModelFileError(f"model card {card_path} lacks the field {key!r}")
+    if card["format"] != CARD_FORMAT:
+        raise ModelFileError(f"model card {card_path} has format {card['format']!r}; this lcpfn reads {CARD_FORMAT!r}")
+    if tuple(card["token_features"]) != TOKEN_FEATURES:
+        raise ModelFileError(f"{path} was trained on features {card['token_features']}, this lcpfn computes {list(TOKEN_FEATURES)}")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != card["sha256"]:
+        raise ModelFileError(f"{path} is corrupt: its sha256 {digest[:12]}… differs from the card's {card['sha256'][:12]}…")
+    return card
+
+
+def load(path: str | Path | None = None, *, threads: int | None = None) -> Model:
+    """The shipped default model, or the exported model at ``path`` (its card ``.json`` beside it).
+
+    ``threads`` sets ONNX Runtime's intra-op threads (default: the CPU count, at most 4).
+    """
+    return Model(DEFAULT_MODEL if path is None else path, threads=threads)

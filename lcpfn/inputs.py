@@ -1,0 +1,242 @@
+"""What users pass to ``predict``: checked, then turned into arrays.
+
+Every check raises :class:`~lcpfn.errors.InvalidCurveError` naming the field, the
+position and the value. Nothing is silently altered: values are converted to
+float64 but never clipped, sorted or dropped.
+
+A schedule may be a :class:`priors.schedules.Schedule` (``wsd(total=24000,
+peak=3e-4, cooldown=0.2)``), a ``(steps, lrs)`` pair of the planned schedule at
+any resolution (piecewise-linear between them) or a callable ``step -> lr``. It
+must cover every step up to the last query, since intrinsic time and annealing
+area at a query depend on the whole path to it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence, Union
+
+import numpy as np
+
+from lcpfn.errors import InvalidCurveError
+from priors.schedules import (
+    FEATURE_DECAY_TIME,
+    Schedule,
+    annealing_area,
+    interpolate,
+    relative_lr,
+    schedule_grid,
+)
+
+MAX_POINTS = 1_000_000  # observed points per curve (longer contexts are subsampled for the model)
+MAX_QUERIES = 10_000  # query steps per curve
+SCHEDULE_GRID = 1024  # cells the schedule's integrals are computed on
+
+ScheduleLike = Union[Schedule, tuple, Callable[[np.ndarray], Any], None]
+DIRECTIONS = {"min": -1.0, "max": 1.0}
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A checked curve: float64 arrays and the signs/limits the model needs."""
+
+    x: np.ndarray  # (N,) strictly increasing
+    y: np.ndarray  # (N,)
+    x_query: np.ndarray  # (Q,) each >= x[-1]
+    direction: float  # +1 higher is better, -1 lower is better
+    lower: float  # -inf if unknown
+    upper: float  # inf if unknown
+    schedule: ScheduleLike
+
+
+def _array(v, field: str) -> np.ndarray:
+    try:
+        a = np.asarray(v, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise InvalidCurveError(f"{field} must be a sequence of numbers: {e}") from None
+    if a.ndim != 1:
+        raise InvalidCurveError(f"{field} must be one-dimensional, got shape {a.shape}")
+    bad = np.flatnonzero(~np.isfinite(a))
+    if len(bad):
+        raise InvalidCurveError(f"{field}[{bad[0]}]={a[bad[0]]} is not a finite number")
+    return a
+
+
+def _increasing(a: np.ndarray, field: str) -> None:
+    bad = np.flatnonzero(np.diff(a) <= 0)
+    if len(bad):
+        i = bad[0] + 1
+        raise InvalidCurveError(f"{field} must be strictly increasing, but {field}[{i}]={a[i]:g} <= {field}[{i - 1}]={a[i - 1]:g}")
+
+
+def check_curve(x, y, x_query, *, direction: str = "min", bounds=None, schedule: ScheduleLike = None) -> Curve:
+    """Check one curve; raises :class:`InvalidCurveError` naming what is wrong."""
+    x, y, x_query = _array(x, "x"), _array(y, "y"), _array(np.atleast_1d(x_query), "x_query")
+    if len(x) == 0:
+        raise InvalidCurveError("x is empty: at least one observed point is needed")
+    if len(x) != len(y):
+        raise InvalidCurveError(f"x and y must have the same length, got len(x)={len(x)} and len(y)={len(y)}")
+    if len(x) > MAX_POINTS:
+        raise InvalidCurveError(f"x has {len(x)} points, more than the limit of {MAX_POINTS}")
+    if len(x_query) == 0:
+        raise InvalidCurveError("x_query is empty: ask for at least one step")
+    if len(x_query) > MAX_QUERIES:
+        raise InvalidCurveError(f"x_query has {len(x_query)} steps, more than the limit of {MAX_QUERIES}")
+    _increasing(x, "x")
+    if x[0] < 0:
+        raise InvalidCurveError(f"x[0]={x[0]:g} is negative: steps count from 0")
+    early = np.flatnonzero(x_query < x[-1])
+    if len(early):
+        i = early[0]
+        raise InvalidCurveError(f"x_query[{i}]={x_query[i]:g} is before the last observed step x[-1]={x[-1]:g}")
+    if direction not in DIRECTIONS:
+        raise InvalidCurveError(f"direction must be 'min' or 'max', got {direction!r}")
+    lower, upper = _bounds(bounds)
+    outside = np.flatnonzero((y < lower) | (y > upper))
+    if len(outside):
+        i = outside[0]
+        raise InvalidCurveError(f"y[{i}]={y[i]:g} lies outside the given bounds=({lower:g}, {upper:g})")
+    if schedule is not None:
+        _check_schedule_type(schedule)
+    return Curve(x, y, x_query, DIRECTIONS[direction], lower, upper, schedule)
+
+
+def _bounds(bounds) -> tuple[float, float]:
+    if bounds is None:
+        return -math.inf, math.inf
+    try:
+        lo, hi = bounds
+    except (TypeError, ValueError):
+        raise InvalidCurveError(f"bounds must be a pair (lower, upper) with None for no limit, got {bounds!r}") from None
+    out = []
+    for name, v, default in (("bounds[0]", lo, -math.inf), ("bounds[1]", hi, math.inf)):
+        if v is None:
+            out.append(default)
+            continue
+        try:
+            v = float(v)
+        except (TypeError, ValueError):
+            raise InvalidCurveError(f"{name} must be a number or None, got {v!r}") from None
+        if math.isnan(v):
+            raise InvalidCurveError(f"{name} is NaN; use None for no limit")
+        out.append(v)
+    if not out[0] < out[1]:
+        raise InvalidCurveError(f"bounds must have lower < upper, got bounds=({out[0]:g}, {out[1]:g})")
+    return out[0], out[1]
+
+
+def _check_schedule_type(schedule) -> None:
+    if isinstance(schedule, Schedule) or callable(schedule):
+        return
+    if isinstance(schedule, (tuple, list)) and len(schedule) == 2:
+        return
+    raise InvalidCurveError(
+        f"schedule must be a priors.schedules.Schedule, a (steps, lrs) pair or a callable step -> lr, got {type(schedule).__name__}"
+    )
+
+
+# --------------------------------------------------------------------------- schedule features
+
+
+@dataclass(frozen=True)
+class StepFeatures:
+    """Per-step inputs of :func:`lcpfn.features.token_features` for the steps asked."""
+
+    t: np.ndarray  # step / horizon
+    lr: np.ndarray  # lr / peak (1 where unknown; masked by known)
+    cum_lr: np.ndarray
+    anneal_area: np.ndarray
+    known: bool
+
+
+def step_features(curve: Curve, steps: np.ndarray) -> StepFeatures:
+    """Normalized time and schedule features at ``steps`` (a subset of the curve's x and x_query)."""
+    if curve.schedule is None:
+        horizon = float(curve.x_query.max())
+        t = steps / horizon if horizon > 0 else np.ones_like(steps)
+        return StepFeatures(t, np.ones_like(t), t, np.zeros_like(t), False)
+    horizon, lr_at, grid_lr = _schedule_on_grid(curve.schedule, curve)
+    peak = float(grid_lr.max())
+    u = np.linspace(0.0, 1.0, SCHEDULE_GRID + 1)
+    grid = schedule_grid(u, grid_lr / peak)
+    t = steps / horizon
+    return StepFeatures(
+        t=t,
+        lr=lr_at(steps) / peak,
+        cum_lr=interpolate(u, grid.s1, t),
+        anneal_area=annealing_area(t, grid, FEATURE_DECAY_TIME),
+        known=True,
+    )
+
+
+def _schedule_on_grid(schedule, curve: Curve) -> tuple[float, Callable[[np.ndarray], np.ndarray], np.ndarray]:
+    """The planned horizon, lr as a function of steps, and lr on the normalized grid."""
+    last = float(curve.x_query.max())
+    if isinstance(schedule, Schedule):
+        horizon = float(schedule.total)
+        lr_at = schedule
+    elif isinstance(schedule, (tuple, list)):
+        steps = _array(schedule[0], "schedule.steps")
+        lrs = _array(schedule[1], "schedule.lr")
+        if len(steps) != len(lrs) or len(steps) < 2:
+            raise InvalidCurveError(f"schedule.steps and schedule.lr must have the same length >= 2, got {len(steps)} and {len(lrs)}")
+        _increasing(steps, "schedule.steps")
+        horizon = float(steps[-1])
+
+        def lr_at(s, steps=steps, lrs=lrs):
+            return np.interp(s, steps, lrs)
+
+    else:
+        horizon = last
+
+        def lr_at(s, f=schedule):
+            return _call_schedule(f, s)
+
+    if horizon < last:
+        raise InvalidCurveError(f"the schedule ends at step {horizon:g}, before the last query step {last:g}: it must cover every step asked")
+    if horizon <= 0:
+        raise InvalidCurveError(f"the schedule must cover steps > 0, but it ends at step {horizon:g}")
+    grid_lr = np.asarray(lr_at(np.linspace(0.0, horizon, SCHEDULE_GRID + 1)), dtype=np.float64)
+    field = "schedule.lr" if isinstance(schedule, (tuple, list)) else "schedule"
+    bad = np.flatnonzero(~np.isfinite(grid_lr) | (grid_lr < 0))
+    if len(bad):
+        raise InvalidCurveError(f"{field} must be finite and >= 0, got {grid_lr[bad[0]]:g} at step {bad[0] * horizon / SCHEDULE_GRID:g}")
+    if not grid_lr.max() > 0:
+        raise InvalidCurveError(f"{field} is zero everywhere: a schedule needs a positive learning rate somewhere")
+    return horizon, lr_at, grid_lr
+
+
+def _call_schedule(f, steps: np.ndarray) -> np.ndarray:
+    try:
+        out = np.asarray(f(steps), dtype=np.float64)
+        if out.shape != steps.shape:
+            raise TypeError
+    except Exception:  # a scalar-only callable: ask point by point
+        try:
+            out = np.array([float(f(float(s))) for s in steps])
+        except Exception as e:
+            raise InvalidCurveError(f"schedule(step) failed: {type(e).__name__}: {e}") from None
+    bad = np.flatnonzero(~np.isfinite(out) | (out < 0))
+    if len(bad):
+        raise InvalidCurveError(f"schedule(step) must be finite and >= 0, got {out[bad[0]]:g} at step {steps[bad[0]]:g}")
+    return out
+
+
+def curves_from_dicts(curves: Sequence[dict]) -> list[Curve]:
+    """``predict_many`` input: dicts with the keyword arguments of ``predict``; errors say which curve."""
+    out = []
+    for i, c in enumerate(curves):
+        if not isinstance(c, dict):
+            raise InvalidCurveError(f"curves[{i}] must be a dict of predict's arguments, got {type(c).__name__}")
+        unknown = set(c) - {"x", "y", "x_query", "schedule", "direction", "bounds"}
+        if unknown:
+            raise InvalidCurveError(f"curves[{i}] has unknown keys {sorted(unknown)}")
+        missing = {"x", "y", "x_query"} - set(c)
+        if missing:
+            raise InvalidCurveError(f"curves[{i}] is missing {sorted(missing)}")
+        try:
+            out.append(check_curve(**c))
+        except InvalidCurveError as e:
+            raise InvalidCurveError(f"curves[{i}].{e}") from None
+    return out

@@ -1,0 +1,75 @@
+import csv
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from lcpfn.model import PFN
+from training.train import PRESETS, TrainConfig, evaluate, learning_rate, load_checkpoint, train, validation_set
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = PRESETS["tiny"]
+
+
+def test_tiny_preset_learns(tiny_run):
+    run, _ = tiny_run
+    model, cfg, step = load_checkpoint(run / "checkpoint.pt")
+    assert step == cfg.steps
+    val = validation_set(cfg, torch.device("cpu"))
+    untrained = PFN(cfg.model)
+    untrained.borders.copy_(model.borders)
+    before, after = evaluate(untrained.eval(), val, cfg.model.max_context), evaluate(model, val, cfg.model.max_context)
+    gain = [after[f"val_ll_{cut}"] - before[f"val_ll_{cut}"] for cut in (10, 20, 40, 80)]
+    # 200 steps of a 20k-parameter model: clearly better late in the curve, about even at 10 %.
+    assert sum(gain) / 4 > 0.2 and gain[-1] > 0.3, (before, after)
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert [int(r["step"]) for r in rows] == list(range(1, cfg.steps + 1))
+    assert rows[-1]["val_ll_80"] and rows[-1]["val_cover90_80"]
+
+
+def test_resume_is_exact(tmp_path):
+    cfg = replace(TINY, steps=6, checkpoint_every=100, eval_every=100)
+    train(cfg, tmp_path / "straight")
+    train(cfg, tmp_path / "chunks", until_step=3)
+    assert load_checkpoint(tmp_path / "chunks" / "checkpoint.pt")[2] == 3
+    train(cfg, tmp_path / "chunks")
+    a = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)
+    b = torch.load(tmp_path / "chunks" / "checkpoint.pt", weights_only=True)
+    for k in a["model"]:
+        torch.testing.assert_close(a["model"][k], b["model"][k], rtol=0, atol=0)
+    rows = list(csv.DictReader((tmp_path / "chunks" / "metrics.csv").open()))
+    assert [int(r["step"]) for r in rows] == list(range(1, 7))
+
+
+def test_resume_refuses_another_config(tmp_path):
+    train(replace(TINY, steps=2), tmp_path)
+    with pytest.raises(ValueError, match="different config"):
+        train(replace(TINY, steps=2, lr=1.0), tmp_path)
+
+
+def test_config_json_round_trip():
+    for cfg in PRESETS.values():
+        assert TrainConfig.from_json(cfg.to_json()) == cfg
+
+
+def test_learning_rate_warms_up_then_decays():
+    cfg = PRESETS["cpu"]
+    lrs = [learning_rate(cfg, s) for s in (0, cfg.warmup_steps - 1, cfg.warmup_steps + 10, cfg.steps - 1)]
+    assert lrs[0] < lrs[1] and lrs[1] == pytest.approx(cfg.lr) and lrs[3] == pytest.approx(cfg.lr * cfg.min_lr_ratio, rel=0.01)
+
+
+def test_torchrun_two_processes_train_together(tmp_path):
+    """The multi-GPU path (DistributedDataParallel), exercised with two CPU processes over gloo."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "training.train", "--preset", "tiny", "--steps", "4", "--out", str(tmp_path), "--device", "cpu"]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    _, cfg, step = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert step == 4
+    rows = list(csv.DictReader((tmp_path / "metrics.csv").open()))
+    assert int(rows[-1]["curves_seen"]) == 4 * cfg.batch_size
