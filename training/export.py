@@ -49,7 +49,7 @@ def export_onnx(model: PFN, path: Path) -> None:
     dynamic = {"x_ctx": {0: batch, 1: n_ctx}, "y_ctx": {0: batch, 1: n_ctx}, "x_qry": {0: batch, 1: n_qry}, "ctx_mask": {0: batch, 1: n_ctx}}
     torch.onnx.export(
         model.eval(), example, str(path), dynamo=True, dynamic_shapes=dynamic, opset_version=OPSET,
-        input_names=list(INPUTS), output_names=["logits"], external_data=False,
+        input_names=list(INPUTS), output_names=["logits"], external_data=False, verbose=False,
     )
 
 
@@ -128,7 +128,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", required=True, help="path of the .onnx file; the card goes beside it as .json")
     p.add_argument("--name", help="model name in the card (default: the file's stem)")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    log.setLevel(logging.INFO)
     export(args.checkpoint, args.out, name=args.name)
 
 

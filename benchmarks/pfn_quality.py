@@ -1,0 +1,59 @@
+"""Prediction quality of a PFN model: `python benchmarks/pfn_quality.py [--model PATH]`.
+
+1. LC-PFN's reference benchmark: curves of LC-PFN's own prior (pow3 + ilog2 +
+   janoschek, 100 epochs), mean log-likelihood of every unseen point in raw
+   units at cutoffs 10/20/40/80 %, next to the figures the LC-PFN paper reports.
+2. Held-out curves of our prior: log-likelihood per remaining point (units of the
+   curve's range) and 90 % interval coverage.
+3. Every real-curve file given (default ../shared/data/*.jsonl.gz): the same
+   figures and the final-value error, against a last-value and a power-law baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import time
+from pathlib import Path
+
+import lcpfn
+from training.evaluate import last_value, pfn, power_law, prior_curves, real_curves, score, table
+
+PAPER = {
+    "LC-PFN paper, 3 layers x 128, 1M curves": {0.1: 1.528, 0.2: 1.894, 0.4: 2.159, 0.8: 2.279},
+    "LC-PFN paper, 12 layers x 512, 10M curves": {0.1: 1.758, 0.2: 2.133, 0.4: 2.403, 0.8: 2.519},
+    "MCMC (paper, 103 s per curve)": {0.1: 1.642, 0.2: 1.956, 0.4: 2.285, 0.8: 2.486},
+}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", help="exported .onnx (default: the shipped model)")
+    p.add_argument("--n-lcpfn", type=int, default=1000, help="curves of LC-PFN's prior")
+    p.add_argument("--n-prior", type=int, default=2000, help="held-out curves of our prior")
+    p.add_argument("--data", nargs="*", default=sorted(glob.glob(str(Path(__file__).resolve().parents[1] / "../shared/data/*.jsonl.gz"))))
+    args = p.parse_args()
+    model = lcpfn.load(args.model)
+    print(f"model: {model.name} ({model.card['n_params']:,} parameters, {model.card['training']['curves_seen']:,} curves seen)\n")
+
+    t = time.time()
+    res = score(prior_curves(args.n_lcpfn, lcpfn_only=True), pfn(model), raw_units=True)
+    rows = {f"{model.name} (ours)": res} | {k: {c: {"ll": v} for c, v in d.items()} for k, d in PAPER.items()}
+    print(f"## LC-PFN prior, {args.n_lcpfn} curves: mean log-likelihood of unseen points (higher is better)\n")
+    print(table(rows, "ll") + f"\n\n({time.time() - t:.0f} s)\n")
+
+    res = score(prior_curves(args.n_prior), pfn(model))
+    print(f"## Our prior, {args.n_prior} held-out curves\n")
+    print(table({model.name: res}, "ll") + "\n")
+    print(table({model.name: res}, "cover90") + "\n")
+
+    for path in args.data:
+        curves = real_curves(path)
+        rows = {model.name: score(curves, pfn(model)), "last value": score(curves, last_value), "power law": score(curves, power_law)}
+        print(f"## {Path(path).name}: {len(curves)} curves\n")
+        for metric in ("ll", "cover90", "final_abs_err"):
+            print(table(rows, metric) + "\n")
+
+
+if __name__ == "__main__":
+    main()

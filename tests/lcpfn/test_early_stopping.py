@@ -1,0 +1,50 @@
+import numpy as np
+import pytest
+
+import lcpfn
+from lcpfn.errors import InvalidCurveError
+
+X = np.arange(1, 16, dtype=float)
+
+
+def test_stops_a_run_far_behind_the_best():
+    stopper = lcpfn.EarlyStopper(horizon=100, direction="max", bounds=(0, 1))
+    slow = 0.30 + 0.002 * X  # accuracy creeping up from 30 %
+    d = stopper.should_stop(X, slow, best_so_far=0.95)
+    assert d.stop and d.prob_improve < 0.05 and d.predicted_final < 0.95
+
+
+def test_keeps_a_run_that_is_already_ahead():
+    stopper = lcpfn.EarlyStopper(horizon=100, direction="min")
+    d = stopper.should_stop(X, 1.0 + 2.0 * X**-0.5, best_so_far=2.0)
+    assert not d.stop and d.prob_improve > 0.5
+
+
+def test_never_stops_before_min_points():
+    stopper = lcpfn.EarlyStopper(horizon=100, direction="max", min_points=20, bounds=(0, 1))
+    d = stopper.should_stop(X, 0.30 + 0.002 * X, best_so_far=0.95)
+    assert not d.stop and "min_points=20" in d.reason
+
+
+def test_nothing_to_beat_means_no_stop():
+    d = lcpfn.EarlyStopper(horizon=100).should_stop(X, 1.0 / X, best_so_far=None)
+    assert not d.stop and d.prob_improve == 1.0
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(horizon=0), "horizon"),
+        (dict(horizon=100, direction="down"), "direction"),
+        (dict(horizon=100, threshold=1.5), "threshold"),
+        (dict(horizon=100, min_points=0), "min_points"),
+    ],
+)
+def test_bad_options_are_named(kwargs, message):
+    with pytest.raises(InvalidCurveError, match=message):
+        lcpfn.EarlyStopper(**kwargs)
+
+
+def test_bad_best_so_far_is_named():
+    with pytest.raises(InvalidCurveError, match="best_so_far"):
+        lcpfn.EarlyStopper(horizon=100).should_stop(X, 1.0 / X, best_so_far=float("nan"))
