@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 EXTRAS := train,mcmc,serve,optuna,dev
 
-.PHONY: test serve bench prior-picture clean
+.PHONY: test serve bench train-cpu export prior-picture clean
 
 $(STAMP): pyproject.toml constraints/cpu.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,16 @@ serve: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/prior_speed.py
+	$(PY) benchmarks/inference_speed.py
+	$(PY) benchmarks/pfn_quality.py
+	$(PY) benchmarks/http_load.py
+
+# Retrain and re-ship the default model on CPU (about an hour on 2 cores; resumable).
+train-cpu: $(STAMP)
+	$(PY) -m training.train --preset cpu --out runs/cpu
+
+export: $(STAMP)
+	$(PY) -m training.export runs/cpu/checkpoint.pt --out lcpfn/models/default.onnx --name lcpfn-cpu
 
 prior-picture: $(STAMP)
 	$(PY) -m priors.show --out docs/prior.png

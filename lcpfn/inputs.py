@@ -240,3 +240,20 @@ def curves_from_dicts(curves: Sequence[dict]) -> list[Curve]:
         except InvalidCurveError as e:
             raise InvalidCurveError(f"curves[{i}].{e}") from None
     return out
+
+
+def schedule_from_spec(spec: dict | None) -> ScheduleLike:
+    """A schedule from its JSON form: ``{"steps": [...], "lr": [...]}`` or ``{"name": "wsd", "total": ..., ...}``."""
+    if spec is None:
+        return None
+    spec = {k: v for k, v in spec.items() if v is not None}
+    if "name" in spec:
+        from priors.schedules import InvalidScheduleError, from_name
+
+        try:
+            return from_name(**spec)
+        except InvalidScheduleError as e:  # its message already names the schedule field
+            raise InvalidCurveError(str(e)) from None
+    if set(spec) == {"steps", "lr"}:
+        return (_array(spec["steps"], "schedule.steps"), _array(spec["lr"], "schedule.lr"))
+    raise InvalidCurveError(f"schedule must be {{'steps': [...], 'lr': [...]}} or {{'name': ..., ...}}, got keys {sorted(spec)}")

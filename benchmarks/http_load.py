@@ -1,0 +1,94 @@
+"""Load test of the HTTP service: `python benchmarks/http_load.py [--clients 50] [--seconds 30]`.
+
+Starts `lcpfn serve` on a free loopback port, drives N concurrent clients posting
+100-point curves to /v1/predict for the given time, and prints throughput,
+p50/p99 latency, the error count and the server's resident memory at start and
+end. Target on 2 cores: p99 <= 25 ms, 0 errors, memory flat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def _client(url: str, until: float, latencies: list, errors: list, rng: np.random.Generator) -> None:
+    x = np.arange(1, 101, dtype=float)
+    async with httpx.AsyncClient(timeout=10.0) as http:
+        while time.perf_counter() < until:
+            y = (2.0 + 3.0 * x ** -rng.uniform(0.2, 0.8) + 0.01 * rng.standard_normal(100)).tolist()
+            t = time.perf_counter()
+            try:
+                r = await http.post(url, json={"x": x.tolist(), "y": y, "horizon": 400})
+                if r.status_code != 200:
+                    errors.append(r.status_code)
+            except httpx.HTTPError as e:
+                errors.append(type(e).__name__)
+            latencies.append(time.perf_counter() - t)
+
+
+async def _drive(url: str, clients: int, seconds: float):
+    latencies, errors = [], []
+    until = time.perf_counter() + seconds
+    await asyncio.gather(*(_client(url, until, latencies, errors, np.random.default_rng(i)) for i in range(clients)))
+    return latencies, errors
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--clients", type=int, default=50)
+    p.add_argument("--seconds", type=float, default=30.0)
+    p.add_argument("--model")
+    args = p.parse_args()
+    port = _free_port()
+    cmd = [sys.executable, "-m", "serve", "--port", str(port)] + (["--model", args.model] if args.model else [])
+    server = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        else:
+            raise SystemExit("server did not become ready")
+        rss_start = _rss_mb(server.pid)
+        latencies, errors = asyncio.run(_drive(f"{base}/v1/predict", args.clients, args.seconds))
+        rss_end = _rss_mb(server.pid)
+    finally:
+        server.terminate()
+        server.wait(10)
+    lat = 1e3 * np.array(latencies)
+    print(f"{args.clients} clients x {args.seconds:.0f} s: {len(lat)} requests, {len(lat) / args.seconds:.0f} req/s")
+    print(f"latency p50 {np.percentile(lat, 50):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms, max {lat.max():.1f} ms")
+    print(f"errors: {len(errors)} {sorted(set(map(str, errors)))[:5]}")
+    print(f"server memory (RSS): {rss_start:.0f} MB at start, {rss_end:.0f} MB at end")
+
+
+if __name__ == "__main__":
+    main()

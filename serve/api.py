@@ -1,0 +1,117 @@
+"""``/v1``: predictions, batch predictions, early-stop decisions and the MCMC baseline."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from fastapi import APIRouter, Request
+
+import lcpfn
+from lcpfn.errors import InvalidCurveError
+from lcpfn.inputs import schedule_from_spec
+from serve.schemas import (
+    BatchRequest,
+    BatchResponse,
+    EarlyStopRequest,
+    EarlyStopResponse,
+    MCMCRequest,
+    PredictRequest,
+    PredictResponse,
+)
+
+router = APIRouter(prefix="/v1", tags=["predictions"])
+
+
+def _limits(request: Request, body, where: str = "") -> None:
+    s = request.app.state.settings
+    if len(body.x) > s.max_points:
+        raise InvalidCurveError(f"{where}x has {len(body.x)} points, more than the limit of {s.max_points} (LCPFN_MAX_POINTS)")
+    n_query = len(body.x_query) if getattr(body, "x_query", None) is not None else 1
+    if n_query > s.max_queries:
+        raise InvalidCurveError(f"{where}x_query has {n_query} steps, more than the limit of {s.max_queries} (LCPFN_MAX_QUERIES)")
+
+
+def _arguments(body: PredictRequest) -> dict:
+    return {
+        "x": body.x,
+        "y": body.y,
+        "x_query": body.x_query if body.x_query is not None else [body.horizon],
+        "direction": body.direction,
+        "bounds": body.bounds,
+        "schedule": schedule_from_spec(body.schedule.model_dump() if body.schedule is not None else None),
+    }
+
+
+def _response(pred, levels, model) -> PredictResponse:
+    q = pred.quantile(levels)
+    return PredictResponse(
+        model=model.name,
+        version=lcpfn.__version__,
+        x_query=pred.x_query.tolist(),
+        mean=_finite(pred.mean),
+        median=_finite(pred.median),
+        quantiles={f"{lv:g}": _finite(row) for lv, row in zip(levels, q)},
+    )
+
+
+def _finite(a) -> list[float]:
+    """JSON has no inf: values past float range (absurd inputs) are clipped to the largest float, not lost."""
+    return np.nan_to_num(np.asarray(a, dtype=np.float64), nan=0.0, posinf=np.finfo(float).max, neginf=-np.finfo(float).max).tolist()
+
+
+@router.post("/predict", response_model=PredictResponse, summary="Predictive distribution of one curve at query steps")
+def predict(body: PredictRequest, request: Request) -> PredictResponse:
+    _limits(request, body)
+    model = request.app.state.model
+    start = time.perf_counter()
+    pred = model.predict(**_arguments(body))
+    out = _response(pred, body.quantiles, model)
+    request.app.state.metrics.inference.labels("/v1/predict").observe(time.perf_counter() - start)
+    return out
+
+
+@router.post("/predict/batch", response_model=BatchResponse, summary="Many curves in one batched inference")
+def predict_batch(body: BatchRequest, request: Request) -> BatchResponse:
+    s = request.app.state.settings
+    if len(body.curves) > s.max_batch:
+        raise InvalidCurveError(f"curves has {len(body.curves)} entries, more than the limit of {s.max_batch} (LCPFN_MAX_BATCH)")
+    for i, c in enumerate(body.curves):
+        _limits(request, c, f"curves[{i}].")
+    model = request.app.state.model
+    start = time.perf_counter()
+    preds = model.predict_many([_arguments(c) for c in body.curves])
+    out = BatchResponse(predictions=[_response(p, c.quantiles, model) for p, c in zip(preds, body.curves)])
+    request.app.state.metrics.inference.labels("/v1/predict/batch").observe(time.perf_counter() - start)
+    return out
+
+
+@router.post("/early-stop", response_model=EarlyStopResponse, summary="Should this run stop? (LC-PFN's criterion)")
+def early_stop(body: EarlyStopRequest, request: Request) -> EarlyStopResponse:
+    _limits(request, body)
+    model = request.app.state.model
+    start = time.perf_counter()
+    stopper = lcpfn.EarlyStopper(
+        body.horizon, body.direction, body.threshold, min_points=body.min_points, bounds=body.bounds,
+        schedule=schedule_from_spec(body.schedule.model_dump() if body.schedule is not None else None), model=model,
+    )
+    d = stopper.should_stop(body.x, body.y, body.best_so_far)
+    request.app.state.metrics.inference.labels("/v1/early-stop").observe(time.perf_counter() - start)
+    return EarlyStopResponse(stop=d.stop, prob_improve=d.prob_improve, predicted_final=_finite([d.predicted_final])[0],
+                             reason=d.reason, model=model.name)
+
+
+@router.post("/mcmc/predict", response_model=PredictResponse, summary="The MCMC baseline under the same prior (slow)",
+             responses={503: {"description": "the mcmc extra (pymc) is not installed"}})
+def mcmc_predict(body: MCMCRequest, request: Request) -> PredictResponse:
+    from lcpfn.errors import require
+
+    _limits(request, body)
+    require("pymc", "mcmc")
+    mcmc = require("lcpfn.mcmc", "mcmc")
+    s = request.app.state.settings
+    extrapolator = mcmc.MCMCExtrapolator(
+        draws=min(body.draws, s.mcmc_max_draws), chains=body.chains, time_budget_s=min(body.time_budget_s, s.mcmc_max_seconds)
+    )
+    pred = extrapolator.predict(**_arguments(body))
+    return _response(pred, body.quantiles, request.app.state.model)

@@ -1,0 +1,118 @@
+"""The FastAPI application: ``create_app(settings)``; ``uvicorn serve.app:create_app --factory``.
+
+The model is loaded once in the lifespan and warmed up before ``/readyz`` says
+ready. Endpoints are plain ``def`` functions, so FastAPI runs the CPU-bound
+inference in its thread pool, off the event loop, all sharing one ONNX Runtime
+session. Bad input is a 422 naming the field, an oversized body a 413, a
+missing optional dependency a 503; never a 500.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+import lcpfn
+from lcpfn.errors import InvalidCurveError, MissingDependencyError
+from serve.api import router as api_router
+from serve.config import Settings
+from serve.metrics import Metrics
+from serve.ops import router as ops_router
+
+log = logging.getLogger("lcpfn.serve")
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for bodies over ``max_bytes`` (declared or streamed), before they are parsed."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            return await self._too_large(send)
+        seen = 0
+
+        async def limited():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._too_large(send)
+
+    async def _too_large(self, send):
+        body = json.dumps({"detail": f"request body larger than the limit of {self.max_bytes} bytes (LCPFN_MAX_BODY_BYTES)"}).encode()
+        await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.model = lcpfn.load(settings.model, threads=settings.threads)  # includes a warm-up call
+        app.state.ready = True
+        log.info(json.dumps({"event": "ready", "model": app.state.model.name, "path": str(app.state.model.path)}))
+        yield
+        app.state.ready = False
+
+    app = FastAPI(
+        title="lcpfn",
+        version=lcpfn.__version__,
+        description="Bayesian learning-curve extrapolation: predictive intervals, batch predictions, early-stop decisions.",
+        lifespan=lifespan,
+    )
+    app.state.settings, app.state.ready, app.state.metrics = settings, False, Metrics.create()
+    app.include_router(ops_router)
+    app.include_router(api_router)
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next):
+        start = time.perf_counter()
+        response = await call_next(request)
+        seconds = time.perf_counter() - start
+        route = request.scope.get("route")
+        endpoint = getattr(route, "path", "unmatched")
+        app.state.metrics.requests.labels(endpoint, str(response.status_code)).inc()
+        app.state.metrics.latency.labels(endpoint).observe(seconds)
+        log.info(json.dumps({"event": "request", "method": request.method, "path": request.url.path,
+                             "status": response.status_code, "ms": round(1e3 * seconds, 2)}))
+        return response
+
+    @app.exception_handler(InvalidCurveError)
+    async def invalid_curve(request: Request, e: InvalidCurveError):
+        return JSONResponse(status_code=422, content={"detail": [{"loc": ["body"], "msg": str(e), "type": "invalid_curve"}]})
+
+    @app.exception_handler(MissingDependencyError)
+    async def missing_dependency(request: Request, e: MissingDependencyError):
+        return JSONResponse(status_code=503, content={"detail": str(e)})
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, e: RequestValidationError):
+        # FastAPI's default, minus the echoed input (it can be megabytes, and may hold NaN that JSON cannot carry).
+        errors = [{k: v for k, v in err.items() if k in ("loc", "msg", "type")} for err in e.errors()]
+        return JSONResponse(status_code=422, content={"detail": errors})
+
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,98 @@
+"""Request and response bodies. Every number must be finite; unknown fields are refused."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Finite = float  # allow_inf_nan=False in every model's config makes these finite
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class ScheduleArrays(Strict):
+    """The planned learning rate at given steps (piecewise-linear between them), up to the last query."""
+
+    steps: list[Finite] = Field(min_length=2, max_length=100_000)
+    lr: list[Finite] = Field(min_length=2, max_length=100_000)
+
+
+class NamedSchedule(Strict):
+    """A named schedule from ``priors.schedules`` with its parameters (steps in the units of x)."""
+
+    name: Literal["constant", "cosine", "linear", "exponential", "wsd", "step", "inverse_sqrt"]
+    total: Finite
+    peak: Finite
+    warmup: Finite | None = None
+    cooldown: Finite | None = None
+    shape: Literal["linear", "cosine", "1-sqrt", "exponential"] | None = None
+    final_ratio: Finite | None = None
+    milestones: list[Finite] | None = Field(default=None, max_length=4)
+    factor: Finite | None = None
+    timescale: Finite | None = None
+
+
+Schedule = Union[ScheduleArrays, NamedSchedule]
+Level = Annotated[float, Field(gt=0.0, lt=1.0)]
+Bounds = tuple[Finite | None, Finite | None]
+
+
+class Curve(Strict):
+    x: list[Finite] = Field(min_length=1, description="steps (or epochs) where y was observed, strictly increasing")
+    y: list[Finite] = Field(min_length=1, description="observed metric values")
+    direction: Literal["min", "max"] = "min"
+    bounds: Bounds | None = Field(default=None, description="known hard limits, e.g. [0, 1] for accuracy, [0, null] for a loss")
+    schedule: Schedule | None = None
+
+
+class PredictRequest(Curve):
+    x_query: list[Finite] | None = Field(default=None, min_length=1, description="steps to predict (or give horizon)")
+    horizon: Finite | None = Field(default=None, description="predict only the final step of the run")
+    quantiles: list[Level] = Field(default=[0.05, 0.25, 0.5, 0.75, 0.95], min_length=1, max_length=99)
+
+    @model_validator(mode="after")
+    def _one_target(self):
+        if (self.x_query is None) == (self.horizon is None):
+            raise ValueError("give exactly one of x_query (steps to predict) and horizon (the final step)")
+        return self
+
+
+class PredictResponse(BaseModel):
+    model: str
+    version: str
+    x_query: list[float]
+    mean: list[float]
+    median: list[float]
+    quantiles: dict[str, list[float]]
+
+
+class BatchRequest(Strict):
+    curves: list[PredictRequest] = Field(min_length=1)
+
+
+class BatchResponse(BaseModel):
+    predictions: list[PredictResponse]
+
+
+class EarlyStopRequest(Curve):
+    horizon: Finite = Field(description="the step the run is planned to end at")
+    best_so_far: Finite | None = Field(description="best final value of the runs finished so far (null: none yet)")
+    threshold: float = Field(default=0.05, gt=0.0, lt=1.0)
+    min_points: int = Field(default=5, ge=1)
+
+
+class EarlyStopResponse(BaseModel):
+    stop: bool
+    prob_improve: float
+    predicted_final: float
+    reason: str
+    model: str
+
+
+class MCMCRequest(PredictRequest):
+    draws: int = Field(default=500, ge=10)
+    chains: int = Field(default=2, ge=1, le=8)
+    time_budget_s: float = Field(default=20.0, gt=0.0)

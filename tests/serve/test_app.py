@@ -1,0 +1,126 @@
+import json
+import math
+
+import pytest
+from fastapi.testclient import TestClient
+
+from serve.app import create_app
+from serve.config import Settings
+
+CURVE = {"x": [1, 2, 3, 4, 5, 6], "y": [3.0, 2.6, 2.4, 2.3, 2.25, 2.2]}
+
+
+@pytest.fixture(scope="module")
+def client():
+    with TestClient(create_app(Settings(max_body_bytes=200_000, max_batch=4, max_points=1000, max_queries=50))) as c:
+        yield c
+
+
+def test_health_and_readiness(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    r = client.get("/readyz")
+    assert r.status_code == 200 and r.json()["status"] == "ready"
+
+
+def test_readyz_is_503_until_the_model_is_loaded():
+    app = create_app(Settings())
+    with TestClient(app) as c:  # lifespan runs: ready
+        assert c.get("/readyz").status_code == 200
+    assert TestClient(app).get("/readyz").status_code == 503  # lifespan not entered: not ready
+
+
+def test_predict_returns_quantiles_per_query(client):
+    r = client.post("/v1/predict", json={**CURVE, "x_query": [10, 20], "quantiles": [0.1, 0.5, 0.9]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["x_query"] == [10, 20] and set(body["quantiles"]) == {"0.1", "0.5", "0.9"}
+    assert body["quantiles"]["0.1"][0] <= body["median"][0] <= body["quantiles"]["0.9"][0]
+    assert body["model"] and body["version"]
+
+
+def test_predict_with_horizon_and_schedules(client):
+    named = {"name": "wsd", "total": 100, "peak": 0.001, "cooldown": 0.2}
+    arrays = {"steps": [0, 80, 100], "lr": [0.001, 0.001, 0.0]}
+    for schedule in (named, arrays):
+        r = client.post("/v1/predict", json={**CURVE, "horizon": 100, "schedule": schedule})
+        assert r.status_code == 200, r.text
+        assert r.json()["x_query"] == [100]
+
+
+def test_batch_predicts_every_curve(client):
+    curves = [{**CURVE, "horizon": 50}, {"x": [1, 2, 3], "y": [0.2, 0.4, 0.5], "direction": "max", "bounds": [0, 1], "x_query": [30]}]
+    r = client.post("/v1/predict/batch", json={"curves": curves})
+    assert r.status_code == 200, r.text
+    preds = r.json()["predictions"]
+    assert len(preds) == 2 and all(0 <= v <= 1 for q in preds[1]["quantiles"].values() for v in q)
+
+
+def test_early_stop_decision(client):
+    r = client.post("/v1/early-stop", json={"x": list(range(1, 16)), "y": [0.3 + 0.002 * i for i in range(15)], "direction": "max",
+                                             "bounds": [0, 1], "horizon": 100, "best_so_far": 0.95})
+    assert r.status_code == 200, r.text
+    assert r.json()["stop"] is True and r.json()["prob_improve"] < 0.05
+
+
+def test_models_and_metrics(client):
+    card = client.get("/v1/models").json()["models"][0]["card"]
+    assert "borders" not in card and card["sha256"]
+    client.post("/v1/predict", json={**CURVE, "horizon": 10})
+    text = client.get("/metrics").text
+    assert 'lcpfn_requests_total{endpoint="/v1/predict",status="200"}' in text and "lcpfn_inference_seconds" in text
+
+
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ({**CURVE, "x_query": [10], "extra": 1}, "extra"),
+        ({**CURVE, "x": [1, 2, 3], "x_query": [10]}, "same length"),
+        ({**CURVE, "x": [1, 3, 2, 4, 5, 6], "x_query": [10]}, "strictly increasing"),
+        ({**CURVE}, "exactly one of x_query"),
+        ({**CURVE, "x_query": [10], "horizon": 10}, "exactly one of x_query"),
+        ({**CURVE, "x_query": [3]}, "before the last observed step"),
+        ({**CURVE, "x_query": [10], "quantiles": [1.5]}, "less than 1"),
+        ({**CURVE, "x_query": [10], "direction": "up"}, "min"),
+        ({**CURVE, "x_query": list(range(10, 70))}, "LCPFN_MAX_QUERIES"),
+        ({**CURVE, "x_query": [10], "schedule": {"name": "wsd", "total": 100, "peak": 1e-3, "cooldown": 3}}, "cooldown"),
+        ({**CURVE, "x_query": [10], "schedule": {"steps": [0, 5], "lr": [1, 1]}}, "ends at step 5"),
+        ({**CURVE, "x_query": [10], "bounds": [0, 1]}, "outside the given bounds"),
+    ],
+)
+def test_bad_input_is_422_naming_the_problem(client, body, fragment):
+    r = client.post("/v1/predict", json=body)
+    assert r.status_code == 422, r.text
+    assert fragment in json.dumps(r.json())
+
+
+def test_non_finite_numbers_are_422(client):
+    raw = '{"x": [1, 2, 3], "y": [1, NaN, 2], "x_query": [5]}'
+    r = client.post("/v1/predict", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    r = client.post("/v1/predict", content=raw.replace("NaN", "Infinity"), headers={"content-type": "application/json"})
+    assert r.status_code == 422
+
+
+def test_oversized_body_is_413(client):
+    big = {"x": list(range(1, 30_001)), "y": [1.0] * 30_000, "x_query": [40_000]}
+    r = client.post("/v1/predict", json=big)
+    assert r.status_code == 413 and "LCPFN_MAX_BODY_BYTES" in r.text
+
+
+def test_batch_limit_is_422(client):
+    r = client.post("/v1/predict/batch", json={"curves": [{**CURVE, "horizon": 10}] * 5})
+    assert r.status_code == 422 and "LCPFN_MAX_BATCH" in r.text
+
+
+def test_mcmc_endpoint_answers_or_says_why(client):
+    r = client.post("/v1/mcmc/predict", json={**CURVE, "horizon": 10, "draws": 10, "chains": 1, "time_budget_s": 5})
+    assert r.status_code in (200, 503), r.text
+    if r.status_code == 503:
+        assert "install" in r.json()["detail"]
+
+
+def test_settings_come_from_the_environment():
+    s = Settings.from_env({"LCPFN_PORT": "9000", "LCPFN_MCMC_MAX_SECONDS": "2.5", "LCPFN_MODEL": "/m.onnx"})
+    assert (s.port, s.mcmc_max_seconds, s.model) == (9000, 2.5, "/m.onnx")
+    with pytest.raises(ValueError, match="LCPFN_PORT"):
+        Settings.from_env({"LCPFN_PORT": "eighty"})
