@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from lcpfn.early_stopping import EarlyStopper
 from lcpfn.errors import require
-from lcpfn.inputs import ScheduleLike
+from lcpfn.inputs import ScheduleLike, schedule_from_spec
 
 optuna = require("optuna", "optuna")
 
@@ -31,7 +31,10 @@ class LCPFNPruner(optuna.pruners.BasePruner):
     ``horizon`` is the step of the last ``trial.report`` a trial makes when it runs
     to completion; the objective is taken to be the value reported there (as for
     Optuna's other pruners). No trial is pruned before ``min_points`` reports or
-    before ``n_startup_trials`` trials have completed.
+    before ``n_startup_trials`` trials have completed. A trial whose learning-rate
+    schedule is its own sets it as a user attribute,
+    ``trial.set_user_attr("lcpfn_schedule", {"steps": [...], "lr": [...]})`` (or
+    ``{"name": "wsd", "total": ..., ...}``); it overrides ``schedule``.
     """
 
     def __init__(
@@ -47,11 +50,9 @@ class LCPFNPruner(optuna.pruners.BasePruner):
     ):
         if n_startup_trials < 0:
             raise ValueError(f"n_startup_trials must be >= 0, got {n_startup_trials=}")
-        self._stopper = {
-            d: EarlyStopper(horizon, d, threshold, min_points=min_points, schedule=schedule, bounds=bounds, model=model)
-            for d in ("min", "max")
-        }
-        self.n_startup_trials = n_startup_trials
+        self._options = dict(threshold=threshold, min_points=min_points, bounds=bounds, model=model)
+        self._stopper = {d: EarlyStopper(horizon, d, schedule=schedule, **self._options) for d in ("min", "max")}
+        self.horizon, self.n_startup_trials = horizon, n_startup_trials
         self.last_decision = None
 
     def prune(self, study: "optuna.study.Study", trial: "optuna.trial.FrozenTrial") -> bool:
@@ -64,6 +65,10 @@ class LCPFNPruner(optuna.pruners.BasePruner):
         if len(completed) < max(1, self.n_startup_trials):
             return False
         direction = "min" if study.direction == optuna.study.StudyDirection.MINIMIZE else "max"
+        stopper = self._stopper[direction]
+        spec = trial.user_attrs.get("lcpfn_schedule")
+        if spec is not None:
+            stopper = EarlyStopper(self.horizon, direction, schedule=schedule_from_spec(spec), **self._options)
         steps = sorted(values)
-        self.last_decision = self._stopper[direction].should_stop(steps, [values[s] for s in steps], study.best_value)
+        self.last_decision = stopper.should_stop(steps, [values[s] for s in steps], study.best_value)
         return self.last_decision.stop

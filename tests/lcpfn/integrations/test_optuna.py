@@ -56,3 +56,26 @@ def test_no_pruning_before_a_trial_completes():
     for epoch in range(1, 10):
         trial.report(10.0, epoch)
     assert not LCPFNPruner(horizon=EPOCHS).prune(study, study.trials[0])
+
+
+def test_a_trial_can_carry_its_own_schedule():
+    import pytest
+
+    from lcpfn.errors import InvalidCurveError
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study()
+    done = study.ask()
+    for epoch in range(1, EPOCHS + 1):
+        done.report(1.0 / epoch, epoch)
+    study.tell(done, 1.0 / EPOCHS)
+    pruner = LCPFNPruner(horizon=EPOCHS)
+    trial = study.ask()
+    for epoch in range(1, 8):
+        trial.report(2.0 - 0.01 * epoch, epoch)
+    trial.set_user_attr("lcpfn_schedule", {"name": "wsd", "total": EPOCHS, "peak": 0.1, "cooldown": 0.2})
+    assert pruner.prune(study, study.trials[-1])  # far behind the finished run
+    assert pruner.last_decision.prob_improve < 0.05
+    trial.set_user_attr("lcpfn_schedule", {"name": "wsd", "total": EPOCHS, "peak": 0.1, "cooldown": 7})
+    with pytest.raises(InvalidCurveError, match="cooldown"):
+        pruner.prune(study, study.trials[-1])

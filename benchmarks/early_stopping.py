@@ -1,0 +1,92 @@
+"""Early stopping replayed on real HPO runs: `python benchmarks/early_stopping.py [--orders 2]`.
+
+Each group of `../shared/data/torch_real_dev.jsonl.gz` (runs an HPO study would
+compare: same task and metric) is replayed as an Optuna study, the runs arriving
+in a random order and reporting one epoch at a time. For LCPFNPruner at
+thresholds 0.01/0.05/0.1 and for Optuna's MedianPruner it prints the share of
+epochs saved and the regret: how much worse the best final value found is than
+the best final value of training every run to the end (in units of that group's
+spread of final values, and raw).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import optuna
+
+from lcpfn.integrations.optuna import LCPFNPruner
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "torch_real_dev.jsonl.gz"
+
+
+def _groups(path: Path) -> dict[str, list[dict]]:
+    groups = defaultdict(list)
+    with gzip.open(path, "rt") as f:
+        for line in f:
+            r = json.loads(line)
+            groups[f"{r['group']}/{r['metric']}"].append(r)
+    return dict(groups)
+
+
+def replay(runs: list[dict], order: np.ndarray, pruner: optuna.pruners.BasePruner) -> tuple[int, int, float]:
+    """Epochs trained, epochs of training everything, best final value found."""
+    direction = runs[0]["direction"]
+    study = optuna.create_study(direction="minimize" if direction == "min" else "maximize", pruner=pruner)
+    used = total = 0
+    for i in order:
+        run = runs[i]
+        trial = study.ask()
+        if run.get("lr"):  # each run's own planned schedule, known in advance
+            trial.set_user_attr("lcpfn_schedule", {"steps": run["x"], "lr": run["lr"]})
+        total += len(run["x"])
+        for k, (x, y) in enumerate(zip(run["x"], run["y"]), start=1):
+            trial.report(float(y), int(x))
+            used += 1
+            if k < len(run["x"]) and trial.should_prune():
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                break
+        else:
+            study.tell(trial, float(run["y"][-1]))
+    return used, total, study.best_value
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default=str(DATA))
+    p.add_argument("--orders", type=int, default=2, help="random run orders per group")
+    args = p.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    groups = _groups(Path(args.data))
+    pruners = {f"LCPFNPruner(threshold={t})": t for t in (0.01, 0.05, 0.1)} | {"MedianPruner(n_startup_trials=5)": None}
+    print(f"{len(groups)} groups, {sum(map(len, groups.values()))} runs, {args.orders} orders each\n")
+    print("| pruner | epochs saved | mean regret (spread units) | max regret (spread units) | mean regret (raw) | seconds |")
+    print("|---|---|---|---|---|---|")
+    for name, threshold in pruners.items():
+        used = total = 0
+        regrets, raw, start = [], [], time.time()
+        for key, runs in groups.items():
+            finals = np.array([r["y"][-1] for r in runs])
+            best = finals.min() if runs[0]["direction"] == "min" else finals.max()
+            spread = float(np.ptp(finals)) or 1.0
+            horizon = max(r["meta"]["planned_horizon"] for r in runs)
+            bounds = (0.0, 1.0) if runs[0]["metric"] == "accuracy" else (0.0, None)
+            for seed in range(args.orders):
+                order = np.random.default_rng(seed).permutation(len(runs))
+                pruner = (LCPFNPruner(horizon=horizon, threshold=threshold, bounds=bounds) if threshold is not None
+                          else optuna.pruners.MedianPruner(n_startup_trials=5))
+                u, t, found = replay(runs, order, pruner)
+                used, total = used + u, total + t
+                regrets.append(abs(found - best) / spread)
+                raw.append(abs(found - best))
+        print(f"| {name} | {1 - used / total:.1%} | {np.mean(regrets):.4f} | {np.max(regrets):.4f} | {np.mean(raw):.4f} | {time.time() - start:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
