@@ -147,24 +147,56 @@ def pfn(model, *, use_schedule: bool = True) -> Callable:
 # --------------------------------------------------------------------------- scores
 
 
+_CRPS_LEVELS = np.linspace(0.01, 0.99, 99)
+CALIBRATION_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+
+
+def _crps(quantiles: np.ndarray, truth: float) -> float:
+    """CRPS from quantiles at ``_CRPS_LEVELS``: twice the mean pinball loss over the levels."""
+    diff = truth - quantiles
+    return float(2.0 * np.mean(np.maximum(_CRPS_LEVELS * diff, (_CRPS_LEVELS - 1.0) * diff)))
+
+
 def score(curves: list[EvalCurve], method: Callable, *, cutoffs=CUTOFFS, raw_units: bool = False) -> dict[float, dict[str, float]]:
-    """Per cutoff: ``ll`` (mean log-likelihood of remaining points), ``cover90``, ``final_abs_err``, ``ms``."""
+    """Scores per cutoff, values in units of each curve's range (or raw units):
+
+    ``ll`` mean log-likelihood of the remaining points, ``ll_final`` of the final
+    value, ``final_abs_err`` median absolute error of the predicted median of the
+    final value, ``crps`` of the final value, ``cover50``/``cover90`` central
+    interval coverage of the remaining points, ``ms`` median time per prediction,
+    and ``calibration``: observed coverage at each of ``CALIBRATION_LEVELS``.
+    """
     out = {}
     for c in cutoffs:
-        ll, cover, err, secs = [], [], [], []
+        ll, ll_final, cover50, cover90, err, crps, secs, pits = [], [], [], [], [], [], [], []
         for curve in curves:
             n_ctx, rest = curve.cut(c)
             xq, yq = curve.x[rest], curve.y[rest]
             t = time.perf_counter()
             pred = method(curve, n_ctx, xq)
             secs.append(time.perf_counter() - t)
-            unit = 0.0 if raw_units else math.log(curve.y_range)
-            ll.append(float(np.mean(np.maximum(pred.log_prob(yq), -1e3))) + unit)
-            cdf = pred.cdf(yq)
-            cover.append(float(np.mean((cdf >= 0.05) & (cdf <= 0.95))))
-            median = pred.quantile([0.5])[0][-1]
-            err.append(abs(float(median) - yq[-1]) / curve.y_range)
-        out[c] = {"ll": float(np.mean(ll)), "cover90": float(np.mean(cover)), "final_abs_err": float(np.median(err)), "ms": 1e3 * float(np.median(secs))}
+            unit = 1.0 if raw_units else curve.y_range
+            lp = np.maximum(pred.log_prob(yq), -1e3) + math.log(unit)
+            ll.append(float(np.mean(lp)))
+            ll_final.append(float(lp[-1]))
+            pit = np.asarray(pred.cdf(yq), dtype=float)
+            pits.append(pit)
+            cover50.append(float(np.mean((pit >= 0.25) & (pit <= 0.75))))
+            cover90.append(float(np.mean((pit >= 0.05) & (pit <= 0.95))))
+            q_final = np.asarray(pred.quantile(_CRPS_LEVELS))[:, -1]
+            err.append(abs(float(q_final[49]) - yq[-1]) / unit)
+            crps.append(_crps(q_final, yq[-1]) / unit)
+        pit = np.concatenate(pits)
+        out[c] = {
+            "ll": float(np.mean(ll)),
+            "ll_final": float(np.mean(ll_final)),
+            "final_abs_err": float(np.median(err)),
+            "crps": float(np.mean(crps)),
+            "cover50": float(np.mean(cover50)),
+            "cover90": float(np.mean(cover90)),
+            "ms": 1e3 * float(np.median(secs)),
+            "calibration": [float(np.mean(np.abs(pit - 0.5) <= lv / 2)) for lv in CALIBRATION_LEVELS],
+        }
     return out
 
 
@@ -176,3 +208,195 @@ def table(rows: dict[str, dict[float, dict[str, float]]], metric: str, *, fmt: s
     for name, res in rows.items():
         lines.append(f"| {name} | " + " | ".join(fmt.format(res[c][metric]) for c in cutoffs) + " |")
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- report
+
+METHODS = ("pfn", "pfn-noschedule", "last", "powerlaw", "mcmc")
+METRICS = (
+    ("ll", "mean log-likelihood of the remaining points (higher is better)"),
+    ("ll_final", "log-likelihood of the final value (higher is better)"),
+    ("final_abs_err", "median absolute error of the final value (lower is better)"),
+    ("crps", "CRPS of the final value (lower is better)"),
+    ("cover50", "50 % interval coverage of the remaining points (nominal 0.5)"),
+    ("cover90", "90 % interval coverage of the remaining points (nominal 0.9)"),
+    ("ms", "median time per prediction, ms"),
+)
+
+
+def _method(name: str, model) -> Callable:
+    if name == "pfn":
+        return pfn(model)
+    if name == "pfn-noschedule":
+        return pfn(model, use_schedule=False)
+    if name == "last":
+        return last_value
+    if name == "powerlaw":
+        return power_law
+    if name == "mcmc":
+        from lcpfn.errors import require
+
+        mcmc = require("lcpfn.mcmc", "mcmc")
+        extrapolator = mcmc.MCMCExtrapolator()
+        return lambda curve, n_ctx, xq: extrapolator.predict(curve.x[:n_ctx], curve.y[:n_ctx], xq, direction=curve.direction,
+                                                            bounds=curve.bounds, schedule=curve.schedule)
+    raise SystemExit(f"--methods: unknown method {name!r}; choose from {', '.join(METHODS)}")
+
+
+def _suite(spec: str, n_prior: int) -> tuple[str, list[EvalCurve]]:
+    if spec == "prior":
+        return f"prior ({n_prior} held-out curves of our prior)", prior_curves(n_prior)
+    if spec == "lcpfn-prior":
+        return f"lcpfn-prior ({n_prior} curves of LC-PFN's prior)", prior_curves(n_prior, lcpfn_only=True)
+    curves = real_curves(spec)
+    return f"{Path(spec).name} ({len(curves)} real curves)", curves
+
+
+def fan_chart(ax, curve: EvalCurve, n_ctx: int, method: Callable, title: str) -> None:
+    """Observed prefix, the truth after it, the median and 50/90 % bands."""
+    xq = np.unique(np.concatenate([np.linspace(curve.x[n_ctx - 1], curve.x[-1], 60)[1:], curve.x[-1:]]))
+    q = np.asarray(method(curve, n_ctx, xq).quantile([0.05, 0.25, 0.5, 0.75, 0.95]))
+    ax.plot(curve.x[:n_ctx], curve.y[:n_ctx], "k.", ms=3, label="observed")
+    ax.plot(curve.x[n_ctx:], curve.y[n_ctx:], ".", color="0.6", ms=2, label="truth")
+    ax.fill_between(xq, q[0], q[4], alpha=0.2, color="C0", label="90 %")
+    ax.fill_between(xq, q[1], q[3], alpha=0.35, color="C0", label="50 %")
+    ax.plot(xq, q[2], "C0-", lw=1, label="median")
+    if curve.schedule is not None:
+        twin = ax.twinx()
+        twin.plot(curve.schedule[0], curve.schedule[1], color="C3", lw=0.8, alpha=0.6)
+        twin.set_yticks([])
+    ax.set_title(title, fontsize=8)
+    ax.tick_params(labelsize=6)
+
+
+def report(suites: list[str], methods: list[str], out: Path, *, n_prior: int = 300, model_path: str | None = None) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from tqdm import tqdm
+
+    import lcpfn
+
+    model = lcpfn.load(model_path)
+    figures = out.parent / out.stem
+    figures.mkdir(parents=True, exist_ok=True)
+    results: dict[str, dict[str, dict]] = {}
+    data = {}
+    with tqdm(total=len(suites) * len(methods), desc="evaluate", unit="suite x method") as bar:
+        for spec in suites:
+            name, curves = _suite(spec, n_prior)
+            data[name] = curves
+            results[name] = {}
+            for m in methods:
+                bar.set_postfix_str(f"{name.split(' ')[0]} / {m}")
+                results[name][m] = score(curves, _method(m, model), raw_units=spec == "lcpfn-prior")
+                bar.update(1)
+
+    lines = [
+        "# Evaluation",
+        "",
+        f"Model `{model.name}` ({model.card['n_params']:,} parameters, {model.card['training']['curves_seen']:,} prior curves seen).",
+        f"Regenerate: `python -m training.evaluate --suites {','.join(suites)} --methods {','.join(methods)}`.",
+        "",
+        "Each curve is cut after 10/20/40/80 % of its points; the methods predict the rest (at most "
+        f"{MAX_EVAL_QUERIES} evenly spaced points, the final one included). Values are in units of the curve's range "
+        "(max - min of its observed values), except for `lcpfn-prior`, which uses LC-PFN's raw [0, 1] units as its paper does. "
+        "`last` predicts the last value with the spread of the recent values; `powerlaw` fits `a + b x^-c` with the residual "
+        "spread; `pfn-noschedule` is the PFN without the learning-rate schedule.",
+        "",
+    ]
+    for name, res in results.items():
+        lines += [f"## {name}", ""]
+        for metric, what in METRICS:
+            lines += [f"**{what}**", "", table(res, metric, fmt="{:.2f}" if metric == "ms" else "{:.3f}"), ""]
+    aware = [n for n in results if "pfn" in results[n] and "pfn-noschedule" in results[n] and any(c.schedule is not None for c in data[n])]
+    if aware:
+        lines += ["## Schedule awareness", "", "Final-value error of the same model with and without the schedule given "
+                  "(median absolute error in units of the curve's range; change = 1 - with / without).", ""]
+        lines += ["| suite | cutoff | with schedule | without | change |", "|---|---|---|---|---|"]
+        for n in aware:
+            for c in CUTOFFS:
+                w, wo = results[n]["pfn"][c]["final_abs_err"], results[n]["pfn-noschedule"][c]["final_abs_err"]
+                lines.append(f"| {n.split(' ')[0]} | {int(c * 100)} % | {w:.4f} | {wo:.4f} | {1 - w / wo if wo else 0:+.0%} |")
+        lines.append("")
+
+    # Fan charts: a few curves per suite, the LLM curves where the cooldown is still ahead.
+    for name, curves in data.items():
+        picks = _fan_picks(curves)
+        fig, axes = plt.subplots(1, len(picks), figsize=(3.2 * len(picks), 2.6), squeeze=False)
+        for ax, (curve, cut) in zip(axes[0], picks):
+            n_ctx, _ = curve.cut(cut)
+            fan_chart(ax, curve, n_ctx, pfn(model), f"{curve.id[-40:]} @ {int(cut * 100)} %")
+        axes[0][0].legend(fontsize=6)
+        fig.tight_layout()
+        path = figures / f"fan_{_slug(name)}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        lines += [f"![fan charts {name}]({figures.name}/{path.name})", ""]
+
+    fig, axes = plt.subplots(1, len(results), figsize=(3.2 * len(results), 3.0), squeeze=False)
+    for ax, (name, res) in zip(axes[0], results.items()):
+        ax.plot([0, 1], [0, 1], "k--", lw=0.8)
+        for m, r in res.items():
+            ax.plot(CALIBRATION_LEVELS, r[0.2]["calibration"], "o-", ms=3, label=m)
+        ax.set_title(f"{name.split(' ')[0]} @ 20 %", fontsize=8)
+        ax.set_xlabel("nominal coverage", fontsize=7)
+        ax.tick_params(labelsize=6)
+    axes[0][0].set_ylabel("observed coverage", fontsize=7)
+    axes[0][0].legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(figures / "calibration.png", dpi=110)
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, len(results), figsize=(3.2 * len(results), 3.0), squeeze=False)
+    for ax, (name, res) in zip(axes[0], results.items()):
+        for m, r in res.items():
+            ax.semilogy([100 * c for c in CUTOFFS], [max(r[c]["final_abs_err"], 1e-5) for c in CUTOFFS], "o-", ms=3, label=m)
+        ax.set_title(name.split(" ")[0], fontsize=8)
+        ax.set_xlabel("cutoff (% of points)", fontsize=7)
+        ax.tick_params(labelsize=6)
+    axes[0][0].set_ylabel("final-value error (range units)", fontsize=7)
+    axes[0][0].legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(figures / "error_vs_cutoff.png", dpi=110)
+    plt.close(fig)
+    lines += ["## Calibration (cutoff 20 %)", "", f"![calibration]({figures.name}/calibration.png)", "",
+              "## Final-value error against cutoff", "", f"![error vs cutoff]({figures.name}/error_vs_cutoff.png)", ""]
+    text = "\n".join(lines)
+    out.write_text(text)
+    return text
+
+
+def _slug(name: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in name.split(" ")[0]).strip("_")
+
+
+def _fan_picks(curves: list[EvalCurve]) -> list[tuple[EvalCurve, float]]:
+    llm = [c for c in curves if c.schedule is not None and any(k in c.id.lower() for k in ("wsd", "cosine", "811", "constant"))]
+    if llm:
+        wanted = [c for c in llm if "wsd" in c.id.lower()][:2] + [c for c in llm if "cosine" in c.id.lower()][:1]
+        return [(c, 0.4) for c in (wanted or llm[:3])]
+    rng = np.random.default_rng(0)
+    return [(curves[i], 0.2) for i in rng.choice(len(curves), size=min(4, len(curves)), replace=False)]
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+    import glob
+
+    default_data = sorted(glob.glob(str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "*.jsonl.gz")))
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--suites", default=",".join(["prior", "lcpfn-prior", *default_data]),
+                   help="comma-separated: prior, lcpfn-prior and/or .jsonl.gz files of real curves")
+    p.add_argument("--methods", default="pfn,pfn-noschedule,last,powerlaw", help=f"comma-separated, from {', '.join(METHODS)}")
+    p.add_argument("--n-prior", type=int, default=300, help="curves per prior suite")
+    p.add_argument("--model", help="exported .onnx (default: the shipped model)")
+    p.add_argument("--out", default="docs/evaluation.md", help="markdown report; figures go in a folder of the same name")
+    args = p.parse_args(argv)
+    suites = [s for part in args.suites.split(",") for s in (sorted(glob.glob(part)) if "*" in part else [part]) if s]
+    report(suites, [m for m in args.methods.split(",") if m], Path(args.out), n_prior=args.n_prior, model_path=args.model)
+
+
+if __name__ == "__main__":
+    main()
