@@ -1,0 +1,358 @@
+"""The MCMC baseline: Bayesian extrapolation under the same laws and priors, done the slow way.
+
+>>> from lcpfn.mcmc import MCMCExtrapolator
+>>> mcmc = MCMCExtrapolator(draws=200, tune=300, chains=2, time_budget_s=60, seed=1)
+>>> pred = mcmc.predict(range(1, 21), [1 - 0.5 * t ** -0.5 for t in range(1, 21)], [100], direction="max")
+>>> pred.quantile([0.05, 0.95]).shape, sorted(pred.diagnostics)[:3]
+((2, 1), ['divergences', 'draws', 'ess_bulk_min'])
+
+The PyMC model is built from :mod:`priors.laws` (the same functions, through
+pytensor) with the parameter priors of :mod:`priors.laws` and works in the PFN's
+normalized units (:mod:`lcpfn.features`: flipped so lower is better, shifted and
+scaled by the context), so its predictions are comparable point by point:
+
+* without a schedule: a weighted mix of families (default LC-PFN's pow3, ilog2
+  and janoschek; ``families=tuple(priors.laws.FAMILIES)`` for all eleven) at a
+  random time scale, as in the prior's ``families`` source;
+* with a schedule: a schedule-aware law (default ``multi_power``) on the
+  schedule's intrinsic time;
+
+each seen through a random affine map (``z = b + a * law``, the metric's
+direction folded in) with Gaussian noise whose scale has the prior's log-normal
+law relative to the curve's range. Left out, and said so: the prior's
+pathologies (plateaus, spikes, divergence), outliers and time warps.
+
+The posterior predictive is the mixture over posterior draws of the observation
+density (normal, truncated at known bounds), so ``log_prob`` compares with the
+PFN's. NUTS runs with nutpie when it is installed, PyMC's sampler otherwise,
+within a wall-clock budget; ``prediction.diagnostics`` holds r-hat, bulk ESS and
+divergences, and a warning is logged when r-hat exceeds 1.01.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from lcpfn.errors import InvalidCurveError, require
+from lcpfn.features import location_scale, normalized_bounds, to_lower_better
+from lcpfn.inputs import SCHEDULE_GRID, Curve, ScheduleLike, _schedule_on_grid, check_curve
+from lcpfn.prediction import Prediction
+from priors.laws import FAMILIES, SCHEDULE_LAWS, power_term
+from priors.noise import NoiseConfig
+from priors.parameters import LogNormal, LogUniform, Normal, OneMinus, Uniform
+from priors.schedules import interpolate, schedule_grid
+
+log = logging.getLogger(__name__)
+
+LCPFN_FAMILIES = ("pow3", "ilog2", "janoschek")
+MAX_FIT_POINTS = 300  # longer contexts are subsampled evenly for the likelihood (the latest point kept)
+MAX_PREDICTIVE_DRAWS = 400  # posterior draws the predictive mixture keeps (evenly thinned)
+RHAT_WARNING = 1.01
+
+
+# --------------------------------------------------------------------------- the predictive
+
+
+@dataclass(frozen=True)
+class MixturePredictive:
+    """Mixture over ``D`` draws of normals ``(mu (D, Q), sigma (D, 1))`` truncated to ``[lo, hi]``."""
+
+    mu: np.ndarray
+    sigma: np.ndarray
+    lo: float = -math.inf
+    hi: float = math.inf
+
+    def _phi(self, z):
+        from scipy.special import ndtr
+
+        return ndtr((z - self.mu) / self.sigma)
+
+    def _mass(self):
+        return np.clip(self._phi(np.full_like(self.mu, self.hi)) - self._phi(np.full_like(self.mu, self.lo)), 1e-300, None)
+
+    def cdf(self, z):
+        z = np.clip(np.broadcast_to(np.asarray(z, dtype=float), self.mu.shape[1:]), self.lo, self.hi)
+        lo = self._phi(np.full_like(self.mu, self.lo))
+        return np.clip(np.mean((self._phi(z[None]) - lo) / self._mass(), axis=0), 0.0, 1.0)
+
+    def log_prob(self, z):
+        z = np.broadcast_to(np.asarray(z, dtype=float), self.mu.shape[1:])
+        logpdf = -0.5 * ((z[None] - self.mu) / self.sigma) ** 2 - np.log(self.sigma * math.sqrt(2 * math.pi)) - np.log(self._mass())
+        top = logpdf.max(axis=0)
+        out = top + np.log(np.mean(np.exp(logpdf - top), axis=0))
+        return np.where((z >= self.lo) & (z <= self.hi), out, -np.inf)
+
+    def quantile(self, levels):
+        """By bisection on the mixture's cdf: ``(Q, L)``."""
+        levels = np.asarray(levels, dtype=float)
+        spread = 10.0 * self.sigma.max()
+        low = np.full((self.mu.shape[1], len(levels)), max(self.lo, self.mu.min() - spread))
+        high = np.full_like(low, min(self.hi, self.mu.max() + spread))
+        for _ in range(50):
+            mid = 0.5 * (low + high)
+            below = np.stack([self.cdf(mid[:, j]) for j in range(len(levels))], axis=1) < levels[None, :]
+            low, high = np.where(below, mid, low), np.where(below, high, mid)
+        return 0.5 * (low + high)
+
+    def mean(self):
+        from scipy.stats import truncnorm
+
+        a, b = (self.lo - self.mu) / self.sigma, (self.hi - self.mu) / self.sigma
+        return np.mean(truncnorm.mean(a, b, loc=self.mu, scale=np.broadcast_to(self.sigma, self.mu.shape)), axis=0)
+
+
+# --------------------------------------------------------------------------- the model
+
+
+def _pm_prior(pm, name: str, dist):
+    """The PyMC twin of a :mod:`priors.parameters` distribution."""
+    if isinstance(dist, Uniform):
+        return pm.Uniform(name, dist.low, dist.high)
+    if isinstance(dist, Normal):
+        return pm.Normal(name, dist.loc, dist.scale)
+    if isinstance(dist, LogNormal):
+        return pm.LogNormal(name, dist.loc, dist.scale)
+    if isinstance(dist, LogUniform):
+        return pm.Deterministic(name, pm.math.exp(pm.Uniform(f"log_{name}", math.log(dist.low), math.log(dist.high))))
+    if isinstance(dist, OneMinus):
+        return pm.Deterministic(name, 1.0 - _pm_prior(pm, f"{name}_base", dist.base))
+    raise TypeError(f"no PyMC twin for {type(dist).__name__}")
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """A checked curve in normalized units, with what the laws need at context and query steps."""
+
+    u_ctx: np.ndarray
+    z_ctx: np.ndarray
+    u_qry: np.ndarray
+    loc: float
+    scale: float
+    lo: float
+    hi: float
+    schedule: tuple | None  # (grid, s1_ctx, s1_qry) when a schedule is known
+
+
+def _problem(curve: Curve) -> _Problem:
+    keep = np.unique(np.round(np.linspace(0, len(curve.x) - 1, min(len(curve.x), MAX_FIT_POINTS))).astype(int))
+    xs, ys = curve.x[keep], curve.y[keep]
+    direction = np.array([curve.direction])
+    y_lb = to_lower_better(ys[None], direction)
+    loc, scale = location_scale(y_lb)
+    best, worst = normalized_bounds(np.array([curve.lower]), np.array([curve.upper]), direction, loc, scale)
+    sched = None
+    if curve.schedule is None:
+        horizon = float(curve.x_query.max())
+    else:
+        horizon, _, grid_lr = _schedule_on_grid(curve.schedule, curve)
+        u = np.linspace(0.0, 1.0, SCHEDULE_GRID + 1)
+        grid = schedule_grid(u, grid_lr / grid_lr.max())
+        sched = (grid, interpolate(u, grid.s1, xs / horizon), interpolate(u, grid.s1, curve.x_query / horizon))
+    return _Problem(xs / horizon, ((y_lb - loc) / scale)[0], curve.x_query / horizon, float(loc[0, 0]), float(scale[0, 0]),
+                    float(best[0, 0]), float(worst[0, 0]), sched)
+
+
+def _build(pm, pt, problem: _Problem, families: tuple[str, ...], law_name: str, noise: NoiseConfig):
+    """The PyMC model; returns it with the law as a function of (u, s1) for the predictive."""
+    with pm.Model() as model:
+        a = pm.LogNormal("a", 0.0, 2.0)  # z units per unit of the law (the context spans about 1)
+        b = pm.Normal("b", 0.0, 10.0)
+        rel_sigma = pm.LogNormal("rel_sigma", noise.log_sigma_loc, noise.log_sigma_scale)
+        if problem.schedule is None:
+            # Accuracy-like families, increasing in [0, 1]; lower is better, so z falls as they rise.
+            time_scale = pm.LogNormal("time_scale", math.log(100.0), 0.75)
+            weights = pm.Dirichlet("weights", np.ones(len(families))) if len(families) > 1 else None
+            params = {f: {k: _pm_prior(pm, f"{f}.{k}", d) for k, d in FAMILIES[f].priors.items()} for f in families}
+
+            def law(u, s1=None):
+                t = pt.clip(u * time_scale, 1e-3, np.inf)
+                parts = [FAMILIES[f](t, xp=pt, **params[f]) for f in families]
+                mix = parts[0] if weights is None else sum(weights[i] * p for i, p in enumerate(parts))
+                return -mix
+
+            span = a  # the families live in [0, 1]
+        else:
+            grid = problem.schedule[0]
+            spec = SCHEDULE_LAWS[law_name]
+            params = {k: _pm_prior(pm, f"{law_name}.{k}", d) for k, d in spec.priors.items()}
+
+            def law(u, s1):
+                return spec(pt.as_tensor(u), pt.as_tensor(s1), grid, xp=pt, **params)
+
+            # Loss laws are unbounded; the noise is relative to the power term's drop over the run.
+            s1_end = float(grid.s1[-1])
+            power = {k: params[k] for k in ("L0", "A", "alpha", "s0")}
+            span = a * (power_term(0.0, xp=pt, **power) - power_term(s1_end, xp=pt, **power))
+        s1_ctx = None if problem.schedule is None else problem.schedule[1]
+        mu = b + a * law(problem.u_ctx, s1_ctx)
+        sigma = pm.Deterministic("sigma", span * rel_sigma + 1e-9)
+        pm.Normal("z", mu=mu, sigma=sigma, observed=problem.z_ctx)
+    return model, law
+
+
+class MCMCExtrapolator:
+    """NUTS under the prior's laws; ``predict`` has the PFN's signature and returns a :class:`~lcpfn.Prediction`.
+
+    ``draws``/``tune`` per chain; ``time_budget_s`` bounds the whole sampling (chains
+    stop where they are when it runs out; the draws so far are used). ``families``
+    (no schedule) and ``law`` (with a schedule) choose the laws; ``sampler`` is
+    ``"auto"`` (nutpie if installed), ``"nutpie"`` or ``"pymc"``.
+    """
+
+    def __init__(
+        self,
+        *,
+        draws: int = 500,
+        tune: int = 500,
+        chains: int = 2,
+        time_budget_s: float = 120.0,
+        target_accept: float = 0.9,
+        families: Sequence[str] = LCPFN_FAMILIES,
+        law: str = "multi_power",
+        sampler: str = "auto",
+        seed: int = 0,
+    ):
+        unknown = [f for f in families if f not in FAMILIES]
+        if not families or unknown:
+            raise ValueError(f"families must be a non-empty subset of {sorted(FAMILIES)}, got {list(families)}")
+        if law not in SCHEDULE_LAWS:
+            raise ValueError(f"law must be one of {sorted(SCHEDULE_LAWS)}, got {law!r}")
+        if sampler not in ("auto", "nutpie", "pymc"):
+            raise ValueError(f"sampler must be 'auto', 'nutpie' or 'pymc', got {sampler!r}")
+        if draws < 1 or tune < 0 or chains < 1 or not time_budget_s > 0:
+            raise ValueError(f"need draws >= 1, tune >= 0, chains >= 1, time_budget_s > 0; got {draws=}, {tune=}, {chains=}, {time_budget_s=}")
+        self.draws, self.tune, self.chains, self.time_budget_s = draws, tune, chains, time_budget_s
+        self.target_accept, self.families, self.law, self.sampler, self.seed = target_accept, tuple(families), law, sampler, seed
+        self.noise = NoiseConfig()
+
+    def predict(
+        self,
+        x: Sequence[float],
+        y: Sequence[float],
+        x_query: Sequence[float] | float,
+        *,
+        schedule: ScheduleLike = None,
+        direction: str = "min",
+        bounds: tuple[float | None, float | None] | None = None,
+    ) -> Prediction:
+        curve = check_curve(x, y, x_query, direction=direction, bounds=bounds, schedule=schedule)
+        if len(curve.x) < 2:
+            raise InvalidCurveError(f"the MCMC baseline needs at least 2 observed points, got {len(curve.x)}")
+        pm = require("pymc", "mcmc")
+        pt = require("pytensor.tensor", "mcmc")
+        problem = _problem(curve)
+        model, law = _build(pm, pt, problem, self.families, self.law, self.noise)
+        start = time.perf_counter()
+        idata, engine = self._sample(pm, model)
+        seconds = time.perf_counter() - start
+        post = idata.posterior
+        n_draws = post.sizes["chain"] * post.sizes["draw"]
+        if n_draws == 0:
+            raise RuntimeError(f"MCMC produced no posterior draws within time_budget_s={self.time_budget_s}; raise it")
+        diagnostics = self._diagnostics(idata, engine, seconds, n_draws)
+        free = [v for v in post.data_vars if post[v].ndim == 2 and not v.startswith("log_")]
+        diagnostics["posterior_mean"] = {v: float(post[v].mean()) for v in free}
+        diagnostics["noise_sd"] = float(post["sigma"].mean()) * problem.scale  # in the user's units
+        mu, sigma = self._predictive(pt, model, law, post, problem, n_draws)
+        return Prediction(
+            x_query=curve.x_query,
+            normalized=MixturePredictive(mu, sigma, problem.lo, problem.hi),
+            loc=problem.loc,
+            scale=problem.scale,
+            direction=curve.direction,
+            model=f"mcmc-{'families' if problem.schedule is None else self.law}",
+            diagnostics=diagnostics,
+        )
+
+    # ----------------------------------------------------------------------- sampling
+
+    def _sample(self, pm, model):
+        engine = self.sampler
+        if engine == "auto":
+            try:
+                import nutpie  # noqa: F401
+
+                engine = "nutpie"
+            except ImportError:
+                engine = "pymc"
+        if engine == "nutpie":
+            nutpie = require("nutpie", "mcmc")
+            compiled = nutpie.compile_pymc_model(model)
+            run = nutpie.sample(compiled, draws=self.draws, tune=self.tune, chains=self.chains, cores=self.chains,
+                                seed=self.seed, progress_bar=False, save_warmup=False, blocking=False)
+            idata = run.wait(timeout=self.time_budget_s)
+            if not run.is_finished:
+                log.warning("MCMC stopped by its time budget of %.0f s", self.time_budget_s)
+                run.cancel()
+            return idata, "nutpie"
+        deadline = time.perf_counter() + self.time_budget_s
+
+        def budget(trace, draw):
+            if time.perf_counter() > deadline:
+                raise KeyboardInterrupt  # PyMC's documented way to stop sampling from a callback
+
+        traces = []
+        for chain in range(self.chains):  # one chain at a time, so a budget stop keeps the finished ones whole
+            if time.perf_counter() > deadline:
+                break
+            with model:
+                t = pm.sample(draws=self.draws, tune=self.tune, chains=1, cores=1, random_seed=self.seed + chain,
+                              target_accept=self.target_accept, progressbar=False, callback=budget, compute_convergence_checks=False)
+            if t.posterior.sizes["draw"] > 0:
+                traces.append(t)
+        if not traces:
+            raise RuntimeError(f"MCMC produced no posterior draws within time_budget_s={self.time_budget_s}; raise it")
+        import arviz as az
+
+        draws = min(t.posterior.sizes["draw"] for t in traces)
+        idata = az.concat([t.isel(draw=slice(0, draws)) for t in traces], dim="chain") if len(traces) > 1 else traces[0]
+        return idata, "pymc"
+
+    def _diagnostics(self, idata, engine: str, seconds: float, n_draws: int) -> dict:
+        import arviz as az
+
+        post = idata.posterior
+        free = [v for v in post.data_vars if post[v].ndim == 2]  # scalar parameters
+        out = {"sampler": engine, "seconds": round(seconds, 2), "chains": int(post.sizes["chain"]), "draws": int(n_draws)}
+        try:
+            div = idata.sample_stats["diverging"]
+            out["divergences"] = int(div.sum())
+        except (AttributeError, KeyError):
+            out["divergences"] = None
+        if post.sizes["chain"] > 1 and post.sizes["draw"] >= 4:
+            rhat = az.rhat(post[free])
+            ess = az.ess(post[free], method="bulk")
+            out["rhat_max"] = float(max(float(rhat[v]) for v in free))
+            out["ess_bulk_min"] = float(min(float(ess[v]) for v in free))
+            if out["rhat_max"] > RHAT_WARNING:
+                log.warning("MCMC has not converged: max r-hat %.3f > %.2f (run more draws or chains)", out["rhat_max"], RHAT_WARNING)
+        else:
+            out["rhat_max"], out["ess_bulk_min"] = None, None
+        return out
+
+    def _predictive(self, pt, model, law, post, problem: _Problem, n_draws: int):
+        """Location and scale of the observation density at the queries, per kept posterior draw."""
+        import pytensor
+
+        try:
+            from pytensor.graph.traversal import ancestors
+        except ImportError:  # pytensor < 2.31
+            from pytensor.graph.basic import ancestors
+
+        names = [v.name for v in model.free_RVs] + [v.name for v in model.deterministics]
+        flat = {n: post[n].values.reshape(n_draws, *post[n].shape[2:]) for n in names if n in post}
+        keep = np.unique(np.linspace(0, n_draws - 1, min(n_draws, MAX_PREDICTIVE_DRAWS)).round().astype(int))
+        s1_qry = None if problem.schedule is None else problem.schedule[2]
+        a, b = model["a"], model["b"]
+        mu_graph = b + a * law(problem.u_qry, s1_qry)
+        inputs = [model[n] for n in flat if model[n] in ancestors([mu_graph])]
+        fn = pytensor.function(inputs, mu_graph, on_unused_input="ignore")
+        mu = np.stack([np.asarray(fn(*[flat[v.name][i] for v in inputs]), dtype=float).reshape(-1) for i in keep])
+        sigma = flat["sigma"][keep].reshape(-1, 1)
+        return mu, sigma
