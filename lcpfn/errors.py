@@ -7,6 +7,7 @@ error                      when                                                 
 ``InvalidScheduleError``   a schedule parameter is out of range                  422
 ``ModelFileError``         a model file or its card is missing or corrupt        500
 ``MissingDependencyError`` an optional extra is not installed                    503
+``BudgetExceededError``    MCMC found no posterior draws within its time budget  503
 =========================  ====================================================  ====
 
 Messages name the field and the offending value (``y[3]=nan``).
@@ -33,6 +34,10 @@ class MissingDependencyError(LCPFNError, ImportError):
     """An optional dependency is missing; the message names the extra to install."""
 
 
+class BudgetExceededError(LCPFNError, RuntimeError):
+    """A computation ran out of its wall-clock budget before producing anything usable."""
+
+
 def require(module: str, extra: str):
     """Import an optional dependency, or say which extra provides it."""
     import importlib
@@ -49,5 +54,6 @@ __all__ = [
     "InvalidScheduleError",
     "ModelFileError",
     "MissingDependencyError",
+    "BudgetExceededError",
     "require",
 ]

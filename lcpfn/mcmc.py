@@ -39,7 +39,7 @@ from typing import Sequence
 
 import numpy as np
 
-from lcpfn.errors import InvalidCurveError, require
+from lcpfn.errors import BudgetExceededError, InvalidCurveError, require
 from lcpfn.features import location_scale, normalized_bounds, to_lower_better
 from lcpfn.inputs import SCHEDULE_GRID, Curve, ScheduleLike, _schedule_on_grid, check_curve
 from lcpfn.prediction import Prediction
@@ -254,7 +254,7 @@ class MCMCExtrapolator:
         post = idata.posterior
         n_draws = post.sizes["chain"] * post.sizes["draw"]
         if n_draws == 0:
-            raise RuntimeError(f"MCMC produced no posterior draws within time_budget_s={self.time_budget_s}; raise it")
+            raise BudgetExceededError(f"MCMC produced no posterior draws within time_budget_s={self.time_budget_s}; raise it")
         diagnostics = self._diagnostics(idata, engine, seconds, n_draws)
         free = [v for v in post.data_vars if post[v].ndim == 2 and not v.startswith("log_")]
         diagnostics["posterior_mean"] = {v: float(post[v].mean()) for v in free}
@@ -286,10 +286,16 @@ class MCMCExtrapolator:
             compiled = nutpie.compile_pymc_model(model)
             run = nutpie.sample(compiled, draws=self.draws, tune=self.tune, chains=self.chains, cores=self.chains,
                                 seed=self.seed, progress_bar=False, save_warmup=False, blocking=False)
-            idata = run.wait(timeout=self.time_budget_s)
-            if not run.is_finished:
-                log.warning("MCMC stopped by its time budget of %.0f s", self.time_budget_s)
-                run.cancel()
+            try:
+                idata = run.wait(timeout=self.time_budget_s)
+            except TimeoutError:
+                log.warning("MCMC stopped by its time budget of %.1f s", self.time_budget_s)
+                try:
+                    idata = run.abort()  # the draws so far
+                except Exception as e:  # nothing after warmup yet
+                    raise BudgetExceededError(f"MCMC produced no posterior draws within time_budget_s={self.time_budget_s}; raise it") from e
+            if not hasattr(idata, "posterior"):
+                raise BudgetExceededError(f"MCMC produced no posterior draws within time_budget_s={self.time_budget_s}; raise it")
             return idata, "nutpie"
         deadline = time.perf_counter() + self.time_budget_s
 
@@ -307,7 +313,7 @@ class MCMCExtrapolator:
             if t.posterior.sizes["draw"] > 0:
                 traces.append(t)
         if not traces:
-            raise RuntimeError(f"MCMC produced no posterior draws within time_budget_s={self.time_budget_s}; raise it")
+            raise BudgetExceededError(f"MCMC produced no posterior draws within time_budget_s={self.time_budget_s}; raise it")
         import arviz as az
 
         draws = min(t.posterior.sizes["draw"] for t in traces)

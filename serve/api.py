@@ -43,10 +43,10 @@ def _arguments(body: PredictRequest) -> dict:
     }
 
 
-def _response(pred, levels, model) -> PredictResponse:
+def _response(pred, levels) -> PredictResponse:
     q = pred.quantile(levels)
     return PredictResponse(
-        model=model.name,
+        model=pred.model,
         version=lcpfn.__version__,
         x_query=pred.x_query.tolist(),
         mean=_finite(pred.mean),
@@ -66,7 +66,7 @@ def predict(body: PredictRequest, request: Request) -> PredictResponse:
     model = request.app.state.model
     start = time.perf_counter()
     pred = model.predict(**_arguments(body))
-    out = _response(pred, body.quantiles, model)
+    out = _response(pred, body.quantiles)
     request.app.state.metrics.inference.labels("/v1/predict").observe(time.perf_counter() - start)
     return out
 
@@ -81,7 +81,7 @@ def predict_batch(body: BatchRequest, request: Request) -> BatchResponse:
     model = request.app.state.model
     start = time.perf_counter()
     preds = model.predict_many([_arguments(c) for c in body.curves])
-    out = BatchResponse(predictions=[_response(p, c.quantiles, model) for p, c in zip(preds, body.curves)])
+    out = BatchResponse(predictions=[_response(p, c.quantiles) for p, c in zip(preds, body.curves)])
     request.app.state.metrics.inference.labels("/v1/predict/batch").observe(time.perf_counter() - start)
     return out
 
@@ -114,4 +114,4 @@ def mcmc_predict(body: MCMCRequest, request: Request) -> PredictResponse:
         draws=min(body.draws, s.mcmc_max_draws), chains=body.chains, time_budget_s=min(body.time_budget_s, s.mcmc_max_seconds)
     )
     pred = extrapolator.predict(**_arguments(body))
-    return _response(pred, body.quantiles, request.app.state.model)
+    return _response(pred, body.quantiles)

@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 import lcpfn
-from lcpfn.errors import InvalidCurveError, MissingDependencyError
+from lcpfn.errors import BudgetExceededError, InvalidCurveError, MissingDependencyError
 from serve.api import router as api_router
 from serve.config import Settings
 from serve.metrics import Metrics
@@ -105,7 +105,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse(status_code=422, content={"detail": [{"loc": ["body"], "msg": str(e), "type": "invalid_curve"}]})
 
     @app.exception_handler(MissingDependencyError)
-    async def missing_dependency(request: Request, e: MissingDependencyError):
+    @app.exception_handler(BudgetExceededError)
+    async def unavailable(request: Request, e: Exception):
         return JSONResponse(status_code=503, content={"detail": str(e)})
 
     @app.exception_handler(RequestValidationError)

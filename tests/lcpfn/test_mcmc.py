@@ -86,3 +86,10 @@ def test_bad_options_are_named():
         MCMCExtrapolator(families=("nope",))
     with pytest.raises(ValueError, match="law"):
         MCMCExtrapolator(law="nope")
+
+
+def test_nutpie_path_when_installed():
+    pytest.importorskip("nutpie")
+    mcmc = MCMCExtrapolator(draws=100, tune=100, chains=2, time_budget_s=120, sampler="nutpie", families=("pow3",))
+    pred = mcmc.predict(X, 0.9 - 0.6 * X**-0.5, [60.0], direction="max")
+    assert pred.diagnostics["sampler"] == "nutpie" and pred.diagnostics["draws"] == 200

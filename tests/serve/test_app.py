@@ -12,7 +12,8 @@ CURVE = {"x": [1, 2, 3, 4, 5, 6], "y": [3.0, 2.6, 2.4, 2.3, 2.25, 2.2]}
 
 @pytest.fixture(scope="module")
 def client():
-    with TestClient(create_app(Settings(max_body_bytes=200_000, max_batch=4, max_points=1000, max_queries=50))) as c:
+    settings = Settings(max_body_bytes=200_000, max_batch=4, max_points=1000, max_queries=50, mcmc_max_draws=50)
+    with TestClient(create_app(settings)) as c:
         yield c
 
 
@@ -112,11 +113,15 @@ def test_batch_limit_is_422(client):
     assert r.status_code == 422 and "LCPFN_MAX_BATCH" in r.text
 
 
-def test_mcmc_endpoint_answers_or_says_why(client):
-    r = client.post("/v1/mcmc/predict", json={**CURVE, "horizon": 10, "draws": 10, "chains": 1, "time_budget_s": 5})
-    assert r.status_code in (200, 503), r.text
-    if r.status_code == 503:
-        assert "install" in r.json()["detail"]
+def test_mcmc_endpoint_predicts_with_capped_draws(client):
+    r = client.post("/v1/mcmc/predict", json={**CURVE, "horizon": 10, "draws": 5000, "chains": 1, "time_budget_s": 120})
+    assert r.status_code == 200, r.text
+    assert r.json()["model"].startswith("mcmc") and len(r.json()["median"]) == 1
+
+
+def test_mcmc_without_time_to_sample_is_503(client):
+    r = client.post("/v1/mcmc/predict", json={**CURVE, "horizon": 10, "draws": 10, "chains": 1, "time_budget_s": 0.001})
+    assert r.status_code == 503 and "time_budget" in r.json()["detail"]
 
 
 def test_settings_come_from_the_environment():
