@@ -3,8 +3,8 @@
 >>> from lcpfn.mcmc import MCMCExtrapolator
 >>> mcmc = MCMCExtrapolator(draws=200, tune=300, chains=2, time_budget_s=60, seed=1)
 >>> pred = mcmc.predict(range(1, 21), [1 - 0.5 * t ** -0.5 for t in range(1, 21)], [100], direction="max")
->>> pred.quantile([0.05, 0.95]).shape, sorted(pred.diagnostics)[:3]
-((2, 1), ['divergences', 'draws', 'ess_bulk_min'])
+>>> pred.quantile([0.05, 0.95]).shape, pred.diagnostics["chains"], pred.diagnostics["sampler"] in ("nutpie", "pymc")
+((2, 1), 2, True)
 
 The PyMC model is built from :mod:`priors.laws` (the same functions, through
 pytensor) with the parameter priors of :mod:`priors.laws` and works in the PFN's
@@ -307,9 +307,15 @@ class MCMCExtrapolator:
         for chain in range(self.chains):  # one chain at a time, so a budget stop keeps the finished ones whole
             if time.perf_counter() > deadline:
                 break
-            with model:
-                t = pm.sample(draws=self.draws, tune=self.tune, chains=1, cores=1, random_seed=self.seed + chain,
-                              target_accept=self.target_accept, progressbar=False, callback=budget, compute_convergence_checks=False)
+            try:
+                with model:
+                    t = pm.sample(draws=self.draws, tune=self.tune, chains=1, cores=1, random_seed=self.seed + chain,
+                                  target_accept=self.target_accept, progressbar=False, callback=budget,
+                                  compute_convergence_checks=False)
+            except ValueError as e:  # PyMC's answer to a stop before any draw after tuning
+                if "Not enough samples" not in str(e):
+                    raise
+                break
             if t.posterior.sizes["draw"] > 0:
                 traces.append(t)
         if not traces:

@@ -5,7 +5,7 @@ import pytest
 
 pytest.importorskip("pymc")
 
-from lcpfn.errors import InvalidCurveError  # noqa: E402
+from lcpfn.errors import BudgetExceededError, InvalidCurveError  # noqa: E402
 from lcpfn.mcmc import MCMCExtrapolator, MixturePredictive  # noqa: E402
 from lcpfn.prediction import Prediction  # noqa: E402
 from priors.schedules import wsd  # noqa: E402
@@ -93,3 +93,12 @@ def test_nutpie_path_when_installed():
     mcmc = MCMCExtrapolator(draws=100, tune=100, chains=2, time_budget_s=120, sampler="nutpie", families=("pow3",))
     pred = mcmc.predict(X, 0.9 - 0.6 * X**-0.5, [60.0], direction="max")
     assert pred.diagnostics["sampler"] == "nutpie" and pred.diagnostics["draws"] == 200
+
+
+@pytest.mark.parametrize("sampler", ["pymc", "nutpie"])
+def test_budget_too_small_for_any_draw_is_budget_exceeded(sampler):
+    if sampler == "nutpie":
+        pytest.importorskip("nutpie")
+    mcmc = MCMCExtrapolator(draws=10, tune=50, chains=1, time_budget_s=0.001, sampler=sampler)
+    with pytest.raises(BudgetExceededError, match="time_budget_s"):
+        mcmc.predict(X, 0.9 - 0.6 * X**-0.5, [60.0], direction="max")
