@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -224,7 +225,7 @@ METRICS = (
 )
 
 
-def _method(name: str, model) -> Callable:
+def _method(name: str, model, mcmc_budget: float = 30.0) -> Callable:
     if name == "pfn":
         return pfn(model)
     if name == "pfn-noschedule":
@@ -237,7 +238,7 @@ def _method(name: str, model) -> Callable:
         from lcpfn.errors import require
 
         mcmc = require("lcpfn.mcmc", "mcmc")
-        extrapolator = mcmc.MCMCExtrapolator()
+        extrapolator = mcmc.MCMCExtrapolator(time_budget_s=mcmc_budget)
         return lambda curve, n_ctx, xq: extrapolator.predict(curve.x[:n_ctx], curve.y[:n_ctx], xq, direction=curve.direction,
                                                             bounds=curve.bounds, schedule=curve.schedule)
     raise SystemExit(f"--methods: unknown method {name!r}; choose from {', '.join(METHODS)}")
@@ -269,7 +270,8 @@ def fan_chart(ax, curve: EvalCurve, n_ctx: int, method: Callable, title: str) ->
     ax.tick_params(labelsize=6)
 
 
-def report(suites: list[str], methods: list[str], out: Path, *, n_prior: int = 300, model_path: str | None = None) -> str:
+def report(suites: list[str], methods: list[str], out: Path, *, n_prior: int = 300, model_path: str | None = None,
+           mcmc_curves: int = 4, mcmc_budget: float = 30.0) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -290,14 +292,20 @@ def report(suites: list[str], methods: list[str], out: Path, *, n_prior: int = 3
             results[name] = {}
             for m in methods:
                 bar.set_postfix_str(f"{name.split(' ')[0]} / {m}")
-                results[name][m] = score(curves, _method(m, model), raw_units=spec == "lcpfn-prior")
+                if m == "mcmc":  # minutes per curve: a fixed subset, with the PFN on the same curves beside it
+                    few = [curves[i] for i in np.random.default_rng(1).choice(len(curves), min(mcmc_curves, len(curves)), replace=False)]
+                    results[name][f"mcmc ({len(few)} curves)"] = score(few, _method(m, model, mcmc_budget), raw_units=spec == "lcpfn-prior")
+                    results[name][f"pfn (same {len(few)})"] = score(few, pfn(model), raw_units=spec == "lcpfn-prior")
+                else:
+                    results[name][m] = score(curves, _method(m, model), raw_units=spec == "lcpfn-prior")
                 bar.update(1)
 
     lines = [
         "# Evaluation",
         "",
         f"Model `{model.name}` ({model.card['n_params']:,} parameters, {model.card['training']['curves_seen']:,} prior curves seen).",
-        f"Regenerate: `python -m training.evaluate --suites {','.join(suites)} --methods {','.join(methods)}`.",
+        f"Regenerate: `python -m training.evaluate --suites {','.join(_shown(s) for s in suites)} --methods {','.join(methods)} "
+        f"--n-prior {n_prior}" + (f" --mcmc-curves {mcmc_curves} --mcmc-budget {mcmc_budget:g}`." if "mcmc" in methods else "`."),
         "",
         "Each curve is cut after 10/20/40/80 % of its points; the methods predict the rest (at most "
         f"{MAX_EVAL_QUERIES} evenly spaced points, the final one included). Values are in units of the curve's range "
@@ -368,6 +376,11 @@ def report(suites: list[str], methods: list[str], out: Path, *, n_prior: int = 3
     return text
 
 
+def _shown(spec: str) -> str:
+    """A suite as a reader would type it: data files relative to the working directory."""
+    return os.path.relpath(spec) if spec.endswith(".jsonl.gz") else spec
+
+
 def _slug(name: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in name.split(" ")[0]).strip("_")
 
@@ -392,10 +405,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--methods", default="pfn,pfn-noschedule,last,powerlaw", help=f"comma-separated, from {', '.join(METHODS)}")
     p.add_argument("--n-prior", type=int, default=300, help="curves per prior suite")
     p.add_argument("--model", help="exported .onnx (default: the shipped model)")
+    p.add_argument("--mcmc-curves", type=int, default=4, help="curves per suite the (slow) mcmc method is scored on")
+    p.add_argument("--mcmc-budget", type=float, default=30.0, help="wall-clock seconds per MCMC fit")
     p.add_argument("--out", default="docs/evaluation.md", help="markdown report; figures go in a folder of the same name")
     args = p.parse_args(argv)
     suites = [s for part in args.suites.split(",") for s in (sorted(glob.glob(part)) if "*" in part else [part]) if s]
-    report(suites, [m for m in args.methods.split(",") if m], Path(args.out), n_prior=args.n_prior, model_path=args.model)
+    report(suites, [m for m in args.methods.split(",") if m], Path(args.out), n_prior=args.n_prior, model_path=args.model,
+           mcmc_curves=args.mcmc_curves, mcmc_budget=args.mcmc_budget)
 
 
 if __name__ == "__main__":

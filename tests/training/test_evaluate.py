@@ -1,0 +1,87 @@
+import gzip
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from training import evaluate  # noqa: E402
+from training.evaluate import CUTOFFS, EvalCurve, _Normal, last_value, power_law, prior_curves, real_curves, score  # noqa: E402
+
+
+def _noisy_constant_curves(n_curves=40, n_points=200, sd=0.1, seed=0):
+    rng = np.random.default_rng(seed)
+    x = np.arange(1.0, n_points + 1)
+    return [EvalCurve(f"c{i}", x, 1.0 + sd * rng.standard_normal(n_points), "min") for i in range(n_curves)]
+
+
+def test_score_of_the_true_predictive_is_calibrated_and_scores_its_log_density():
+    curves = _noisy_constant_curves()
+
+    def truth(curve, n_ctx, xq):
+        return _Normal(np.ones(len(xq)), np.full(len(xq), 0.1))
+
+    res = score(curves, truth)
+    for c in CUTOFFS:
+        assert abs(res[c]["cover90"] - 0.9) < 0.03 and abs(res[c]["cover50"] - 0.5) < 0.04
+        # E[log N(y; 1, 0.1)] = -log(0.1 sqrt(2 pi e)) = 0.884, per unit of range 1.0.
+        assert res[c]["ll"] == pytest.approx(0.884, abs=0.05)
+        assert np.allclose(res[c]["calibration"], evaluate.CALIBRATION_LEVELS, atol=0.05)
+
+
+def test_overconfident_predictive_is_caught_by_coverage_and_likelihood():
+    curves = _noisy_constant_curves()
+    honest = score(curves, lambda c, n, xq: _Normal(np.ones(len(xq)), np.full(len(xq), 0.1)))
+    narrow = score(curves, lambda c, n, xq: _Normal(np.ones(len(xq)), np.full(len(xq), 0.01)))
+    assert narrow[0.2]["cover90"] < 0.2 and narrow[0.2]["ll"] < honest[0.2]["ll"] - 5
+
+
+def test_baselines_predict_a_power_law_curve():
+    x = np.arange(1.0, 101.0)
+    curve = EvalCurve("pl", x, 0.5 + 2.0 * x**-0.7, "min", y_range=float(np.ptp(0.5 + 2.0 * x**-0.7)))
+    pl, last = score([curve], power_law), score([curve], last_value)
+    # The fit extrapolates the decay the last value ignores (0.05 vs 0.09 range units at 20 %).
+    assert all(pl[c]["final_abs_err"] < 0.7 * last[c]["final_abs_err"] for c in (0.1, 0.2, 0.4))
+
+
+def test_real_curves_read_the_shared_data_format(tmp_path):
+    path = tmp_path / "c.jsonl.gz"
+    rows = [
+        {"id": "a", "suite": "s", "metric": "accuracy", "direction": "max", "x": [1, 2, 3], "y": [0.1, 0.5, 0.6], "lr": None},
+        {"id": "b", "suite": "s", "metric": "loss", "direction": "min", "x": [1, 2, 4], "y": [3.0, 2.0, 1.0], "lr": [1e-3, 1e-3, 5e-4]},
+    ]
+    with gzip.open(path, "wt") as f:
+        f.write("\n".join(json.dumps(r) for r in rows))
+    a, b = real_curves(path)
+    assert a.bounds == (0.0, 1.0) and a.schedule is None and a.y_range == pytest.approx(0.5)
+    assert b.bounds == (0.0, None) and np.allclose(b.schedule[1], [1e-3, 1e-3, 5e-4])
+    assert real_curves(path, with_schedule=False)[1].schedule is None
+
+
+def test_prior_curves_are_reproducible_held_out_curves():
+    one, two = prior_curves(6), prior_curves(6)
+    assert all(np.array_equal(p.y, q.y) for p, q in zip(one, two))
+    assert not np.array_equal(prior_curves(6, seed=1)[0].y, one[0].y)
+    assert all(c.y_range > 0 for c in one)
+
+
+def test_report_writes_tables_schedule_awareness_and_figures(tmp_path, monkeypatch):
+    # MCMC takes seconds per curve; a stand-in checks the subset wiring, the real sampler has its own tests.
+    real_method = evaluate._method
+    monkeypatch.setattr(evaluate, "_method", lambda name, model, *a: real_method("last" if name == "mcmc" else name, model))
+    data = tmp_path / "llm.jsonl.gz"
+    x = np.arange(1.0, 61.0)
+    lr = np.where(x < 48, 1e-3, 1e-3 * (60 - x) / 12 + 1e-5)
+    rows = [{"id": f"wsd{i}", "metric": "loss", "direction": "min", "x": x.tolist(),
+             "y": (2.0 + (1 + i) * x**-0.5 - 0.3 * (lr < 1e-3) * (1 - lr / 1e-3)).tolist(), "lr": lr.tolist()} for i in range(3)]
+    with gzip.open(data, "wt") as f:
+        f.write("\n".join(json.dumps(r) for r in rows))
+    out = tmp_path / "report.md"
+    text = evaluate.report(["prior", str(data)], ["pfn", "pfn-noschedule", "last", "mcmc"], out, n_prior=5, mcmc_curves=2)
+    assert out.read_text() == text
+    assert "## prior (5 held-out curves of our prior)" in text and "## llm.jsonl.gz (3 real curves)" in text
+    assert "| mcmc (2 curves) |" in text and "| pfn (same 2) |" in text
+    assert "## Schedule awareness" in text and "| llm.jsonl.gz | 40 % |" in text
+    figures = tmp_path / "report"
+    assert {p.name for p in figures.glob("*.png")} == {"fan_prior.png", "fan_llm_jsonl_gz.png", "calibration.png", "error_vs_cutoff.png"}
