@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -16,6 +17,7 @@ from serve.schemas import (
     EarlyStopRequest,
     EarlyStopResponse,
     MCMCRequest,
+    MCMCResponse,
     PredictRequest,
     PredictResponse,
 )
@@ -101,9 +103,9 @@ def early_stop(body: EarlyStopRequest, request: Request) -> EarlyStopResponse:
                              reason=d.reason, model=model.name)
 
 
-@router.post("/mcmc/predict", response_model=PredictResponse, summary="The MCMC baseline under the same prior (slow)",
+@router.post("/mcmc/predict", response_model=MCMCResponse, summary="The MCMC baseline under the same prior (slow)",
              responses={503: {"description": "the mcmc extra (pymc) is not installed"}})
-def mcmc_predict(body: MCMCRequest, request: Request) -> PredictResponse:
+def mcmc_predict(body: MCMCRequest, request: Request) -> MCMCResponse:
     from lcpfn.errors import require
 
     _limits(request, body)
@@ -114,4 +116,13 @@ def mcmc_predict(body: MCMCRequest, request: Request) -> PredictResponse:
         draws=min(body.draws, s.mcmc_max_draws), chains=body.chains, time_budget_s=min(body.time_budget_s, s.mcmc_max_seconds)
     )
     pred = extrapolator.predict(**_arguments(body))
-    return _response(pred, body.quantiles)
+    return MCMCResponse(**_response(pred, body.quantiles).model_dump(), diagnostics=_json_safe(pred.diagnostics))
+
+
+def _json_safe(value):
+    """Diagnostics as JSON: a non-finite number (r-hat of a stuck chain) becomes null."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -67,6 +67,10 @@ class PredictResponse(BaseModel):
     mean: list[float]
     median: list[float]
     quantiles: dict[str, list[float]]
+
+
+class MCMCResponse(PredictResponse):
+    diagnostics: dict[str, Any]  # sampler, seconds, draws, divergences, rhat_max, ess_bulk_min, posterior_mean, noise_sd
 
 
 class BatchRequest(Strict):

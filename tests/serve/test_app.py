@@ -116,7 +116,9 @@ def test_batch_limit_is_422(client):
 def test_mcmc_endpoint_predicts_with_capped_draws(client):
     r = client.post("/v1/mcmc/predict", json={**CURVE, "horizon": 10, "draws": 5000, "chains": 1, "time_budget_s": 120})
     assert r.status_code == 200, r.text
-    assert r.json()["model"].startswith("mcmc") and len(r.json()["median"]) == 1
+    body = r.json()
+    assert body["model"].startswith("mcmc") and len(body["median"]) == 1
+    assert body["diagnostics"]["draws"] == 50 and body["diagnostics"]["sampler"] in ("nutpie", "pymc")  # capped by mcmc_max_draws
 
 
 def test_mcmc_without_time_to_sample_is_503(client):
@@ -129,3 +131,11 @@ def test_settings_come_from_the_environment():
     assert (s.port, s.mcmc_max_seconds, s.model) == (9000, 2.5, "/m.onnx")
     with pytest.raises(ValueError, match="LCPFN_PORT"):
         Settings.from_env({"LCPFN_PORT": "eighty"})
+
+
+def test_non_finite_mcmc_diagnostics_become_null():
+    from serve.api import _json_safe
+
+    got = _json_safe({"rhat_max": math.nan, "posterior_mean": {"a": math.inf, "b": 1.5}, "sampler": "pymc", "draws": 10})
+    assert got == {"rhat_max": None, "posterior_mean": {"a": None, "b": 1.5}, "sampler": "pymc", "draws": 10}
+    json.dumps(got, allow_nan=False)
