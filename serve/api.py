@@ -65,9 +65,10 @@ def _finite(a) -> list[float]:
 @router.post("/predict", response_model=PredictResponse, summary="Predictive distribution of one curve at query steps")
 def predict(body: PredictRequest, request: Request) -> PredictResponse:
     _limits(request, body)
-    model = request.app.state.model
+    batcher = request.app.state.batcher
     start = time.perf_counter()
-    pred = model.predict(**_arguments(body))
+    args = _arguments(body)
+    pred = batcher.predict(args) if batcher is not None else request.app.state.model.predict(**args)
     out = _response(pred, body.quantiles)
     request.app.state.metrics.inference.labels("/v1/predict").observe(time.perf_counter() - start)
     return out

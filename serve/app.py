@@ -3,7 +3,8 @@
 The model is loaded once in the lifespan and warmed up before ``/readyz`` says
 ready. Endpoints are plain ``def`` functions, so FastAPI runs the CPU-bound
 inference in its thread pool, off the event loop, all sharing one ONNX Runtime
-session. Bad input is a 422 naming the field, an oversized body a 413, a
+session; concurrent ``/v1/predict`` requests are micro-batched
+(:mod:`serve.batching`). Bad input is a 422 naming the field, an oversized body a 413, a
 missing optional dependency a 503; never a 500.
 """
 
@@ -21,6 +22,7 @@ from fastapi.responses import JSONResponse
 import lcpfn
 from lcpfn.errors import BudgetExceededError, InvalidCurveError, MissingDependencyError
 from serve.api import router as api_router
+from serve.batching import MicroBatcher
 from serve.config import Settings
 from serve.metrics import Metrics
 from serve.ops import router as ops_router
@@ -72,10 +74,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.model = lcpfn.load(settings.model, threads=settings.threads)  # includes a warm-up call
+        app.state.batcher = MicroBatcher(app.state.model, max_batch=settings.micro_batch) if settings.micro_batch > 0 else None
         app.state.ready = True
         log.info(json.dumps({"event": "ready", "model": app.state.model.name, "path": str(app.state.model.path)}))
         yield
         app.state.ready = False
+        if app.state.batcher is not None:
+            app.state.batcher.close()
 
     app = FastAPI(
         title="lcpfn",

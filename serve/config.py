@@ -12,6 +12,8 @@ variable                    meaning                                     default
 ``LCPFN_MAX_POINTS``        observed points per curve                   100000
 ``LCPFN_MAX_QUERIES``       query steps per curve                       1000
 ``LCPFN_MAX_BATCH``         curves per /v1/predict/batch call           256
+``LCPFN_MICRO_BATCH``       concurrent /v1/predict requests run as one  32
+                            inference, at most (0: each on its own)
 ``LCPFN_MCMC_MAX_DRAWS``    cap on MCMC draws per chain                 1000
 ``LCPFN_MCMC_MAX_SECONDS``  cap on the MCMC wall-clock budget           60
 ==========================  ==========================================  ==================
@@ -34,6 +36,7 @@ class Settings:
     max_points: int = 100_000
     max_queries: int = 1000
     max_batch: int = 256
+    micro_batch: int = 32
     mcmc_max_draws: int = 1000
     mcmc_max_seconds: float = 60.0
 

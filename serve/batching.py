@@ -1,0 +1,85 @@
+"""Micro-batching: concurrent single-curve requests share one batched inference.
+
+One ONNX Runtime call on a batch of curves costs far less per curve than one call
+per curve (~0.9 ms against ~1.9 ms for 100 points on 2 threads), so under load
+:class:`MicroBatcher` lets request threads hand their curve to one inference
+thread, which runs whatever has queued up meanwhile as one ``predict_many``. It
+never waits for a batch to fill: an idle service answers a lone request at once,
+a busy one batches exactly the requests that arrived while it was busy.
+
+>>> import lcpfn
+>>> batcher = MicroBatcher(lcpfn.load(), max_batch=16)
+>>> pred = batcher.predict(dict(x=[1, 2, 3, 4], y=[0.5, 0.4, 0.35, 0.33], x_query=[10]))
+>>> pred.median.shape
+(1,)
+>>> batcher.close()
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from concurrent.futures import Future
+
+log = logging.getLogger(__name__)
+
+_STOP = object()
+
+
+class MicroBatcher:
+    def __init__(self, model, *, max_batch: int = 32):
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {max_batch=}")
+        self.model, self.max_batch = model, max_batch
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="lcpfn-micro-batcher", daemon=True)
+        self._thread.start()
+
+    def predict(self, curve: dict):
+        """The :class:`~lcpfn.prediction.Prediction` of one curve (a dict of ``Model.predict``'s arguments).
+
+        Raises what ``Model.predict`` raises for this curve alone, whatever its batch neighbours hold.
+        """
+        if not self._thread.is_alive():
+            raise RuntimeError("the micro-batcher is closed")
+        done: Future = Future()
+        self._queue.put((curve, done))
+        return done.result()
+
+    def close(self) -> None:
+        """Finish the queued requests, then stop the inference thread."""
+        self._queue.put(_STOP)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            batch, stop = [item], False
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stop = True
+                    break
+                batch.append(item)
+            self._answer(batch)
+            if stop:
+                return
+
+    def _answer(self, batch: list) -> None:
+        try:
+            preds = self.model.predict_many([curve for curve, _ in batch])
+        except Exception:  # a bad curve must fail alone, with its own message: answer one by one
+            for curve, done in batch:
+                try:
+                    done.set_result(self.model.predict(**curve))
+                except Exception as e:
+                    done.set_exception(e)
+            return
+        for (_, done), pred in zip(batch, preds):
+            done.set_result(pred)
