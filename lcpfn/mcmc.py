@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 LCPFN_FAMILIES = ("pow3", "ilog2", "janoschek")
 MAX_FIT_POINTS = 300  # longer contexts are subsampled evenly for the likelihood (the latest point kept)
+MCMC_GRID = 128  # schedule grid cells of the laws' pairwise sums (the PFN's features use SCHEDULE_GRID)
 MAX_PREDICTIVE_DRAWS = 400  # posterior draws the predictive mixture keeps (evenly thinned)
 RHAT_WARNING = 1.01
 
@@ -152,8 +153,12 @@ def _problem(curve: Curve) -> _Problem:
     else:
         horizon, _, grid_lr = _schedule_on_grid(curve.schedule, curve)
         u = np.linspace(0.0, 1.0, SCHEDULE_GRID + 1)
-        grid = schedule_grid(u, grid_lr / grid_lr.max())
-        sched = (grid, interpolate(u, grid.s1, xs / horizon), interpolate(u, grid.s1, curve.x_query / horizon))
+        fine = schedule_grid(u, grid_lr / grid_lr.max())
+        # The laws' pairwise sums run on a coarser grid (each gradient costs points x cells);
+        # its intrinsic times are the fine grid's, so s1 - s1_k stays exact at the cell edges.
+        every = SCHEDULE_GRID // MCMC_GRID
+        grid = schedule_grid(u[::every], fine.lr[::every])._replace(s1=fine.s1[::every])
+        sched = (grid, interpolate(u, fine.s1, xs / horizon), interpolate(u, fine.s1, curve.x_query / horizon))
     return _Problem(xs / horizon, ((y_lb - loc) / scale)[0], curve.x_query / horizon, float(loc[0, 0]), float(scale[0, 0]),
                     float(best[0, 0]), float(worst[0, 0]), sched)
 
@@ -367,4 +372,11 @@ class MCMCExtrapolator:
         fn = pytensor.function(inputs, mu_graph, on_unused_input="ignore")
         mu = np.stack([np.asarray(fn(*[flat[v.name][i] for v in inputs]), dtype=float).reshape(-1) for i in keep])
         sigma = flat["sigma"][keep].reshape(-1, 1)
-        return mu, sigma
+        # A draw from a chain still wandering (cut by the budget) can overflow the law at the queries.
+        finite = np.isfinite(mu).all(axis=1) & np.isfinite(sigma[:, 0]) & (sigma[:, 0] > 0)
+        if not finite.any():
+            raise BudgetExceededError("MCMC posterior draws give no finite prediction at the queries (the sampler has not "
+                                      f"converged); raise time_budget_s={self.time_budget_s} or draws={self.draws}")
+        if not finite.all():
+            log.warning("MCMC: %d of %d posterior draws give non-finite predictions and are left out", int((~finite).sum()), len(finite))
+        return mu[finite], sigma[finite]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import math
 import os
 import time
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 CUTOFFS = (0.1, 0.2, 0.4, 0.8)
 MAX_EVAL_QUERIES = 200  # remaining points scored per curve (evenly spaced, the final one included)
@@ -158,7 +161,8 @@ def _crps(quantiles: np.ndarray, truth: float) -> float:
     return float(2.0 * np.mean(np.maximum(_CRPS_LEVELS * diff, (_CRPS_LEVELS - 1.0) * diff)))
 
 
-def score(curves: list[EvalCurve], method: Callable, *, cutoffs=CUTOFFS, raw_units: bool = False) -> dict[float, dict[str, float]]:
+def score(curves: list[EvalCurve], method: Callable, *, cutoffs=CUTOFFS, raw_units: bool = False,
+          tolerate: tuple[type[Exception], ...] = ()) -> dict[float, dict[str, float]]:
     """Scores per cutoff, values in units of each curve's range (or raw units):
 
     ``ll`` mean log-likelihood of the remaining points, ``ll_final`` of the final
@@ -166,15 +170,22 @@ def score(curves: list[EvalCurve], method: Callable, *, cutoffs=CUTOFFS, raw_uni
     final value, ``crps`` of the final value, ``cover50``/``cover90`` central
     interval coverage of the remaining points, ``ms`` median time per prediction,
     and ``calibration``: observed coverage at each of ``CALIBRATION_LEVELS``.
+    A prediction raising one of ``tolerate`` (MCMC out of time) leaves its curve
+    out of that cutoff's scores and counts in ``failed``.
     """
     out = {}
     for c in cutoffs:
-        ll, ll_final, cover50, cover90, err, crps, secs, pits = [], [], [], [], [], [], [], []
+        ll, ll_final, cover50, cover90, err, crps, secs, pits, failed = [], [], [], [], [], [], [], [], 0
         for curve in curves:
             n_ctx, rest = curve.cut(c)
             xq, yq = curve.x[rest], curve.y[rest]
             t = time.perf_counter()
-            pred = method(curve, n_ctx, xq)
+            try:
+                pred = method(curve, n_ctx, xq)
+            except tolerate as e:
+                log.warning("%s at %d %%: %s", curve.id, round(100 * c), e)
+                failed += 1
+                continue
             secs.append(time.perf_counter() - t)
             unit = 1.0 if raw_units else curve.y_range
             lp = np.maximum(pred.log_prob(yq), -1e3) + math.log(unit)
@@ -187,8 +198,13 @@ def score(curves: list[EvalCurve], method: Callable, *, cutoffs=CUTOFFS, raw_uni
             q_final = np.asarray(pred.quantile(_CRPS_LEVELS))[:, -1]
             err.append(abs(float(q_final[49]) - yq[-1]) / unit)
             crps.append(_crps(q_final, yq[-1]) / unit)
+        if not secs:
+            out[c] = {k: math.nan for k in ("ll", "ll_final", "final_abs_err", "crps", "cover50", "cover90", "ms")}
+            out[c].update(calibration=[math.nan] * len(CALIBRATION_LEVELS), failed=failed)
+            continue
         pit = np.concatenate(pits)
         out[c] = {
+            "failed": failed,
             "ll": float(np.mean(ll)),
             "ll_final": float(np.mean(ll_final)),
             "final_abs_err": float(np.median(err)),
@@ -293,8 +309,13 @@ def report(suites: list[str], methods: list[str], out: Path, *, n_prior: int = 3
             for m in methods:
                 bar.set_postfix_str(f"{name.split(' ')[0]} / {m}")
                 if m == "mcmc":  # minutes per curve: a fixed subset, with the PFN on the same curves beside it
+                    from lcpfn.errors import BudgetExceededError
+
                     few = [curves[i] for i in np.random.default_rng(1).choice(len(curves), min(mcmc_curves, len(curves)), replace=False)]
-                    results[name][f"mcmc ({len(few)} curves)"] = score(few, _method(m, model, mcmc_budget), raw_units=spec == "lcpfn-prior")
+                    res = score(few, _method(m, model, mcmc_budget), raw_units=spec == "lcpfn-prior", tolerate=(BudgetExceededError,))
+                    failed = sum(r["failed"] for r in res.values())
+                    label = f"mcmc ({len(few)} curves" + (f"; {failed} of {len(few) * len(CUTOFFS)} fits out of time)" if failed else ")")
+                    results[name][label] = res
                     results[name][f"pfn (same {len(few)})"] = score(few, pfn(model), raw_units=spec == "lcpfn-prior")
                 else:
                     results[name][m] = score(curves, _method(m, model), raw_units=spec == "lcpfn-prior")

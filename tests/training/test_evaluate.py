@@ -85,3 +85,19 @@ def test_report_writes_tables_schedule_awareness_and_figures(tmp_path, monkeypat
     assert "## Schedule awareness" in text and "| llm.jsonl.gz | 40 % |" in text
     figures = tmp_path / "report"
     assert {p.name for p in figures.glob("*.png")} == {"fan_prior.png", "fan_llm_jsonl_gz.png", "calibration.png", "error_vs_cutoff.png"}
+
+
+def test_tolerated_failures_leave_the_curve_out_and_are_counted():
+    from lcpfn.errors import BudgetExceededError
+
+    curves = _noisy_constant_curves(n_curves=4)
+
+    def flaky(curve, n_ctx, xq):
+        if curve.id == "c1":
+            raise BudgetExceededError("MCMC produced no posterior draws within time_budget_s=1")
+        return _Normal(np.ones(len(xq)), np.full(len(xq), 0.1))
+
+    res = score(curves, flaky, tolerate=(BudgetExceededError,))
+    assert all(res[c]["failed"] == 1 and np.isfinite(res[c]["ll"]) for c in CUTOFFS)
+    with pytest.raises(BudgetExceededError):
+        score(curves, flaky)
