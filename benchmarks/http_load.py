@@ -3,13 +3,16 @@
 Starts `lcpfn serve` on a free loopback port, drives N concurrent clients posting
 100-point curves to /v1/predict for the given time, and prints throughput,
 p50/p99 latency, the error count and the server's resident memory at start and
-end. Target on 2 cores: p99 <= 25 ms, 0 errors, memory flat.
+end. Target on 2 cores: p99 <= 25 ms, 0 errors, memory flat. Clients run closed
+loop by default (the service's saturation point); ``--rate`` paces each client
+like a training job reporting a few times a second.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import socket
 import subprocess
 import sys
@@ -35,10 +38,14 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
-async def _client(url: str, until: float, latencies: list, errors: list, rng: np.random.Generator) -> None:
+async def _client(url: str, until: float, latencies: list, errors: list, rng: np.random.Generator, rate: float) -> None:
     x = np.arange(1, 101, dtype=float)
+    next_at = time.perf_counter() + (rng.uniform(0, 1 / rate) if rate else 0.0)
     async with httpx.AsyncClient(timeout=10.0) as http:
         while time.perf_counter() < until:
+            if rate:  # paced: a training job asking `rate` times a second, whatever the answers' latency
+                await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+                next_at += 1 / rate
             y = (2.0 + 3.0 * x ** -rng.uniform(0.2, 0.8) + 0.01 * rng.standard_normal(100)).tolist()
             t = time.perf_counter()
             try:
@@ -50,10 +57,10 @@ async def _client(url: str, until: float, latencies: list, errors: list, rng: np
             latencies.append(time.perf_counter() - t)
 
 
-async def _drive(url: str, clients: int, seconds: float):
+async def _drive(url: str, clients: int, seconds: float, rate: float):
     latencies, errors = [], []
     until = time.perf_counter() + seconds
-    await asyncio.gather(*(_client(url, until, latencies, errors, np.random.default_rng(i)) for i in range(clients)))
+    await asyncio.gather(*(_client(url, until, latencies, errors, np.random.default_rng(i), rate) for i in range(clients)))
     return latencies, errors
 
 
@@ -61,11 +68,15 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--clients", type=int, default=50)
     p.add_argument("--seconds", type=float, default=30.0)
+    p.add_argument("--rate", type=float, default=0.0, help="requests per second per client (0: closed loop, each "
+                   "client sends its next request as soon as the last is answered)")
+    p.add_argument("--micro-batch", type=int, help="the server's LCPFN_MICRO_BATCH (default: its default; 0 turns it off)")
     p.add_argument("--model")
     args = p.parse_args()
     port = _free_port()
     cmd = [sys.executable, "-m", "serve", "--port", str(port)] + (["--model", args.model] if args.model else [])
-    server = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {**os.environ, **({"LCPFN_MICRO_BATCH": str(args.micro_batch)} if args.micro_batch is not None else {})}
+    server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
@@ -78,13 +89,15 @@ def main() -> None:
         else:
             raise SystemExit("server did not become ready")
         rss_start = _rss_mb(server.pid)
-        latencies, errors = asyncio.run(_drive(f"{base}/v1/predict", args.clients, args.seconds))
+        latencies, errors = asyncio.run(_drive(f"{base}/v1/predict", args.clients, args.seconds, args.rate))
         rss_end = _rss_mb(server.pid)
     finally:
         server.terminate()
         server.wait(10)
     lat = 1e3 * np.array(latencies)
-    print(f"{args.clients} clients x {args.seconds:.0f} s: {len(lat)} requests, {len(lat) / args.seconds:.0f} req/s")
+    load = f"each paced at {args.rate:g} req/s" if args.rate else "closed loop"
+    batching = f"LCPFN_MICRO_BATCH={args.micro_batch}" if args.micro_batch is not None else "default micro-batching"
+    print(f"{args.clients} clients ({load}; {batching}) x {args.seconds:.0f} s: {len(lat)} requests, {len(lat) / args.seconds:.0f} req/s")
     print(f"latency p50 {np.percentile(lat, 50):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms, max {lat.max():.1f} ms")
     print(f"errors: {len(errors)} {sorted(set(map(str, errors)))[:5]}")
     print(f"server memory (RSS): {rss_start:.0f} MB at start, {rss_end:.0f} MB at end")
