@@ -50,7 +50,7 @@ class _Prepared:
 class Model:
     """An exported PFN with its card; one ONNX Runtime session, reused for every call."""
 
-    def __init__(self, path: str | Path, *, threads: int | None = None):
+    def __init__(self, path: str | Path, *, threads: int | None = None, spin: bool = True):
         import onnxruntime as ort
 
         path = Path(path)
@@ -64,6 +64,8 @@ class Model:
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if not spin:  # idle ORT threads otherwise busy-wait, taking the cores a web server's threads need
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own exception types for bad files
@@ -167,9 +169,11 @@ def _read_card(path: Path) -> dict:
     return card
 
 
-def load(path: str | Path | None = None, *, threads: int | None = None) -> Model:
+def load(path: str | Path | None = None, *, threads: int | None = None, spin: bool = True) -> Model:
     """The shipped default model, or the exported model at ``path`` (its card ``.json`` beside it).
 
     ``threads`` sets ONNX Runtime's intra-op threads (default: the CPU count, at most 4).
+    ``spin=False`` stops idle ONNX Runtime threads from busy-waiting between calls:
+    a little slower per call, much kinder to other threads sharing the cores (a server).
     """
-    return Model(DEFAULT_MODEL if path is None else path, threads=threads)
+    return Model(DEFAULT_MODEL if path is None else path, threads=threads, spin=spin)

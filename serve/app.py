@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.model = lcpfn.load(settings.model, threads=settings.threads)  # includes a warm-up call
+        app.state.model = lcpfn.load(settings.model, threads=settings.threads, spin=False)  # includes a warm-up call
         app.state.batcher = MicroBatcher(app.state.model, max_batch=settings.micro_batch) if settings.micro_batch > 0 else None
         app.state.ready = True
         log.info(json.dumps({"event": "ready", "model": app.state.model.name, "path": str(app.state.model.path)}))
