@@ -148,3 +148,11 @@ def test_prediction_needs_no_torch():
     code = "import sys, lcpfn; lcpfn.load().predict([1, 2, 3], [3., 2., 1.5], [10]); assert 'torch' not in sys.modules"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
+
+
+def test_non_spinning_session_predicts_the_same(model):
+    quiet = lcpfn.load(threads=1, spin=False)
+    x = np.arange(1.0, 30.0)
+    y = 2.0 + x**-0.5
+    np.testing.assert_allclose(quiet.predict(x, y, [100.0]).quantile([0.1, 0.9]), model.predict(x, y, [100.0]).quantile([0.1, 0.9]),
+                               rtol=1e-5)
