@@ -261,7 +261,8 @@ class MCMCExtrapolator:
         if n_draws == 0:
             raise BudgetExceededError(f"MCMC produced no posterior draws within time_budget_s={self.time_budget_s}; raise it")
         diagnostics = self._diagnostics(idata, engine, seconds, n_draws)
-        free = [v for v in post.data_vars if post[v].ndim == 2 and not v.startswith("log_")]
+        # Parameters in the prior's own terms: not the samplers' unconstrained twins (nutpie's "a_log__").
+        free = [v for v in post.data_vars if post[v].ndim == 2 and not v.startswith("log_") and not v.endswith("__")]
         diagnostics["posterior_mean"] = {v: float(post[v].mean()) for v in free}
         diagnostics["noise_sd"] = float(post["sigma"].mean()) * problem.scale  # in the user's units
         mu, sigma = self._predictive(pt, model, law, post, problem, n_draws)
