@@ -93,6 +93,8 @@ def test_nutpie_path_when_installed():
     mcmc = MCMCExtrapolator(draws=100, tune=100, chains=2, time_budget_s=120, sampler="nutpie", families=("pow3",))
     pred = mcmc.predict(X, 0.9 - 0.6 * X**-0.5, [60.0], direction="max")
     assert pred.diagnostics["sampler"] == "nutpie" and pred.diagnostics["draws"] == 200
+    assert {"a", "b", "pow3.alpha"} <= set(pred.diagnostics["posterior_mean"])
+    assert not [k for k in pred.diagnostics["posterior_mean"] if k.endswith("__")]  # nutpie's unconstrained twins
 
 
 @pytest.mark.parametrize("sampler", ["pymc", "nutpie"])
