@@ -351,6 +351,9 @@ def train(
     if world.size > 1:
         import torch.distributed as dist
 
+        # Tear down together: a rank leaving while the lead still writes its checkpoint
+        # aborted gloo ("terminate called without an active exception").
+        dist.barrier()
         dist.destroy_process_group()
     return ckpt_path
 
