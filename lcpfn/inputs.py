@@ -23,8 +23,8 @@ from lcpfn.errors import InvalidCurveError
 from priors.schedules import (
     FEATURE_DECAY_TIME,
     Schedule,
-    ScheduleGrid,
     annealing_area,
+    interpolate,
     relative_lr,
     schedule_grid,
 )
@@ -161,14 +161,11 @@ def step_features(curve: Curve, steps: np.ndarray) -> StepFeatures:
     u = np.linspace(0.0, 1.0, SCHEDULE_GRID + 1)
     grid = schedule_grid(u, grid_lr / peak)
     t = steps / horizon
-    # Only cells where the lr drops add to the annealing area: a WSD schedule has a
-    # fifth of them, a constant one none, so the pairwise sum skips the rest.
-    drops = np.flatnonzero(grid.drop)
     return StepFeatures(
         t=t,
         lr=lr_at(steps) / peak,
-        cum_lr=np.interp(t, u, grid.s1),  # what priors.schedules.interpolate does, by bisection
-        anneal_area=annealing_area(t, ScheduleGrid(*(field[drops] for field in grid)), FEATURE_DECAY_TIME),
+        cum_lr=interpolate(u, grid.s1, t),
+        anneal_area=annealing_area(t, grid, FEATURE_DECAY_TIME),
         known=True,
     )
 

@@ -314,6 +314,9 @@ def annealing_area(u, grid: ScheduleGrid, decay_time, *, xp=np):
     continuous time with ``λ = exp(-1 / decay_time)`` this sums, over each drop
     before ``u``, ``drop * decay_time * (1 - exp(-(u - u_k) / decay_time))``.
     """
+    if xp is np and np.ndim(grid.drop) == 1:  # one schedule: only cells where the lr drops add anything
+        keep = np.flatnonzero(grid.drop)  # (a WSD schedule has a fifth of them, a constant one none)
+        grid = grid._replace(u=grid.u[keep], drop=grid.drop[keep])
     since = xp.clip(u[..., :, None] - grid.u[..., None, :], 0.0, math.inf)  # (..., N, G)
     tau = decay_time[..., None] if hasattr(decay_time, "shape") and decay_time.ndim else decay_time
     terms = grid.drop[..., None, :] * tau * (1.0 - xp.exp(-since / tau))
@@ -341,8 +344,12 @@ def interpolate(grid_u, values, u, *, xp=np):
     Points outside the grid take the end values.
     """
     g = grid_u.shape[-1]
-    # Index of the last grid point <= u, by counting: vectorized for numpy and torch alike.
-    idx = xp.sum(1 * (grid_u[..., None, :] <= u[..., :, None]), axis=-1) - 1
+    # Index of the last grid point <= u: by bisection for one numpy grid, else by counting
+    # (vectorized for batches of grids, numpy and torch alike).
+    if xp is np and np.ndim(grid_u) == 1:
+        idx = np.searchsorted(grid_u, u, side="right") - 1
+    else:
+        idx = xp.sum(1 * (grid_u[..., None, :] <= u[..., :, None]), axis=-1) - 1
     idx = xp.clip(idx, 0, g - 2)
     take = np.take_along_axis if xp is np else _torch_gather
     u0, u1 = take(grid_u, idx, axis=-1), take(grid_u, idx + 1, axis=-1)

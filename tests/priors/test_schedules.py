@@ -145,6 +145,7 @@ def test_interpolate_matches_numpy_interp():
     values = rng.normal(size=20)
     u = rng.uniform(-0.1, 1.1, 50)
     np.testing.assert_allclose(S.interpolate(grid_u, values, u), np.interp(u, grid_u, values))
+    np.testing.assert_allclose(S.interpolate(grid_u[None], values[None], u[None])[0], np.interp(u, grid_u, values))
     got = S.interpolate(torch.tensor(grid_u)[None], torch.tensor(values)[None], torch.tensor(u)[None], xp=torch)
     np.testing.assert_allclose(got[0].numpy(), np.interp(u, grid_u, values))
 
@@ -172,3 +173,13 @@ def test_wsd_never_exceeds_peak_and_never_rises_after_warmup(total, warmup_frac,
     # A cooldown shorter than one step is no cooldown.
     if cooldown * total >= 1 and warmup_frac * total < (1 - cooldown) * total:
         assert lr[-1] == pytest.approx(2.0 * min(floor, 1.0), rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.parametrize("name", ["wsd", "step", "cosine", "constant"])
+def test_annealing_area_of_one_schedule_skips_only_cells_without_a_drop(name):
+    kwargs = {"wsd": {"cooldown": 0.2}, "step": {}, "cosine": {"final_ratio": 0.1}, "constant": {}}[name]
+    u = np.linspace(0.0, 1.0, 1025)
+    grid = S.schedule_grid(u, S.from_name(name, total=1.0, peak=1.0, **kwargs)(u))
+    t = np.linspace(0.0, 1.0, 77)
+    batched = S.annealing_area(t[None], S.ScheduleGrid(*(a[None] for a in grid)), 0.05)[0]  # every cell, pairwise
+    np.testing.assert_allclose(S.annealing_area(t, grid, 0.05), batched, rtol=1e-12, atol=1e-15)
