@@ -17,12 +17,9 @@ a busy one batches exactly the requests that arrived while it was busy.
 
 from __future__ import annotations
 
-import logging
 import queue
 import threading
 from concurrent.futures import Future
-
-log = logging.getLogger(__name__)
 
 _STOP = object()
 

@@ -24,9 +24,12 @@ from typing import Callable
 
 import numpy as np
 
+from lcpfn.errors import BudgetExceededError, require
+
 log = logging.getLogger(__name__)
 
 CUTOFFS = (0.1, 0.2, 0.4, 0.8)
+MCMC_BUDGET_S = 30.0  # wall-clock seconds per MCMC fit in reports
 MAX_EVAL_QUERIES = 200  # remaining points scored per curve (evenly spaced, the final one included)
 
 
@@ -241,7 +244,7 @@ METRICS = (
 )
 
 
-def _method(name: str, model, mcmc_budget: float = 30.0) -> Callable:
+def _method(name: str, model, mcmc_budget: float = MCMC_BUDGET_S) -> Callable:
     if name == "pfn":
         return pfn(model)
     if name == "pfn-noschedule":
@@ -251,8 +254,6 @@ def _method(name: str, model, mcmc_budget: float = 30.0) -> Callable:
     if name == "powerlaw":
         return power_law
     if name == "mcmc":
-        from lcpfn.errors import require
-
         mcmc = require("lcpfn.mcmc", "mcmc")
         extrapolator = mcmc.MCMCExtrapolator(time_budget_s=mcmc_budget)
         return lambda curve, n_ctx, xq: extrapolator.predict(curve.x[:n_ctx], curve.y[:n_ctx], xq, direction=curve.direction,
@@ -287,7 +288,7 @@ def fan_chart(ax, curve: EvalCurve, n_ctx: int, method: Callable, title: str) ->
 
 
 def report(suites: list[str], methods: list[str], out: Path, *, n_prior: int = 300, model_path: str | None = None,
-           mcmc_curves: int = 4, mcmc_budget: float = 30.0) -> str:
+           mcmc_curves: int = 4, mcmc_budget: float = MCMC_BUDGET_S) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -306,19 +307,18 @@ def report(suites: list[str], methods: list[str], out: Path, *, n_prior: int = 3
             name, curves = _suite(spec, n_prior)
             data[name] = curves
             results[name] = {}
+            raw = spec == "lcpfn-prior"
             for m in methods:
                 bar.set_postfix_str(f"{name.split(' ')[0]} / {m}")
                 if m == "mcmc":  # minutes per curve: a fixed subset, with the PFN on the same curves beside it
-                    from lcpfn.errors import BudgetExceededError
-
                     few = [curves[i] for i in np.random.default_rng(1).choice(len(curves), min(mcmc_curves, len(curves)), replace=False)]
-                    res = score(few, _method(m, model, mcmc_budget), raw_units=spec == "lcpfn-prior", tolerate=(BudgetExceededError,))
+                    res = score(few, _method(m, model, mcmc_budget), raw_units=raw, tolerate=(BudgetExceededError,))
                     failed = sum(r["failed"] for r in res.values())
                     label = f"mcmc ({len(few)} curves" + (f"; {failed} of {len(few) * len(CUTOFFS)} fits out of time)" if failed else ")")
                     results[name][label] = res
-                    results[name][f"pfn (same {len(few)})"] = score(few, pfn(model), raw_units=spec == "lcpfn-prior")
+                    results[name][f"pfn (same {len(few)})"] = score(few, pfn(model), raw_units=raw)
                 else:
-                    results[name][m] = score(curves, _method(m, model), raw_units=spec == "lcpfn-prior")
+                    results[name][m] = score(curves, _method(m, model), raw_units=raw)
                 bar.update(1)
 
     lines = [
@@ -427,7 +427,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--n-prior", type=int, default=300, help="curves per prior suite")
     p.add_argument("--model", help="exported .onnx (default: the shipped model)")
     p.add_argument("--mcmc-curves", type=int, default=4, help="curves per suite the (slow) mcmc method is scored on")
-    p.add_argument("--mcmc-budget", type=float, default=30.0, help="wall-clock seconds per MCMC fit")
+    p.add_argument("--mcmc-budget", type=float, default=MCMC_BUDGET_S, help="wall-clock seconds per MCMC fit")
     p.add_argument("--out", default="docs/evaluation.md", help="markdown report; figures go in a folder of the same name")
     args = p.parse_args(argv)
     suites = [s for part in args.suites.split(",") for s in (sorted(glob.glob(part)) if "*" in part else [part]) if s]
