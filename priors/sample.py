@@ -20,13 +20,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
+import functools
 from typing import Callable
 
 import torch
 
 from priors.laws import FAMILIES, SCHEDULE_LAWS, power_term
-from priors.noise import NoiseConfig, events, lognormal_sigma, observe, time_warp
-from priors.schedules import FEATURE_DECAY_TIME, annealing_area_at_grid, random_schedules, relative_lr, schedule_grid
+from priors.noise import Events, Noise, NoiseConfig, Warp, add_events, add_noise, draw_events, draw_noise, draw_warp, lognormal_sigma, warp_time
+from priors.schedules import (
+    FEATURE_DECAY_TIME,
+    ScheduleParams,
+    annealing_area_at_grid,
+    random_schedules,
+    relative_lr,
+    schedule_grid,
+)
 
 SOURCES = ("families", "lcpfn", "multi_power", "lr_annealing", "intrinsic_time")
 LCPFN_FAMILIES = ("pow3", "ilog2", "janoschek")
@@ -85,11 +93,21 @@ class CurveBatch:
 
 
 def sample(
-    generator: torch.Generator, batch_size: int, n_points: int, device=None, *, config: PriorConfig = PriorConfig()
+    generator: torch.Generator,
+    batch_size: int,
+    n_points: int,
+    device=None,
+    *,
+    config: PriorConfig = PriorConfig(),
+    compiled: bool = False,
 ) -> CurveBatch:
     """Draw ``batch_size`` curves of ``n_points`` logged points each.
 
     Deterministic for a given generator state; runs on the generator's device.
+    ``compiled=True`` fuses the arithmetic with ``torch.compile`` (a C++ compiler on
+    CPU, Triton on CUDA): about 20 s of compilation once per process, then several
+    times the throughput; the random draws are the same, values equal up to float
+    rounding. Worth it for training, not for a one-off batch.
 
     >>> g = torch.Generator().manual_seed(0)
     >>> sample(g, 8, 50).y.shape
@@ -101,6 +119,7 @@ def sample(
     if device.type != generator.device.type:
         raise ValueError(f"generator is on {generator.device} but {device=} was asked for")
     g, b, n = generator, batch_size, n_points
+    fuse = _compile if compiled else _eager
 
     weights = torch.tensor(config.source_weights, dtype=torch.float32, device=device)
     source = torch.multinomial(weights, b, replacement=True, generator=g)
@@ -120,16 +139,26 @@ def sample(
         rows = (source == i).nonzero().squeeze(1)
         if len(rows):
             draw = draws[name] if name in draws else _schedule_law(name)
-            part = draw(g, len(rows), n, config)
+            part = draw(g, len(rows), n, config, fuse)
             for k, v in part.items():
                 out[k][rows] = v
-    return _present(g, out, source, config)
+    return _present(g, out, source, config, fuse)
+
+
+def _eager(fn: Callable) -> Callable:
+    return fn
+
+
+@functools.cache
+def _compile(fn: Callable) -> Callable:
+    # dynamic: rejection rounds and mixture components come in every batch size.
+    return torch.compile(fn, dynamic=True)
 
 
 # --------------------------------------------------------------------------- logging
 
 
-def logging_times(g: torch.Generator, b: int, n: int) -> torch.Tensor:
+def logging_times(g: torch.Generator, b: int, n: int, fuse: Callable = _eager) -> torch.Tensor:
     """Normalized times ``(b, n)`` of logged points, strictly increasing, ending at 1.
 
     Regular from the first step (half), or starting late (after warmup); gaps
@@ -138,15 +167,22 @@ def logging_times(g: torch.Generator, b: int, n: int) -> torch.Tensor:
     dev = g.device
     first = torch.where(torch.rand(b, 1, generator=g, device=dev) < 0.5, 1.0 / n, 0.001 + 0.3 * torch.rand(b, 1, generator=g, device=dev))
     irregular = torch.where(torch.rand(b, 1, generator=g, device=dev) < 0.5, 0.0, 0.95 * torch.rand(b, 1, generator=g, device=dev))
-    exp_gaps = -torch.log1p(-torch.rand(b, n - 1, generator=g, device=dev))
+    # Regular rows ignore their gaps' randomness: only irregular ones draw it.
+    uniform_gaps = torch.zeros(b, n - 1, device=dev)
+    rows = (irregular[:, 0] > 0).nonzero().squeeze(1)
+    uniform_gaps[rows] = torch.rand(len(rows), n - 1, generator=g, device=dev)
+    log_spaced = torch.rand(b, 1, generator=g, device=dev) < 1 / 6
+    return fuse(_times)(first, irregular, uniform_gaps, log_spaced)
+
+
+def _times(first, irregular, uniform_gaps, log_spaced):
+    exp_gaps = -torch.log1p(-uniform_gaps)
     gaps = (1.0 - irregular) + irregular * exp_gaps
     frac = torch.cumsum(gaps, 1) / gaps.sum(1, keepdim=True)
-    u = torch.cat([first, first + (1.0 - first) * frac], 1)
-    ramp = torch.linspace(0.0, 1.0, n, device=dev)[None, :]
-    log_spaced = first ** (1.0 - ramp)
-    u = torch.where(torch.rand(b, 1, generator=g, device=dev) < 1 / 6, log_spaced, u)
-    u[:, -1] = 1.0
-    return u
+    u = torch.cat([first, first + (1.0 - first) * frac[:, :-1]], 1)
+    ramp = torch.arange(u.shape[1], device=u.device) / u.shape[1]  # (n,) the last point is added below
+    u = torch.where(log_spaced, first ** (1.0 - ramp), u)
+    return torch.cat([u, torch.ones_like(first)], 1)
 
 
 # --------------------------------------------------------------------------- sources
@@ -179,27 +215,31 @@ def _rejection(draw: Callable[[int], dict], accept: Callable[[dict], torch.Tenso
 class _Mixture:
     """``Σ_f w_f f(t)`` over included families, with parameters drawn once per row."""
 
-    def __init__(self, g, names: tuple[str, ...], include: torch.Tensor, weights: torch.Tensor):
-        self.parts = []
+    def __init__(self, g, names: tuple[str, ...], include: torch.Tensor, weights: torch.Tensor, fuse: Callable):
+        self.parts, self.rows = [], include.shape[0]
         for j, name in enumerate(names):
             rows = include[:, j].nonzero().squeeze(1)
             if len(rows):
                 law = FAMILIES[name]
                 params = {k: d.sample(g, len(rows), include.device)[:, None] for k, d in law.priors.items()}
-                self.parts.append((law, rows, weights[rows, j : j + 1], params))
+                self.parts.append((fuse(law.fn), rows, weights[rows, j : j + 1], params))
+        self.fuse = fuse
 
     def __call__(self, t: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
         """Values at ``t``, for all rows or only ``rows`` (then ``t`` holds just those)."""
         y = torch.zeros_like(t)
+        if rows is not None:
+            position = torch.full((self.rows,), -1, dtype=torch.long, device=t.device)
+            position[rows] = torch.arange(len(rows), device=t.device)
         for law, law_rows, w, params in self.parts:
             where = law_rows
             if rows is not None:  # positions of law_rows inside rows, and which of rows they are
-                keep = torch.isin(law_rows, rows)
-                if not keep.any():
+                where = position[law_rows]
+                keep = (where >= 0).nonzero().squeeze(1)
+                if len(keep) == 0:
                     continue
-                where = torch.searchsorted(rows, law_rows[keep])
-                w, params = w[keep], {k: v[keep] for k, v in params.items()}
-            y[where] = y[where] + w * law(t[where], xp=torch, **params)
+                where, w, params = where[keep], w[keep], {k: v[keep] for k, v in params.items()}
+            y.index_add_(0, where, w * law(t[where], xp=torch, **params))
         return y
 
     def screened(self, t: torch.Tensor) -> torch.Tensor:
@@ -208,7 +248,7 @@ class _Mixture:
         The ends cost two points, so most rejected rows are never evaluated in full.
         """
         ends = self(t[:, [0, -1]])
-        hopeful = _unit_range_and_improving(ends).nonzero().squeeze(1)
+        hopeful = self.fuse(_unit_range_and_improving)(ends).nonzero().squeeze(1)
         y = torch.full_like(t, math.nan)
         y[hopeful] = self(t[hopeful], hopeful)
         return y
@@ -218,36 +258,40 @@ def _unit_range_and_improving(y: torch.Tensor) -> torch.Tensor:
     return torch.isfinite(y).all(1) & (y >= 0).all(1) & (y <= 1).all(1) & (y[:, -1] > y[:, 0])
 
 
-def _increasing_in_unit_range(d: dict) -> torch.Tensor:
-    return _unit_range_and_improving(d["y_clean"])
+def _positive_and_decreasing(y: torch.Tensor) -> torch.Tensor:
+    return torch.isfinite(y).all(1) & (y > 0).all(1) & (y[:, -1] < y[:, 0])
 
 
-def _families(g, b, n, cfg: PriorConfig) -> dict:
+def _families(g, b, n, cfg: PriorConfig, fuse: Callable) -> dict:
     names = tuple(FAMILIES)
     dev = g.device
 
     def draw(k):
-        u = logging_times(g, k, n)
+        u = logging_times(g, k, n, fuse)
         horizon = torch.exp(math.log(10.0) + torch.rand(k, generator=g, device=dev) * math.log(100.0))
         # Laws are in LC-PFN's epoch units (1..100); a random time scale stretches them.
         scale = 100.0 * torch.exp(0.75 * torch.randn(k, 1, generator=g, device=dev))
-        t = (time_warp(g, u, cfg.noise) * scale).clamp(min=1e-3)
+        t = fuse(_epochs)(u, draw_warp(g, k, cfg.noise), scale)
         include = torch.rand(k, len(names), generator=g, device=dev) < cfg.family_inclusion
         pick = torch.randint(len(names), (k,), generator=g, device=dev)
         include[torch.arange(k, device=dev), pick] = True
         w = torch.rand(k, len(names), generator=g, device=dev) * include
         w = w / w.sum(1, keepdim=True).clamp(min=1e-12)
-        y = _Mixture(g, names, include, w).screened(t)
-        y = events(g, u, y, torch.full((k, 1), -1.0, device=dev), cfg.noise)
+        y = _Mixture(g, names, include, w, fuse).screened(t)
+        y = fuse(add_events)(u, y, -1.0, draw_events(g, k, cfg.noise))
         return {"x": u * horizon[:, None], "y_clean": y, "cum_lr": u, "horizon": horizon}
 
-    out = _rejection(draw, _increasing_in_unit_range, b)
+    out = _rejection(draw, lambda d: fuse(_unit_range_and_improving)(d["y_clean"]), b)
     # Accuracy (0), error rate (1) or unbounded score (2).
     out["metric"] = torch.multinomial(torch.tensor([0.5, 0.25, 0.25], device=dev), b, replacement=True, generator=g)
     return out
 
 
-def _lcpfn(g, b, n, cfg: PriorConfig) -> dict:
+def _epochs(u: torch.Tensor, warp: Warp, scale: torch.Tensor) -> torch.Tensor:
+    return (warp_time(u, warp) * scale).clamp(min=1e-3)
+
+
+def _lcpfn(g, b, n, cfg: PriorConfig, fuse: Callable) -> dict:
     dev = g.device
     epochs = torch.linspace(1.0, 100.0, n, device=dev)[None, :]
     names = LCPFN_FAMILIES
@@ -255,9 +299,9 @@ def _lcpfn(g, b, n, cfg: PriorConfig) -> dict:
     def draw(k):
         include = torch.ones(k, len(names), dtype=torch.bool, device=dev)
         w = torch.rand(k, len(names), generator=g, device=dev)
-        return {"y_clean": _Mixture(g, names, include, w).screened(epochs.expand(k, n))}
+        return {"y_clean": _Mixture(g, names, include, w, fuse).screened(epochs.expand(k, n))}
 
-    out = _rejection(draw, _increasing_in_unit_range, b)
+    out = _rejection(draw, lambda d: fuse(_unit_range_and_improving)(d["y_clean"]), b)
     out.update(
         x=epochs.expand(b, n).clone(),
         cum_lr=epochs.expand(b, n) / 100.0,
@@ -271,41 +315,19 @@ def _lcpfn(g, b, n, cfg: PriorConfig) -> dict:
 def _schedule_law(name: str):
     law = SCHEDULE_LAWS[name]
 
-    def draw_source(g, b, n, cfg: PriorConfig) -> dict:
+    def draw_source(g, b, n, cfg: PriorConfig, fuse: Callable) -> dict:
         dev = g.device
-        grid_u = torch.linspace(0.0, 1.0, cfg.grid_size + 1, device=dev)
 
         def draw(k):
-            u = logging_times(g, k, n)
+            u = logging_times(g, k, n, fuse)
             horizon = torch.exp(math.log(500.0) + torch.rand(k, generator=g, device=dev) * math.log(2000.0))
             sched = random_schedules(g, k, device=dev)
-            gu = grid_u[None, :].expand(k, -1)
-            grid = schedule_grid(gu, relative_lr(sched, gu, xp=torch), xp=torch)
             params = {p: d.sample(g, k, dev)[:, None] for p, d in law.priors.items()}
-            power = {p: params[p] for p in _POWER_PARAMS}
-            # Pairwise sums cost grid², so the law runs on the grid only; what it adds
-            # to the steep power term is smooth enough to interpolate, and the power
-            # term itself is evaluated exactly at the logged (warped) times.
-            added = law(gu, grid.s1, grid, xp=torch, **params) - power_term(grid.s1, xp=torch, **power)
-            uw = time_warp(g, u, cfg.noise)
-            at_uw = _UniformLerp(uw, cfg.grid_size)
-            y = power_term(at_uw(grid.s1), xp=torch, **power) + at_uw(added)
-            y = events(g, u, y, torch.ones(k, 1, device=dev), cfg.noise)
-            at_u = _UniformLerp(u, cfg.grid_size)
-            return {
-                "x": u * horizon[:, None],
-                "y_clean": y,
-                "lr": relative_lr(sched, u, xp=torch),
-                "cum_lr": at_u(grid.s1),
-                "anneal_area": at_u(annealing_area_at_grid(grid, FEATURE_DECAY_TIME, xp=torch)),
-                "horizon": horizon,
-            }
+            warp, events = draw_warp(g, k, cfg.noise), draw_events(g, k, cfg.noise)
+            y, lr, cum_lr, anneal_area = fuse(_schedule_curves)(law.fn, cfg.grid_size, u, sched, params, warp, events)
+            return {"x": u * horizon[:, None], "y_clean": y, "lr": lr, "cum_lr": cum_lr, "anneal_area": anneal_area, "horizon": horizon}
 
-        def accept(d):
-            y = d["y_clean"]
-            return torch.isfinite(y).all(1) & (y > 0).all(1) & (y[:, -1] < y[:, 0])
-
-        out = _rejection(draw, accept, b)
+        out = _rejection(draw, lambda d: fuse(_positive_and_decreasing)(d["y_clean"]), b)
         out["known_schedule"] = torch.rand(b, generator=g, device=dev) < cfg.p_known_schedule
         out["metric"] = torch.full((b,), 4, device=dev)  # loss
         return out
@@ -314,6 +336,25 @@ def _schedule_law(name: str):
 
 
 _POWER_PARAMS = ("L0", "A", "alpha", "s0")
+
+
+def _schedule_curves(law: Callable, cells: int, u, sched: ScheduleParams, params: dict, warp: Warp, events: Events):
+    """Loss curves of ``law`` under ``sched`` at logged times ``u`` ``(k, n)``, with their
+    lr, intrinsic time and annealing area there."""
+    k = u.shape[0]
+    gu = torch.linspace(0.0, 1.0, cells + 1, device=u.device)[None, :].expand(k, -1)
+    grid = schedule_grid(gu, relative_lr(sched, gu, xp=torch), xp=torch)
+    power = {p: params[p] for p in _POWER_PARAMS}
+    # Pairwise sums cost grid², so the law runs on the grid only; what it adds
+    # to the steep power term is smooth enough to interpolate, and the power
+    # term itself is evaluated exactly at the logged (warped) times.
+    added = law(gu, grid.s1, grid, xp=torch, **params) - power_term(grid.s1, xp=torch, **power)
+    at_uw = _UniformLerp(warp_time(u, warp), cells)
+    y = power_term(at_uw(grid.s1), xp=torch, **power) + at_uw(added)
+    y = add_events(u, y, 1.0, events)
+    at_u = _UniformLerp(u, cells)
+    anneal_area = at_u(annealing_area_at_grid(grid, FEATURE_DECAY_TIME, xp=torch))
+    return y, relative_lr(sched, u, xp=torch), at_u(grid.s1), anneal_area
 
 
 class _UniformLerp:
@@ -337,42 +378,30 @@ _LOWER = (0.0, 0.0, -math.inf, -math.inf, 0.0)
 _UPPER = (1.0, 1.0, math.inf, math.inf, math.inf)
 
 
-def _present(g, d: dict, source: torch.Tensor, cfg: PriorConfig) -> CurveBatch:
+def _present(g, d: dict, source: torch.Tensor, cfg: PriorConfig, fuse: Callable) -> CurveBatch:
     """Turn clean curves into the metric users log: flip, bound, noise, rescale."""
     dev = source.device
-    b = len(source)
+    b, n = d["y_clean"].shape
     metric = d["metric"]
-    y = torch.where((metric == 1)[:, None], 1.0 - d["y_clean"], d["y_clean"])
-    u = d["x"] / d["horizon"][:, None]
-
-    noisy = observe(g, u, y, cfg.noise)
-    # LC-PFN's noise is absolute (its curves live in [0, 1]), ours relative to the range.
-    lcpfn = ~torch.isnan(d["sigma"][:, 0])
-    lcpfn_noisy = y + torch.nan_to_num(d["sigma"]) * torch.randn(y.shape, generator=g, device=dev)
-    noisy = torch.where(lcpfn[:, None], lcpfn_noisy, noisy)
 
     def table(values):
         return torch.tensor(values, device=dev)[metric]
 
     lower, upper = table(_LOWER), table(_UPPER)
-    # Real accuracies, error rates and losses never leave their range: hard limits.
-    noisy = torch.minimum(torch.maximum(noisy, lower[:, None]), upper[:, None])
+    noise = draw_noise(g, b, n, cfg.noise)
     bounded = torch.isfinite(lower) | torch.isfinite(upper)
     known = bounded & (torch.rand(b, generator=g, device=dev) < cfg.p_bounds_known)
-    lower = torch.where(known, lower, -math.inf)
-    upper = torch.where(known, upper, math.inf)
-
     affine = torch.rand(b, generator=g, device=dev) < cfg.p_affine
     scale = torch.where(affine, torch.exp(math.log(1e-3) + torch.rand(b, generator=g, device=dev) * math.log(1e6)), 1.0)
     shift = torch.where(affine, scale * 10.0 * torch.randn(b, generator=g, device=dev), 0.0)
 
-    def rescale(v):
-        return v * scale[:, None] + shift[:, None]
-
+    y, y_clean = fuse(_observed)(d["y_clean"], d["x"], d["horizon"], metric == 1, noise, d["sigma"], lower, upper, scale, shift)
+    lower = torch.where(known, lower, -math.inf)
+    upper = torch.where(known, upper, math.inf)
     return CurveBatch(
         x=d["x"],
-        y=rescale(noisy),
-        y_clean=rescale(y),
+        y=y,
+        y_clean=y_clean,
         lr=d["lr"],
         cum_lr=d["cum_lr"],
         anneal_area=d["anneal_area"],
@@ -383,3 +412,14 @@ def _present(g, d: dict, source: torch.Tensor, cfg: PriorConfig) -> CurveBatch:
         upper=upper * scale + shift,
         source=source,
     )
+
+
+def _observed(y_clean, x, horizon, flip, noise: Noise, lcpfn_sigma, lower, upper, scale, shift):
+    """Observed and clean values in the curve's units: ``(b, n)`` each."""
+    y = torch.where(flip[:, None], 1.0 - y_clean, y_clean)
+    noisy = add_noise(x / horizon[:, None], y, noise)
+    # LC-PFN's noise is absolute (its curves live in [0, 1]), ours relative to the range.
+    noisy = torch.where(torch.isnan(lcpfn_sigma), noisy, y + torch.nan_to_num(lcpfn_sigma) * noise.z)
+    # Real accuracies, error rates and losses never leave their range: hard limits.
+    noisy = torch.minimum(torch.maximum(noisy, lower[:, None]), upper[:, None])
+    return noisy * scale[:, None] + shift[:, None], y * scale[:, None] + shift[:, None]

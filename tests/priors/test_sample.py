@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import shutil
 
 import pytest
 import torch
@@ -108,7 +109,8 @@ def test_noise_scale_follows_config():
     quiet = P.PriorConfig(noise=NoiseConfig(log_sigma_loc=-9.0, log_sigma_scale=0.0, p_outliers=0.0), source_weights=(1, 0, 1, 1, 1))
     b = P.sample(torch.Generator().manual_seed(4), 300, 50, config=quiet)
     span = b.y_clean.amax(1) - b.y_clean.amin(1)
-    assert ((b.y - b.y_clean).abs().amax(1) <= 1e-3 * span + 1e-6).all()
+    rounding = 1e-6 * b.y_clean.abs().amax(1)  # float32 after a large random offset
+    assert ((b.y - b.y_clean).abs().amax(1) <= 1e-3 * span + rounding + 1e-6).all()
 
 
 def test_rejection_redraws_only_the_failed_rows():
@@ -153,3 +155,16 @@ def test_samples_on_cuda():
     b = P.sample(torch.Generator(device="cuda").manual_seed(0), 256, 50, device="cuda")
     assert b.y.is_cuda and torch.isfinite(b.y).all()
 
+
+
+@pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None, reason="torch.compile on CPU needs a C++ compiler")
+def test_compiled_sampling_draws_the_same_curves_as_eager():
+    eager = P.sample(torch.Generator().manual_seed(8), 400, 30)
+    fused = P.sample(torch.Generator().manual_seed(8), 400, 30, compiled=True)
+    assert torch.equal(eager.source, fused.source)
+    # Same random draws; float rounding may flip a borderline rejection, so compare rows.
+    same = torch.isclose(eager.y, fused.y, rtol=1e-4, atol=1e-5).all(1)
+    assert same.float().mean() > 0.98
+    for f in ("x", "lr", "cum_lr", "anneal_area", "horizon"):
+        close = torch.isclose(getattr(eager, f), getattr(fused, f), rtol=1e-4, atol=1e-5)
+        assert close.reshape(len(close), -1).all(1).float().mean() > 0.98, f
