@@ -110,6 +110,9 @@ def _np_erfinv(y: np.ndarray) -> np.ndarray:
 class BarDistribution:
     """A batch of bar distributions: ``logits`` ``(..., K)``, limits ``lo``/``hi`` ``(...)`` (may be ±inf).
 
+    Each method truncates and normalizes the logits first; :meth:`truncate` does it
+    once for many questions about the same distributions.
+
     >>> d = BarDistribution(np.linspace(-1.0, 1.0, 5))
     >>> logits = np.zeros((1, 4))
     >>> round(float(d.cdf(logits, np.array([0.0]))[0]), 6)
@@ -121,99 +124,126 @@ class BarDistribution:
         if self.borders.ndim != 1 or len(self.borders) < 4 or not np.all(np.diff(self.borders) > 0):
             raise ValueError(f"borders must be >= 4 strictly increasing values, got shape {self.borders.shape}")
         self.n_bars = len(self.borders) - 1
+        self.tail_sigmas = tail_sigmas(self.borders)
+
+    def truncate(self, logits, lo=None, hi=None) -> TruncatedBars:
+        """The distributions with their mass outside ``[lo, hi]`` removed and renormalized."""
+        logits = np.asarray(logits, dtype=np.float64)
+        shape = logits.shape[:-1]
+        lo = np.broadcast_to(np.asarray(-np.inf if lo is None else lo, dtype=np.float64), shape)
+        hi = np.broadcast_to(np.asarray(np.inf if hi is None else hi, dtype=np.float64), shape)
+        log_p = _log_softmax(logits)
+        if np.isinf(lo).all() and np.isinf(hi).all():  # the common case: no limit cuts any bar
+            whole = np.broadcast_to(1.0, logits.shape)
+            return TruncatedBars(self, log_p, np.broadcast_to(0.0, logits.shape), whole, lo, hi)
+        f_lo, f_hi = self._limit_cdf(lo, 0.0), self._limit_cdf(hi, 1.0)
+        with np.errstate(divide="ignore"):
+            log_mass = log_p + np.log(np.clip(f_hi - f_lo, 0.0, 1.0))
+        top = np.max(log_mass, -1, keepdims=True)
+        log_norm = top[..., 0] + np.log(np.exp(log_mass - top).sum(-1))
+        return TruncatedBars(self, log_mass - log_norm[..., None], f_lo, f_hi, lo, hi)
 
     def _limit_cdf(self, limit: np.ndarray, infinite_value: float) -> np.ndarray:
-        """:func:`bar_cdf` at a limit, computed only where the limit is finite (it rarely is)."""
+        """:func:`bar_cdf` at a limit, computed only where the limit is finite."""
         out = np.full(limit.shape + (self.n_bars,), infinite_value)
         finite = np.isfinite(limit)
         if finite.any():
             out[finite] = bar_cdf(self.borders, limit[finite])
         return out
 
-    def _truncated(self, logits, lo, hi):
-        """Per-bar log-masses inside [lo, hi] (renormalized), the bars' cdf at lo and hi, and the limits."""
-        logits = np.asarray(logits, dtype=np.float64)
-        shape = logits.shape[:-1]
-        lo = np.broadcast_to(np.asarray(-np.inf if lo is None else lo, dtype=np.float64), shape)
-        hi = np.broadcast_to(np.asarray(np.inf if hi is None else hi, dtype=np.float64), shape)
-        f_lo, f_hi = self._limit_cdf(lo, 0.0), self._limit_cdf(hi, 1.0)
-        log_p = _log_softmax(logits)
-        cut = (np.isfinite(lo) | np.isfinite(hi))[..., None]
-        with np.errstate(divide="ignore"):
-            log_mass = np.where(cut, log_p + np.log(np.clip(f_hi - f_lo, 0.0, 1.0)), log_p)
-        top = np.max(log_mass, -1, keepdims=True)
-        log_norm = top[..., 0] + np.log(np.exp(log_mass - top).sum(-1))
-        return log_mass - log_norm[..., None], f_lo, f_hi, lo, hi
-
-    def _own_cdf(self, z: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        """Fraction of bar ``idx``'s own mass at or below ``z`` (elementwise)."""
-        b = self.borders
-        sig_l, sig_r = tail_sigmas(b)
-        inner = np.clip((z - b[idx]) / (b[idx + 1] - b[idx]), 0.0, 1.0)
-        left = 1.0 - _np_erf(np.clip(b[1] - z, 0.0, np.inf) / (sig_l * math.sqrt(2.0)))
-        right = _np_erf(np.clip(z - b[-2], 0.0, np.inf) / (sig_r * math.sqrt(2.0)))
-        return np.where(idx == 0, left, np.where(idx == self.n_bars - 1, right, inner))
-
     def log_prob(self, logits, z, lo=None, hi=None) -> np.ndarray:
         """Log-density at ``z`` (``(...)``); ``-inf`` outside ``[lo, hi]``."""
-        log_mass, f_lo, f_hi, lo, hi = self._truncated(logits, lo, hi)
-        z = np.asarray(z, dtype=np.float64)
-        idx = bar_index(self.borders, z)[..., None]
-        # A bar cut by a limit keeps its density; its kept mass was renormalized with the rest.
-        frac = np.take_along_axis(f_hi - f_lo, idx, -1)[..., 0]
-        kept = np.take_along_axis(log_mass, idx, -1)[..., 0]
-        with np.errstate(divide="ignore"):
-            out = kept - np.log(np.clip(frac, 1e-300, 1.0)) + log_density_in_bar(self.borders, z, idx[..., 0])
-        return np.where((z >= lo) & (z <= hi) & (frac > 0), out, -np.inf)
+        return self.truncate(logits, lo, hi).log_prob(z)
 
     def cdf(self, logits, z, lo=None, hi=None) -> np.ndarray:
-        log_mass, f_lo, f_hi, lo, hi = self._truncated(logits, lo, hi)
-        z = np.clip(np.asarray(z, dtype=np.float64), lo, hi)
-        mass = np.exp(log_mass)
-        idx = bar_index(self.borders, z)[..., None]
-        below = np.take_along_axis(np.cumsum(mass, -1) - mass, idx, -1)[..., 0]
-        a, b = np.take_along_axis(f_lo, idx, -1)[..., 0], np.take_along_axis(f_hi, idx, -1)[..., 0]
-        own = (self._own_cdf(z, idx[..., 0]) - a) / np.clip(b - a, 1e-300, None)
-        return np.clip(below + np.take_along_axis(mass, idx, -1)[..., 0] * np.clip(own, 0.0, 1.0), 0.0, 1.0)
+        return self.truncate(logits, lo, hi).cdf(z)
 
     def quantile(self, logits, q, lo=None, hi=None) -> np.ndarray:
         """Quantiles ``(..., len(q))`` at levels ``q`` in (0, 1)."""
-        log_mass, f_lo, f_hi, lo, hi = self._truncated(logits, lo, hi)
-        q = np.asarray(q, dtype=np.float64)
-        mass = np.exp(log_mass)
-        cum = np.cumsum(mass, -1)
-        k = self.n_bars
-        idx = np.stack([(cum < qi).sum(-1) for qi in q.ravel()], -1).clip(0, k - 1)  # (..., Q)
-        before = np.take_along_axis(cum - mass, idx, -1)
-        m = np.take_along_axis(mass, idx, -1)
-        r = np.clip((q.ravel() - before) / np.clip(m, 1e-300, None), 0.0, 1.0)
-        a, b = np.take_along_axis(f_lo, idx, -1), np.take_along_axis(f_hi, idx, -1)
-        f = a + r * (b - a)  # target cdf inside the chosen bar
-        borders = self.borders
-        sig_l, sig_r = tail_sigmas(borders)
-        width = np.diff(borders)
-        inner = borders[idx] + f * width[idx]
-        left = borders[1] - sig_l * math.sqrt(2.0) * _np_erfinv(1.0 - f)
-        right = borders[-2] + sig_r * math.sqrt(2.0) * _np_erfinv(f)
-        z = np.where(idx == 0, left, np.where(idx == k - 1, right, inner))
-        return np.clip(z, lo[..., None], hi[..., None])
+        return self.truncate(logits, lo, hi).quantile(q)
 
     def mean(self, logits, lo=None, hi=None) -> np.ndarray:
-        log_mass, f_lo, f_hi, lo, hi = self._truncated(logits, lo, hi)
-        mass = np.exp(log_mass)
-        b = self.borders
-        lo_, hi_ = lo[..., None], hi[..., None]
-        mid = 0.5 * (np.clip(b[1:-2], lo_, hi_) + np.clip(b[2:-1], lo_, hi_))
-        sig_l, sig_r = tail_sigmas(b)
-        left = b[1] - _truncated_half_normal_mean(sig_l, np.clip(b[1] - hi, 0, np.inf), np.clip(b[1] - lo, 0, np.inf))
-        right = b[-2] + _truncated_half_normal_mean(sig_r, np.clip(lo - b[-2], 0, np.inf), np.clip(hi - b[-2], 0, np.inf))
-        centers = np.concatenate([left[..., None], mid, right[..., None]], -1)
-        return (mass * centers).sum(-1)
+        return self.truncate(logits, lo, hi).mean()
 
     def sample(self, logits, rng: np.random.Generator, n: int, lo=None, hi=None) -> np.ndarray:
         """``n`` draws per distribution: ``(..., n)``, by inverting the cdf."""
         levels = rng.uniform(1e-12, 1.0 - 1e-12, size=n)
         return self.quantile(logits, levels, lo, hi)
+
+
+class TruncatedBars:
+    """Bar distributions ``(...)`` truncated to their limits: per-bar log-masses ``(..., K)``
+    (normalized), the bars' cdf at ``lo`` and ``hi`` ``(..., K)``, and the limits ``(...)``."""
+
+    def __init__(self, bars: BarDistribution, log_mass, f_lo, f_hi, lo, hi):
+        self.bars, self.log_mass, self.f_lo, self.f_hi, self.lo, self.hi = bars, log_mass, f_lo, f_hi, lo, hi
+        self.mass = np.exp(log_mass)
+        self.below = np.cumsum(self.mass, -1) - self.mass  # mass of the bars left of each bar
+
+    def _own_cdf(self, z: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """Fraction of bar ``idx``'s own mass at or below ``z`` (elementwise)."""
+        b, k = self.bars.borders, self.bars.n_bars
+        sig_l, sig_r = self.bars.tail_sigmas
+        out = np.clip((z - b[idx]) / (b[idx + 1] - b[idx]), 0.0, 1.0)
+        tail = (idx == 0) | (idx == k - 1)
+        if tail.any():  # erf is slow in numpy and the tails are rarely asked
+            zt, it = z[tail], idx[tail]
+            left = 1.0 - _np_erf(np.clip(b[1] - zt, 0.0, np.inf) / (sig_l * math.sqrt(2.0)))
+            right = _np_erf(np.clip(zt - b[-2], 0.0, np.inf) / (sig_r * math.sqrt(2.0)))
+            out[tail] = np.where(it == 0, left, right)
+        return out
+
+    def log_prob(self, z) -> np.ndarray:
+        z = np.asarray(z, dtype=np.float64)
+        idx = bar_index(self.bars.borders, z)[..., None]
+        # A bar cut by a limit keeps its density; its kept mass was renormalized with the rest.
+        frac = np.take_along_axis(self.f_hi, idx, -1)[..., 0] - np.take_along_axis(self.f_lo, idx, -1)[..., 0]
+        kept = np.take_along_axis(self.log_mass, idx, -1)[..., 0]
+        with np.errstate(divide="ignore"):
+            out = kept - np.log(np.clip(frac, 1e-300, 1.0)) + log_density_in_bar(self.bars.borders, z, idx[..., 0])
+        return np.where((z >= self.lo) & (z <= self.hi) & (frac > 0), out, -np.inf)
+
+    def cdf(self, z) -> np.ndarray:
+        z = np.clip(np.asarray(z, dtype=np.float64), self.lo, self.hi)
+        idx = bar_index(self.bars.borders, z)[..., None]
+        below = np.take_along_axis(self.below, idx, -1)[..., 0]
+        a, b = np.take_along_axis(self.f_lo, idx, -1)[..., 0], np.take_along_axis(self.f_hi, idx, -1)[..., 0]
+        own = (self._own_cdf(np.broadcast_to(z, idx.shape[:-1]), idx[..., 0]) - a) / np.clip(b - a, 1e-300, None)
+        return np.clip(below + np.take_along_axis(self.mass, idx, -1)[..., 0] * np.clip(own, 0.0, 1.0), 0.0, 1.0)
+
+    def quantile(self, q) -> np.ndarray:
+        """Quantiles ``(..., len(q))`` at levels ``q`` in (0, 1)."""
+        q = np.asarray(q, dtype=np.float64).ravel()
+        k = self.bars.n_bars
+        cum = (self.below + self.mass).reshape(-1, k)
+        # The bar holding each level: bisection on each distribution's cumulative mass.
+        idx = np.stack([np.searchsorted(row, q, side="left") for row in cum]).reshape(self.mass.shape[:-1] + q.shape)
+        idx = idx.clip(0, k - 1)
+        before = np.take_along_axis(self.below, idx, -1)
+        m = np.take_along_axis(self.mass, idx, -1)
+        r = np.clip((q - before) / np.clip(m, 1e-300, None), 0.0, 1.0)
+        a, b = np.take_along_axis(self.f_lo, idx, -1), np.take_along_axis(self.f_hi, idx, -1)
+        f = a + r * (b - a)  # target cdf inside the chosen bar
+        borders = self.bars.borders
+        z = borders[idx] + f * np.diff(borders)[idx]
+        tail = (idx == 0) | (idx == k - 1)
+        if tail.any():  # erfinv by Newton steps is slow: only where a level falls in a tail
+            sig_l, sig_r = self.bars.tail_sigmas
+            ft, it = f[tail], idx[tail]
+            left = borders[1] - sig_l * math.sqrt(2.0) * _np_erfinv(1.0 - ft)
+            right = borders[-2] + sig_r * math.sqrt(2.0) * _np_erfinv(ft)
+            z[tail] = np.where(it == 0, left, right)
+        return np.clip(z, self.lo[..., None], self.hi[..., None])
+
+    def mean(self) -> np.ndarray:
+        b, lo, hi = self.bars.borders, self.lo, self.hi
+        lo_, hi_ = lo[..., None], hi[..., None]
+        mid = 0.5 * (np.clip(b[1:-2], lo_, hi_) + np.clip(b[2:-1], lo_, hi_))
+        sig_l, sig_r = self.bars.tail_sigmas
+        left = b[1] - _truncated_half_normal_mean(sig_l, np.clip(b[1] - hi, 0, np.inf), np.clip(b[1] - lo, 0, np.inf))
+        right = b[-2] + _truncated_half_normal_mean(sig_r, np.clip(lo - b[-2], 0, np.inf), np.clip(hi - b[-2], 0, np.inf))
+        centers = np.concatenate([left[..., None], mid, right[..., None]], -1)
+        return (self.mass * centers).sum(-1)
 
 
 def _truncated_half_normal_mean(sigma, d1, d2):

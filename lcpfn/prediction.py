@@ -10,11 +10,12 @@ mixture over posterior draws. Both answer through the same methods.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Protocol, Sequence
 
 import numpy as np
 
-from lcpfn.distribution import BarDistribution
+from lcpfn.distribution import BarDistribution, TruncatedBars
 
 DEFAULT_LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
 
@@ -37,17 +38,21 @@ class BarPredictive:
     lo: float = -np.inf
     hi: float = np.inf
 
+    @cached_property
+    def _truncated(self) -> TruncatedBars:  # once per prediction, however many questions follow
+        return self.bars.truncate(self.logits, self.lo, self.hi)
+
     def cdf(self, z):
-        return self.bars.cdf(self.logits, z, self.lo, self.hi)
+        return self._truncated.cdf(z)
 
     def log_prob(self, z):
-        return self.bars.log_prob(self.logits, z, self.lo, self.hi)
+        return self._truncated.log_prob(z)
 
     def quantile(self, levels):
-        return self.bars.quantile(self.logits, levels, self.lo, self.hi)
+        return self._truncated.quantile(levels)
 
     def mean(self):
-        return self.bars.mean(self.logits, self.lo, self.hi)
+        return self._truncated.mean()
 
 
 @dataclass(frozen=True, eq=False)

@@ -68,6 +68,39 @@ class _TooLarge(Exception):
     pass
 
 
+class Observe:
+    """ASGI middleware: request count, latency and one structured log line per request.
+
+    Plain ASGI rather than ``@app.middleware("http")``, whose per-request task and
+    streams cost more than the inference of a small curve.
+    """
+
+    def __init__(self, app, metrics: Metrics):
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start, status = time.perf_counter(), 500
+
+        async def send_status(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            seconds = time.perf_counter() - start
+            endpoint = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(endpoint, str(status)).inc()
+            self.metrics.latency.labels(endpoint).observe(seconds)
+            if log.isEnabledFor(logging.INFO):
+                log.info(json.dumps({"event": "request", "method": scope["method"], "path": scope["path"],
+                                     "status": status, "ms": round(1e3 * seconds, 2)}))
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
 
@@ -92,19 +125,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ops_router)
     app.include_router(api_router)
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next):
-        start = time.perf_counter()
-        response = await call_next(request)
-        seconds = time.perf_counter() - start
-        route = request.scope.get("route")
-        endpoint = getattr(route, "path", "unmatched")
-        app.state.metrics.requests.labels(endpoint, str(response.status_code)).inc()
-        app.state.metrics.latency.labels(endpoint).observe(seconds)
-        log.info(json.dumps({"event": "request", "method": request.method, "path": request.url.path,
-                             "status": response.status_code, "ms": round(1e3 * seconds, 2)}))
-        return response
-
     @app.exception_handler(InvalidCurveError)
     async def invalid_curve(request: Request, e: InvalidCurveError):
         return JSONResponse(status_code=422, content={"detail": [{"loc": ["body"], "msg": str(e), "type": "invalid_curve"}]})
@@ -121,4 +141,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse(status_code=422, content={"detail": errors})
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(Observe, metrics=app.state.metrics)  # outermost: sees 413s too
     return app

@@ -20,6 +20,7 @@ from __future__ import annotations
 import queue
 import threading
 from concurrent.futures import Future
+from typing import Callable
 
 _STOP = object()
 
@@ -38,11 +39,16 @@ class MicroBatcher:
 
         Raises what ``Model.predict`` raises for this curve alone, whatever its batch neighbours hold.
         """
+        return self.submit(curve).result()
+
+    def submit(self, curve: dict, then: Callable | None = None) -> Future:
+        """A future of :meth:`predict`'s answer, or of ``then(prediction)`` computed on the
+        inference thread (an event loop awaits it with ``asyncio.wrap_future``)."""
         if not self._thread.is_alive():
             raise RuntimeError("the micro-batcher is closed")
         done: Future = Future()
-        self._queue.put((curve, done))
-        return done.result()
+        self._queue.put((curve, then, done))
+        return done
 
     def close(self) -> None:
         """Finish the queued requests, then stop the inference thread."""
@@ -70,13 +76,12 @@ class MicroBatcher:
 
     def _answer(self, batch: list) -> None:
         try:
-            preds = self.model.predict_many([curve for curve, _ in batch])
+            preds = self.model.predict_many([curve for curve, _, _ in batch])
         except Exception:  # a bad curve must fail alone, with its own message: answer one by one
-            for curve, done in batch:
-                try:
-                    done.set_result(self.model.predict(**curve))
-                except Exception as e:
-                    done.set_exception(e)
-            return
-        for (_, done), pred in zip(batch, preds):
-            done.set_result(pred)
+            preds = [None] * len(batch)
+        for (curve, then, done), pred in zip(batch, preds):
+            try:
+                pred = self.model.predict(**curve) if pred is None else pred
+                done.set_result(pred if then is None else then(pred))
+            except Exception as e:
+                done.set_exception(e)
