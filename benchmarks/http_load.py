@@ -1,11 +1,16 @@
-"""Load test of the HTTP service: `python benchmarks/http_load.py [--clients 50] [--seconds 30]`.
+"""Load test of the HTTP service: `python benchmarks/http_load.py [--clients 50] [--seconds 30] [--rates 2,0]`.
 
-Starts `lcpfn serve` on a free loopback port, drives N concurrent clients posting
-100-point curves to /v1/predict for the given time, and prints throughput,
-p50/p99 latency, the error count and the server's resident memory at start and
-end. Target on 2 cores: p99 <= 25 ms, 0 errors, memory flat. Clients run closed
-loop by default (the service's saturation point); ``--rate`` paces each client
-like a training job reporting a few times a second.
+Starts `lcpfn serve` on a free loopback port and, for each rate in turn, drives N
+concurrent clients posting 100-point curves to /v1/predict for the given time;
+prints throughput, p50/p99 latency (client side, and the server's own histogram),
+the error count and the server's resident memory before and after each phase.
+Target on 2 cores: p99 <= 25 ms, 0 errors, memory flat.
+
+A rate paces each client like a training job reporting a few times a second
+(50 clients at 2 req/s: 100 req/s in all, Poisson-like bursts included); rate 0
+is closed loop, each client firing its next request as soon as the last is
+answered: the saturation throughput, where latency is 50 requests in flight
+divided by the throughput (Little's law), whatever the server does.
 """
 
 from __future__ import annotations
@@ -90,28 +95,36 @@ async def _drive(port: int, clients: int, seconds: float, rate: float):
     return latencies, errors
 
 
-def _server_side(base: str) -> str:
-    """p50/p99 of /v1/predict as the server's own histogram saw it (bucket bounds)."""
+def _histogram(base: str) -> list[tuple[float, float]]:
+    """Cumulative (upper bound, count) buckets of /v1/predict's latency, from the server's /metrics."""
     text = httpx.get(f"{base}/metrics", timeout=5).text
     buckets = []
     for line in text.splitlines():
         if line.startswith("lcpfn_request_seconds_bucket") and 'endpoint="/v1/predict"' in line:
             le = line.split('le="')[1].split('"')[0]
             buckets.append((float(le), float(line.rsplit(" ", 1)[1])))
-    if not buckets or buckets[-1][1] == 0:
+    return buckets
+
+
+def _server_side(before: list, after: list) -> str:
+    """p50/p99 bucket bounds of the requests between two histogram readings."""
+    counts = [(le, c - dict(before).get(le, 0.0)) for le, c in after]
+    if not counts or counts[-1][1] == 0:
         return "no data"
-    total = buckets[-1][1]
+    total = counts[-1][1]
+
     def q(p):
-        return next(le for le, c in buckets if c >= p * total)
+        return next(le for le, c in counts if c >= p * total)
+
     return f"p50 <= {1e3 * q(0.5):g} ms, p99 <= {1e3 * q(0.99):g} ms"
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--clients", type=int, default=50)
-    p.add_argument("--seconds", type=float, default=30.0)
-    p.add_argument("--rate", type=float, default=0.0, help="requests per second per client (0: closed loop, each "
-                   "client sends its next request as soon as the last is answered)")
+    p.add_argument("--seconds", type=float, default=30.0, help="per phase")
+    p.add_argument("--rates", default="2,0", help="requests per second per client, one phase each "
+                   "(0: closed loop, each client sends its next request as soon as the last is answered)")
     p.add_argument("--micro-batch", type=int, help="the server's LCPFN_MICRO_BATCH (default: its default; 0 turns it off)")
     p.add_argument("--model")
     args = p.parse_args()
@@ -120,6 +133,7 @@ def main() -> None:
     env = {**os.environ, **({"LCPFN_MICRO_BATCH": str(args.micro_batch)} if args.micro_batch is not None else {})}
     server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
+    batching = f"LCPFN_MICRO_BATCH={args.micro_batch}" if args.micro_batch is not None else "default micro-batching"
     try:
         for _ in range(600):
             try:
@@ -130,21 +144,21 @@ def main() -> None:
             time.sleep(0.1)
         else:
             raise SystemExit("server did not become ready")
-        rss_start = _rss_mb(server.pid)
-        latencies, errors = asyncio.run(_drive(port, args.clients, args.seconds, args.rate))
-        rss_end = _rss_mb(server.pid)
-        server_side = _server_side(base)
+        print(f"server ready ({batching}); memory (RSS) {_rss_mb(server.pid):.0f} MB")
+        for rate in (float(r) for r in args.rates.split(",")):
+            before = _histogram(base)
+            latencies, errors = asyncio.run(_drive(port, args.clients, args.seconds, rate))
+            server_side = _server_side(before, _histogram(base))
+            lat = 1e3 * np.array(latencies)
+            load = f"each paced at {rate:g} req/s" if rate else "closed loop"
+            print(f"{args.clients} clients ({load}) x {args.seconds:.0f} s: {len(lat)} requests, {len(lat) / args.seconds:.0f} req/s")
+            print(f"  latency p50 {np.percentile(lat, 50):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms, max {lat.max():.1f} ms")
+            print(f"  server-side (its histogram, from receiving the request to the response): {server_side}")
+            print(f"  errors: {len(errors)} {sorted(set(map(str, errors)))[:5]}")
+            print(f"  memory (RSS) after: {_rss_mb(server.pid):.0f} MB")
     finally:
         server.terminate()
         server.wait(10)
-    lat = 1e3 * np.array(latencies)
-    load = f"each paced at {args.rate:g} req/s" if args.rate else "closed loop"
-    batching = f"LCPFN_MICRO_BATCH={args.micro_batch}" if args.micro_batch is not None else "default micro-batching"
-    print(f"{args.clients} clients ({load}; {batching}) x {args.seconds:.0f} s: {len(lat)} requests, {len(lat) / args.seconds:.0f} req/s")
-    print(f"latency p50 {np.percentile(lat, 50):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms, max {lat.max():.1f} ms")
-    print(f"server-side (its histogram, from receiving the request to the response): {server_side}")
-    print(f"errors: {len(errors)} {sorted(set(map(str, errors)))[:5]}")
-    print(f"server memory (RSS): {rss_start:.0f} MB at start, {rss_end:.0f} MB at end")
 
 
 if __name__ == "__main__":
