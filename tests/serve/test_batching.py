@@ -72,3 +72,24 @@ def test_closed_batcher_refuses_work_and_bad_size_is_named(model):
         batcher.predict(_curves(1)[0])
     with pytest.raises(ValueError, match="max_batch"):
         MicroBatcher(model, max_batch=0)
+
+
+def test_submit_runs_the_follow_up_on_the_inference_thread_and_a_failing_one_fails_alone(model):
+    batcher = MicroBatcher(_Recording(model))
+    threads = []
+
+    def median(pred):
+        threads.append(threading.current_thread().name)
+        return pred.median
+
+    def broken(pred):
+        raise ArithmeticError("follow-up failed")
+
+    curves = _curves(3)
+    futures = [batcher.submit(curves[0], then=median), batcher.submit(curves[1], then=broken), batcher.submit(curves[2])]
+    results = [f.exception() or f.result() for f in futures]
+    batcher.close()
+    np.testing.assert_allclose(results[0], model.predict(**curves[0]).median, rtol=1e-4)
+    assert isinstance(results[1], ArithmeticError)
+    assert results[2].median.shape == (2,)
+    assert threads == ["lcpfn-micro-batcher"]
