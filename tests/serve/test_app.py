@@ -39,6 +39,16 @@ def test_predict_returns_quantiles_per_query(client):
     assert body["model"] and body["version"]
 
 
+def test_predict_without_micro_batching_gives_the_same_answer(client):
+    batched = client.post("/v1/predict", json={**CURVE, "x_query": [10, 20]})
+    with TestClient(create_app(Settings(micro_batch=0))) as alone:
+        r = alone.post("/v1/predict", json={**CURVE, "x_query": [10, 20]})
+        bad = alone.post("/v1/predict", json={"x": [1, 3, 2], "y": [1, 2, 3], "horizon": 10})
+    assert r.status_code == 200, r.text
+    assert r.json()["median"] == pytest.approx(batched.json()["median"], rel=1e-5)
+    assert bad.status_code == 422 and "x[2]" in bad.text
+
+
 def test_predict_with_horizon_and_schedules(client):
     named = {"name": "wsd", "total": 100, "peak": 0.001, "cooldown": 0.2}
     arrays = {"steps": [0, 80, 100], "lr": [0.001, 0.001, 0.0]}
