@@ -49,9 +49,6 @@ def main(argv: list[str] | None = None) -> None:
         value = getattr(settings, key)
         if value is not None:
             os.environ[f"LCPFN_{key.upper()}"] = str(value)
-    # Request threads, the micro-batcher and the event loop share the GIL; Python's default
-    # 5 ms switch interval would let one of them hold the loop up for that long (tail latency).
-    sys.setswitchinterval(0.0005)
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
