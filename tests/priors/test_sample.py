@@ -168,3 +168,18 @@ def test_compiled_sampling_draws_the_same_curves_as_eager():
     for f in ("x", "lr", "cum_lr", "anneal_area", "horizon"):
         close = torch.isclose(getattr(eager, f), getattr(fused, f), rtol=1e-4, atol=1e-5)
         assert close.reshape(len(close), -1).all(1).float().mean() > 0.98, f
+
+
+@pytest.mark.parametrize("name", ["multi_power", "lr_annealing", "intrinsic_time"])
+def test_schedule_laws_in_causal_blocks_equal_the_full_square(name):
+    from priors.laws import SCHEDULE_LAWS
+    from priors.schedules import random_schedules, relative_lr, schedule_grid
+
+    g = torch.Generator().manual_seed(2)
+    law = SCHEDULE_LAWS[name]
+    gu = torch.linspace(0.0, 1.0, 33).expand(256, -1).double()
+    grid = schedule_grid(gu, relative_lr(random_schedules(g, 256), gu, xp=torch).double(), xp=torch)
+    params = {p: d.sample(g, 256)[:, None].double() for p, d in law.priors.items()}
+    full = law(gu, grid.s1, grid, xp=torch, **params)
+    for blocks in (2, 4, 5):
+        torch.testing.assert_close(P.law_at_grid(law.fn, grid, params, blocks), full, rtol=1e-12, atol=1e-12)
