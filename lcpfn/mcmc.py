@@ -69,22 +69,21 @@ class MixturePredictive:
     lo: float = -math.inf
     hi: float = math.inf
 
-    def _phi(self, z):
-        from scipy.special import ndtr
+    def _std(self, z):
+        return (z - self.mu) / self.sigma
 
-        return ndtr((z - self.mu) / self.sigma)
-
-    def _mass(self):
-        return np.clip(self._phi(np.full_like(self.mu, self.hi)) - self._phi(np.full_like(self.mu, self.lo)), 1e-300, None)
+    def _log_mass(self):
+        """log P(lo <= value <= hi) per draw and query; accurate when a draw's mean lies far outside."""
+        return _log_ndtr_diff(self._std(self.lo), self._std(self.hi))
 
     def cdf(self, z):
         z = np.clip(np.broadcast_to(np.asarray(z, dtype=float), self.mu.shape[1:]), self.lo, self.hi)
-        lo = self._phi(np.full_like(self.mu, self.lo))
-        return np.clip(np.mean((self._phi(z[None]) - lo) / self._mass(), axis=0), 0.0, 1.0)
+        below = np.exp(_log_ndtr_diff(self._std(self.lo), self._std(z[None])) - self._log_mass())
+        return np.clip(np.mean(below, axis=0), 0.0, 1.0)
 
     def log_prob(self, z):
         z = np.broadcast_to(np.asarray(z, dtype=float), self.mu.shape[1:])
-        logpdf = -0.5 * ((z[None] - self.mu) / self.sigma) ** 2 - np.log(self.sigma * math.sqrt(2 * math.pi)) - np.log(self._mass())
+        logpdf = -0.5 * self._std(z[None]) ** 2 - np.log(self.sigma * math.sqrt(2 * math.pi)) - self._log_mass()
         top = logpdf.max(axis=0)
         out = top + np.log(np.mean(np.exp(logpdf - top), axis=0))
         return np.where((z >= self.lo) & (z <= self.hi), out, -np.inf)
@@ -106,6 +105,19 @@ class MixturePredictive:
 
         a, b = (self.lo - self.mu) / self.sigma, (self.hi - self.mu) / self.sigma
         return np.mean(truncnorm.mean(a, b, loc=self.mu, scale=np.broadcast_to(self.sigma, self.mu.shape)), axis=0)
+
+
+def _log_ndtr_diff(a, b):
+    """``log(Φ(b) - Φ(a))`` for ``a <= b``, without the cancellation of ``Φ(b) - Φ(a)`` when
+    both lie in the same tail (a truncation limit many sigmas from a draw's mean)."""
+    from scipy.special import log_ndtr
+
+    a, b = np.broadcast_arrays(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
+    flip = a > 0  # Φ(b) - Φ(a) = Φ(-a) - Φ(-b): keep both arguments in the accurate lower tail
+    lo, hi = np.where(flip, -b, a), np.where(flip, -a, b)
+    log_hi, log_lo = log_ndtr(hi), log_ndtr(lo)
+    with np.errstate(divide="ignore"):
+        return log_hi + np.log1p(-np.exp(np.minimum(log_lo - log_hi, 0.0)))
 
 
 # --------------------------------------------------------------------------- the model

@@ -57,6 +57,21 @@ def test_mixture_predictive_is_a_distribution():
     assert np.all(mix.log_prob(np.array([-1.5, -1.5])) == -np.inf)
 
 
+def test_mixture_predictive_stays_exact_when_a_draw_lies_far_beyond_a_limit():
+    from scipy.stats import truncnorm
+
+    # A draw whose mean is 40 sigmas below the limit: Φ(hi) - Φ(lo) cancels to 0 in floats.
+    mu, sigma, lo = np.array([[-40.0, 3.0]]), np.array([[1.0]]), 0.0
+    mix = MixturePredictive(mu, sigma, lo=lo)
+    z = np.array([0.01, 3.5])
+    expected = truncnorm(np.array([40.0, -3.0]), np.inf, loc=mu[0], scale=1.0)
+    np.testing.assert_allclose(mix.log_prob(z), expected.logpdf(z), rtol=1e-9)
+    np.testing.assert_allclose(mix.cdf(z), expected.cdf(z), rtol=1e-9)
+    grid = np.linspace(0.0, 1.0, 10_001)  # the mass hugs the limit: an exponential of rate ~40
+    density = np.exp([mix.log_prob(np.array([v, 3.5]))[0] for v in grid])
+    assert np.trapezoid(density, grid) == pytest.approx(1.0, rel=1e-3)
+
+
 def test_schedule_aware_law_runs_with_a_schedule():
     x = np.arange(100, 1300, 100, dtype=float)
     y = 3.0 + 2.0 * (x / 100) ** -0.5
