@@ -109,6 +109,12 @@ def report(path: Path) -> str:
             lines.append(f"| {suite} | {int(100 * cutoff)} % | {len(rows)} | {len(fin)} | " + " | ".join(f"{v:.3f}" for v in stats)
                          + f" | {wins} | {-float(np.mean([r['pfn_ll'] for r in rows])):.3f} | {pfn_ms:.1f} | {mcmc_s:.1f} | "
                          f"{1e3 * mcmc_s / pfn_ms:,.0f}x |")
+    fin = [r for r in records if not r["mcmc_out_of_time"]]
+    if fin:
+        ratio = np.median([r["mcmc_ms"] for r in fin]) / np.median([r["pfn_ms"] for r in records])
+        lines += ["", f"All suites and cutoffs: median MCMC fit {np.median([r['mcmc_ms'] for r in fin]) / 1e3:.1f} s, "
+                  f"median PFN prediction {np.median([r['pfn_ms'] for r in records]):.2f} ms, time ratio {ratio:,.0f}x; "
+                  f"{len(records) - len(fin)} of {len(records)} MCMC fits out of time."]
     return "\n".join(lines)
 
 
