@@ -11,7 +11,9 @@ keeps the part of its mass inside ``[lo, hi]`` and the rest is renormalized, so
 no predictive mass lies beyond a hard limit.
 
 :class:`BarDistribution` is the numpy side (inference: cdf, log_prob, quantile,
-mean, sampling); :func:`nll_loss` is the torch training loss. Both go through
+mean, sampling; :meth:`BarDistribution.truncate` gives a :class:`TruncatedBars` that
+answers many questions about the same distributions without renormalizing each
+time); :func:`nll_loss` is the torch training loss. Both go through
 :func:`bar_cdf` and :func:`log_density_in_bar`, written once against ``xp``.
 """
 
