@@ -1,12 +1,14 @@
 """Prior sampling throughput: curves per second for 100-point curves on CPU.
 
-    python benchmarks/prior_speed.py [--threads 2] [--batch 8192] [--seconds 10] [--modes eager,compiled]
+    python benchmarks/prior_speed.py [--threads 2] [--batch 8192] [--sweep 128,32768,65536] [--seconds 10] [--modes eager,compiled]
 
-Prints the whole mixture's rate and each source's alone (target: >= 200,000
-curves/s for the mixture on 2 threads; LC-PFN's per-curve Python loop does ~5,600),
-eager and with the arithmetic fused by torch.compile (``sample(..., compiled=True)``,
-its one-off compilation time printed apart). Compilation pays off for bulk
-sampling only: at training's 128 curves per call both take ~13 ms.
+Prints the whole mixture's rate and each source's alone at ``--batch`` curves per
+call (target: >= 200,000 curves/s for the mixture on 2 threads; LC-PFN's per-curve
+Python loop does ~5,600), then the mixture's rate at the ``--sweep`` batch sizes:
+each call has a fixed cost of ~13 ms (Python dispatch of a few thousand tensor
+operations), so small calls are dominated by it and large ones approach the
+arithmetic's own rate. Both eager and with the arithmetic fused by torch.compile
+(``sample(..., compiled=True)``, its one-off compilation time printed apart).
 """
 
 from __future__ import annotations
@@ -21,8 +23,11 @@ from priors.sample import SOURCES, PriorConfig, sample
 
 def rate(config: PriorConfig, batch: int, n_points: int, seconds: float, compiled: bool) -> float:
     g = torch.Generator().manual_seed(0)
-    for _ in range(2):  # warm-up: the second batch meets rejection-round sizes the first did not
+    # Warm-up: later batches meet sub-batch sizes (0, 1) that compile anew.
+    warm, start = 0, time.perf_counter()
+    while warm < 10 or time.perf_counter() - start < 3.0:
         sample(g, batch, n_points, config=config, compiled=compiled)
+        warm += 1
     done, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         sample(g, batch, n_points, config=config, compiled=compiled)
@@ -34,6 +39,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch", type=int, default=8192)
+    p.add_argument("--sweep", default="128,32768,65536", help="comma-separated batch sizes for the mixture alone")
     p.add_argument("--points", type=int, default=100)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--modes", default="eager,compiled")
@@ -52,6 +58,9 @@ def main() -> None:
             weights = tuple(float(j == i) for j in range(len(SOURCES)))
             r = rate(PriorConfig(source_weights=weights), args.batch, args.points, args.seconds / 3, compiled)
             print(f"{name:>16}: {r:>10,.0f} curves/s")
+        for batch in (int(b) for b in args.sweep.split(",") if b):
+            r = rate(PriorConfig(), batch, args.points, args.seconds / 2, compiled)
+            print(f"{f'mixture at {batch:,}':>16}: {r:>10,.0f} curves/s")
 
 
 if __name__ == "__main__":

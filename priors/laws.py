@@ -34,8 +34,17 @@ _LR_FLOOR = 1e-12
 # --------------------------------------------------------------------------- schedule-free families
 
 
+def _positive_pow(x, p, xp):
+    """``x ** p`` for ``x > 0``, as ``exp(p log x)``.
+
+    The prior evaluates these millions of times per batch (the pairwise sums most),
+    and torch.compile's CPU ``pow`` of two tensors costs twice an ``exp`` and a ``log``.
+    """
+    return xp.exp(p * xp.log(x))
+
+
 def pow3(t, *, c, a, alpha, xp=np):
-    return c - a * t ** (-alpha)
+    return c - a * _positive_pow(t, -alpha, xp)
 
 
 def ilog2(t, *, c, a, xp=np):
@@ -43,7 +52,7 @@ def ilog2(t, *, c, a, xp=np):
 
 
 def janoschek(t, *, a, beta, k, delta, xp=np):
-    return a - (a - beta) * xp.exp(-k * t**delta)
+    return a - (a - beta) * xp.exp(-k * _positive_pow(t, delta, xp))
 
 
 def log_power(t, *, a, b, c, xp=np):
@@ -51,12 +60,12 @@ def log_power(t, *, a, b, c, xp=np):
 
 
 def weibull(t, *, alpha, beta, kappa, delta, xp=np):
-    return alpha - (alpha - beta) * xp.exp(-((kappa * t) ** delta))
+    return alpha - (alpha - beta) * xp.exp(-_positive_pow(kappa * t, delta, xp))
 
 
 def mmf(t, *, alpha, beta, kappa, delta, xp=np):
     """Morgan-Mercer-Flodin."""
-    return alpha - (alpha - beta) / (1.0 + (kappa * t) ** delta)
+    return alpha - (alpha - beta) / (1.0 + _positive_pow(kappa * t, delta, xp))
 
 
 def vap(t, *, a, b, c, xp=np):
@@ -69,15 +78,15 @@ def loglog_linear(t, *, a, b, xp=np):
 
 
 def exp4(t, *, c, a, b, alpha, xp=np):
-    return c - xp.exp(-a * t**alpha + b)
+    return c - xp.exp(-a * _positive_pow(t, alpha, xp) + b)
 
 
 def pow4(t, *, c, a, b, alpha, xp=np):
-    return c - (a * t + b) ** (-alpha)
+    return c - _positive_pow(a * t + b, -alpha, xp)
 
 
 def dr_hill_zero_background(t, *, theta, eta, kappa, xp=np):
-    return theta * t**eta / (kappa**eta + t**eta)
+    return theta / (_positive_pow(kappa / t, eta, xp) + 1.0)  # theta t^eta / (kappa^eta + t^eta), one power
 
 
 # --------------------------------------------------------------------------- schedule-aware laws
@@ -90,7 +99,7 @@ def _pair(p):
 
 def power_term(s1, *, L0, A, alpha, s0, xp=np):
     """``L0 + A (s1 + s0)^-alpha``: the loss a constant peak lr would reach at intrinsic time ``s1``."""
-    return L0 + A * (s1 + s0) ** (-alpha)
+    return L0 + A * _positive_pow(s1 + s0, -alpha, xp)
 
 
 def multi_power(u, s1, grid: ScheduleGrid, *, L0, A, alpha, s0, B, C, beta, gamma, xp=np):
@@ -103,7 +112,8 @@ def multi_power(u, s1, grid: ScheduleGrid, *, L0, A, alpha, s0, B, C, beta, gamm
     """
     elapsed = xp.clip(s1[..., :, None] - grid.s1[..., None, :], 0.0, math.inf)  # (..., N, G)
     lr = xp.clip(grid.lr, _LR_FLOOR, math.inf)[..., None, :]
-    realized = 1.0 - (_pair(C) * lr ** (-_pair(gamma)) * elapsed + 1.0) ** (-_pair(beta))
+    rate = _pair(C) * _positive_pow(lr, -_pair(gamma), xp)
+    realized = 1.0 - _positive_pow(rate * elapsed + 1.0, -_pair(beta), xp)
     drop = xp.sum(grid.drop[..., None, :] * realized, axis=-1)
     return power_term(s1, L0=L0, A=A, alpha=alpha, s0=s0, xp=xp) - B * drop
 
@@ -130,7 +140,7 @@ def intrinsic_time(u, s1, grid: ScheduleGrid, *, L0, A, alpha, s0, noise, rho, x
     elapsed = xp.clip(s1[..., :, None] - grid.s1[..., None, :], 0.0, math.inf) + _pair(s0)
     lr = grid.lr[..., None, :]
     cell = lr * grid.width[..., None, :]  # intrinsic time the cell spans
-    kernel_area = (elapsed ** (1.0 - _pair(rho)) - (elapsed + cell) ** (1.0 - _pair(rho))) / (_pair(rho) - 1.0)
+    kernel_area = (_positive_pow(elapsed, 1.0 - _pair(rho), xp) - _positive_pow(elapsed + cell, 1.0 - _pair(rho), xp)) / (_pair(rho) - 1.0)
     noise_term = noise * (rho - 1.0) * s0 ** (rho - 1.0) * xp.sum(before * lr * kernel_area, axis=-1)
     return power_term(s1, L0=L0, A=A, alpha=alpha, s0=s0, xp=xp) + noise_term
 
