@@ -118,7 +118,7 @@ def sample(
 
     Deterministic for a given generator state; runs on the generator's device.
     ``compiled=True`` fuses the arithmetic with ``torch.compile`` (a C++ compiler on
-    CPU, Triton on CUDA): ~15 s of compilation once per process, then ~1.5x the
+    CPU, Triton on CUDA): ~17 s of compilation once per process, then ~1.8x the
     throughput on batches of thousands of curves; the random draws are the same,
     values equal up to float rounding. For bulk sampling: at a hundred curves per
     call, Python overhead dominates and it gains nothing.
