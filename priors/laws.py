@@ -31,10 +31,8 @@ from priors.schedules import ScheduleGrid, annealing_area
 # Learning rates are floored here before negative powers (lr decayed to exactly 0).
 _LR_FLOOR = 1e-12
 
-# --------------------------------------------------------------------------- schedule-free families
 
-
-def _positive_pow(x, p, xp):
+def positive_pow(x, p, xp):
     """``x ** p`` for ``x > 0``, as ``exp(p log x)``.
 
     The prior evaluates these millions of times per batch (the pairwise sums most),
@@ -43,8 +41,11 @@ def _positive_pow(x, p, xp):
     return xp.exp(p * xp.log(x))
 
 
+# --------------------------------------------------------------------------- schedule-free families
+
+
 def pow3(t, *, c, a, alpha, xp=np):
-    return c - a * _positive_pow(t, -alpha, xp)
+    return c - a * positive_pow(t, -alpha, xp)
 
 
 def ilog2(t, *, c, a, xp=np):
@@ -52,7 +53,7 @@ def ilog2(t, *, c, a, xp=np):
 
 
 def janoschek(t, *, a, beta, k, delta, xp=np):
-    return a - (a - beta) * xp.exp(-k * _positive_pow(t, delta, xp))
+    return a - (a - beta) * xp.exp(-k * positive_pow(t, delta, xp))
 
 
 def log_power(t, *, a, b, c, xp=np):
@@ -60,12 +61,12 @@ def log_power(t, *, a, b, c, xp=np):
 
 
 def weibull(t, *, alpha, beta, kappa, delta, xp=np):
-    return alpha - (alpha - beta) * xp.exp(-_positive_pow(kappa * t, delta, xp))
+    return alpha - (alpha - beta) * xp.exp(-positive_pow(kappa * t, delta, xp))
 
 
 def mmf(t, *, alpha, beta, kappa, delta, xp=np):
     """Morgan-Mercer-Flodin."""
-    return alpha - (alpha - beta) / (1.0 + _positive_pow(kappa * t, delta, xp))
+    return alpha - (alpha - beta) / (1.0 + positive_pow(kappa * t, delta, xp))
 
 
 def vap(t, *, a, b, c, xp=np):
@@ -78,15 +79,15 @@ def loglog_linear(t, *, a, b, xp=np):
 
 
 def exp4(t, *, c, a, b, alpha, xp=np):
-    return c - xp.exp(-a * _positive_pow(t, alpha, xp) + b)
+    return c - xp.exp(-a * positive_pow(t, alpha, xp) + b)
 
 
 def pow4(t, *, c, a, b, alpha, xp=np):
-    return c - _positive_pow(a * t + b, -alpha, xp)
+    return c - positive_pow(a * t + b, -alpha, xp)
 
 
 def dr_hill_zero_background(t, *, theta, eta, kappa, xp=np):
-    return theta / (_positive_pow(kappa / t, eta, xp) + 1.0)  # theta t^eta / (kappa^eta + t^eta), one power
+    return theta / (positive_pow(kappa / t, eta, xp) + 1.0)  # theta t^eta / (kappa^eta + t^eta), one power
 
 
 # --------------------------------------------------------------------------- schedule-aware laws
@@ -99,7 +100,7 @@ def _pair(p):
 
 def power_term(s1, *, L0, A, alpha, s0, xp=np):
     """``L0 + A (s1 + s0)^-alpha``: the loss a constant peak lr would reach at intrinsic time ``s1``."""
-    return L0 + A * _positive_pow(s1 + s0, -alpha, xp)
+    return L0 + A * positive_pow(s1 + s0, -alpha, xp)
 
 
 def multi_power(u, s1, grid: ScheduleGrid, *, L0, A, alpha, s0, B, C, beta, gamma, xp=np):
@@ -112,8 +113,8 @@ def multi_power(u, s1, grid: ScheduleGrid, *, L0, A, alpha, s0, B, C, beta, gamm
     """
     elapsed = xp.clip(s1[..., :, None] - grid.s1[..., None, :], 0.0, math.inf)  # (..., N, G)
     lr = xp.clip(grid.lr, _LR_FLOOR, math.inf)[..., None, :]
-    rate = _pair(C) * _positive_pow(lr, -_pair(gamma), xp)
-    realized = 1.0 - _positive_pow(rate * elapsed + 1.0, -_pair(beta), xp)
+    rate = _pair(C) * positive_pow(lr, -_pair(gamma), xp)
+    realized = 1.0 - positive_pow(rate * elapsed + 1.0, -_pair(beta), xp)
     drop = xp.sum(grid.drop[..., None, :] * realized, axis=-1)
     return power_term(s1, L0=L0, A=A, alpha=alpha, s0=s0, xp=xp) - B * drop
 
@@ -140,7 +141,8 @@ def intrinsic_time(u, s1, grid: ScheduleGrid, *, L0, A, alpha, s0, noise, rho, x
     elapsed = xp.clip(s1[..., :, None] - grid.s1[..., None, :], 0.0, math.inf) + _pair(s0)
     lr = grid.lr[..., None, :]
     cell = lr * grid.width[..., None, :]  # intrinsic time the cell spans
-    kernel_area = (_positive_pow(elapsed, 1.0 - _pair(rho), xp) - _positive_pow(elapsed + cell, 1.0 - _pair(rho), xp)) / (_pair(rho) - 1.0)
+    exponent = 1.0 - _pair(rho)
+    kernel_area = (positive_pow(elapsed, exponent, xp) - positive_pow(elapsed + cell, exponent, xp)) / (_pair(rho) - 1.0)
     noise_term = noise * (rho - 1.0) * s0 ** (rho - 1.0) * xp.sum(before * lr * kernel_area, axis=-1)
     return power_term(s1, L0=L0, A=A, alpha=alpha, s0=s0, xp=xp) + noise_term
 

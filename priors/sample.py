@@ -25,7 +25,7 @@ from typing import Callable
 
 import torch
 
-from priors.laws import FAMILIES, SCHEDULE_LAWS, power_term
+from priors.laws import FAMILIES, SCHEDULE_LAWS, positive_pow, power_term
 from priors.noise import (
     Events,
     Noise,
@@ -195,7 +195,7 @@ def _times(first, irregular, uniform_gaps, log_spaced):
     frac = torch.cumsum(gaps, 1) / gaps.sum(1, keepdim=True)
     u = torch.cat([first, first + (1.0 - first) * frac[:, :-1]], 1)
     ramp = torch.arange(u.shape[1], device=u.device) / u.shape[1]  # (n,) the last point is added below
-    u = torch.where(log_spaced, torch.exp((1.0 - ramp) * torch.log(first)), u)  # first ** (1 - ramp), pow is slow
+    u = torch.where(log_spaced, positive_pow(first, 1.0 - ramp, torch), u)
     return torch.cat([u, torch.ones_like(first)], 1)
 
 
