@@ -4,10 +4,11 @@ Pathologies of real runs as time warps and additive events on the clean curve
 (slow starts, plateaus, loss spikes, divergence), then observation noise
 (Gaussian with random scale, heteroscedastic in time, occasional outliers).
 
-Each effect is a pair: ``draw_*`` takes everything random from the generator into
-a small dataclass of tensors, and a pure function applies it. The split lets the
-sampler fuse the arithmetic with ``torch.compile`` while the random draws stay on
-the caller's generator (and so stay deterministic).
+Each effect is a pair: a small dataclass of tensors holds everything random (built
+by ``draw_noise`` from the generator, by ``*_from_uniform`` from given uniforms), and
+a pure function applies it. The split lets the sampler fuse the arithmetic with
+``torch.compile`` while the random draws stay on the caller's generator (and so
+stay deterministic).
 """
 
 from __future__ import annotations
@@ -48,13 +49,18 @@ class Warp:
     length: torch.Tensor
 
 
-def draw_warp(g: torch.Generator, b: int, cfg: NoiseConfig) -> Warp:
+WARP_UNIFORMS = 5  # columns of ``u`` that :func:`warp_from_uniform` reads
+
+
+def warp_from_uniform(u: torch.Tensor, cfg: NoiseConfig) -> Warp:
     """A slow start holds the curve at its initial value for the first 5-30 % of the run;
     a plateau freezes progress over an interval of 5-25 % of it."""
-    delay = torch.where(_rand(g, b) < cfg.p_slow_start, 0.05 + 0.25 * _rand(g, b), 0.0)
-    start = 0.1 + 0.6 * _rand(g, b)
-    length = torch.where(_rand(g, b) < cfg.p_plateau, 0.05 + 0.2 * _rand(g, b), 0.0)
-    return Warp(delay, start, length)
+    has_delay, delay, start, has_plateau, length = u.split(1, dim=1)
+    return Warp(
+        delay=torch.where(has_delay < cfg.p_slow_start, 0.05 + 0.25 * delay, 0.0),
+        start=0.1 + 0.6 * start,
+        length=torch.where(has_plateau < cfg.p_plateau, 0.05 + 0.2 * length, 0.0),
+    )
 
 
 def warp_time(u: torch.Tensor, w: Warp) -> torch.Tensor:
@@ -83,16 +89,20 @@ class Events:
     size: torch.Tensor
 
 
-def draw_events(g: torch.Generator, b: int, cfg: NoiseConfig) -> Events:
+EVENTS_UNIFORMS = 8  # columns of ``u`` that :func:`events_from_uniform` reads
+
+
+def events_from_uniform(u: torch.Tensor, cfg: NoiseConfig) -> Events:
+    has_spike, at, height, recovery, diverges, onset, rate, size = u.split(1, dim=1)
     return Events(
-        has_spike=_rand(g, b) < cfg.p_spike,
-        at=0.1 + 0.8 * _rand(g, b),
-        height=0.1 + 0.9 * _rand(g, b),
-        recovery=0.005 + 0.1 * _rand(g, b),
-        diverges=_rand(g, b) < cfg.p_divergence,
-        onset=0.3 + 0.65 * _rand(g, b),
-        rate=5.0 + 45.0 * _rand(g, b),
-        size=0.5 + _rand(g, b),
+        has_spike=has_spike < cfg.p_spike,
+        at=0.1 + 0.8 * at,
+        height=0.1 + 0.9 * height,
+        recovery=0.005 + 0.1 * recovery,
+        diverges=diverges < cfg.p_divergence,
+        onset=0.3 + 0.65 * onset,
+        rate=5.0 + 45.0 * rate,
+        size=0.5 + size,
     )
 
 
@@ -123,15 +133,16 @@ class Noise:
 
 
 def draw_noise(g: torch.Generator, b: int, n: int, cfg: NoiseConfig) -> Noise:
-    log_sigma = cfg.log_sigma_loc + cfg.log_sigma_scale * torch.randn(b, 1, generator=g, device=g.device)
+    sigma, has_slope, slope, has_outliers = _rand(g, b, 4).split(1, dim=1)
+    log_sigma = cfg.log_sigma_loc + cfg.log_sigma_scale * torch.special.ndtri(sigma.clamp(min=2.0**-25))
     # Heteroscedastic: std grows or shrinks by up to e^±2 over the run.
-    slope = torch.where(_rand(g, b) < cfg.p_heteroscedastic, 4.0 * _rand(g, b) - 2.0, 0.0)
+    slope = torch.where(has_slope < cfg.p_heteroscedastic, 4.0 * slope - 2.0, 0.0)
     z = torch.randn(b, n, generator=g, device=g.device)
     # Only the few curves with outliers draw per-point uniforms.
-    rows = (_rand(g, b)[:, 0] < cfg.p_outliers).nonzero().squeeze(1)
+    rows = (has_outliers[:, 0] < cfg.p_outliers).nonzero().squeeze(1)
     outlier = torch.full((b, n), float("nan"), device=g.device)
-    v = _rand(g, len(rows), n)
-    outlier[rows] = torch.where(_rand(g, len(rows), n) < cfg.outlier_rate, v, float("nan"))
+    v, hit = _rand(g, len(rows), 2 * n).split(n, dim=1)
+    outlier[rows] = torch.where(hit < cfg.outlier_rate, v, float("nan"))
     return Noise(log_sigma, slope, z, outlier)
 
 
@@ -144,8 +155,3 @@ def add_noise(u: torch.Tensor, y: torch.Tensor, noise: Noise) -> torch.Tensor:
     v = noise.outlier
     jump = torch.where(torch.isnan(v), 0.0, span * (0.1 + (2.0 * v - 1.0).abs()) * torch.where(v < 0.5, -1.0, 1.0))
     return y + sigma * noise.z + jump
-
-
-def lognormal_sigma(g: torch.Generator, b: int, loc: float, scale: float) -> torch.Tensor:
-    """``exp(Normal(loc, scale))`` of shape ``(b, 1)``: LC-PFN's absolute noise prior."""
-    return torch.exp(loc + scale * torch.randn(b, 1, generator=g, device=g.device))

@@ -1,8 +1,9 @@
 """Prior distributions of law parameters.
 
-Each is a frozen dataclass that samples a batch with a torch generator (the prior
-sampler) and names its family and arguments so the MCMC model can build the same
-distribution in PyMC.
+Each is a frozen dataclass that turns uniforms into draws (:meth:`from_uniform`, the
+inverse CDF, so the prior sampler can take all of a curve's randomness from one
+uniform matrix and transform it inside a fused function) and names its family and
+arguments so the MCMC model can build the same distribution in PyMC.
 """
 
 from __future__ import annotations
@@ -11,67 +12,71 @@ import math
 from dataclasses import dataclass
 
 
-def _rand(generator, n: int, device):
+def _standard_normal(u):
     import torch
 
-    return torch.rand(n, generator=generator, device=device)
-
-
-def _randn(generator, n: int, device):
-    import torch
-
-    return torch.randn(n, generator=generator, device=device)
+    # torch.rand's uniforms lie in [0, 1 - 2^-24]; 0 would map to -inf.
+    return torch.special.ndtri(u.clamp(min=2.0**-25))
 
 
 @dataclass(frozen=True)
-class Uniform:
+class _Distribution:
+    def sample(self, generator, n: int, device=None):
+        """``n`` independent draws from a torch generator."""
+        import torch
+
+        return self.from_uniform(torch.rand(n, generator=generator, device=device))
+
+
+@dataclass(frozen=True)
+class Uniform(_Distribution):
     low: float
     high: float
 
-    def sample(self, generator, n: int, device=None):
-        return self.low + (self.high - self.low) * _rand(generator, n, device)
+    def from_uniform(self, u):
+        return self.low + (self.high - self.low) * u
 
 
 @dataclass(frozen=True)
-class Normal:
+class Normal(_Distribution):
     loc: float
     scale: float
 
-    def sample(self, generator, n: int, device=None):
-        return self.loc + self.scale * _randn(generator, n, device)
+    def from_uniform(self, u):
+        return self.loc + self.scale * _standard_normal(u)
 
 
 @dataclass(frozen=True)
-class LogNormal:
+class LogNormal(_Distribution):
     """``exp(Normal(loc, scale))``."""
 
     loc: float
     scale: float
 
-    def sample(self, generator, n: int, device=None):
-        return (self.loc + self.scale * _randn(generator, n, device)).exp()
+    def from_uniform(self, u):
+        return (self.loc + self.scale * _standard_normal(u)).exp()
 
 
 @dataclass(frozen=True)
-class LogUniform:
+class LogUniform(_Distribution):
     """``exp(Uniform(log low, log high))``."""
 
     low: float
     high: float
 
-    def sample(self, generator, n: int, device=None):
+    def from_uniform(self, u):
         lo, hi = math.log(self.low), math.log(self.high)
-        return (lo + (hi - lo) * _rand(generator, n, device)).exp()
+        return (lo + (hi - lo) * u).exp()
 
 
 @dataclass(frozen=True)
-class OneMinus:
+class OneMinus(_Distribution):
     """``1 - X`` for another distribution ``X`` (e.g. pow4's ``c = 1 - exp(U(-5, 0))``)."""
 
     base: Uniform | Normal | LogNormal | LogUniform
 
-    def sample(self, generator, n: int, device=None):
-        return 1.0 - self.base.sample(generator, n, device)
+    def from_uniform(self, u):
+        return 1.0 - self.base.from_uniform(u)
 
 
 Distribution = Uniform | Normal | LogNormal | LogUniform | OneMinus

@@ -33,20 +33,23 @@ from priors.noise import (
     Warp,
     add_events,
     add_noise,
-    draw_events,
+    EVENTS_UNIFORMS,
+    WARP_UNIFORMS,
     draw_noise,
-    draw_warp,
-    lognormal_sigma,
+    events_from_uniform,
+    warp_from_uniform,
     warp_time,
 )
+from priors.parameters import LogNormal, LogUniform, Normal
 from priors.schedules import (
     FEATURE_DECAY_TIME,
     ScheduleGrid,
     ScheduleParams,
+    SCHEDULE_UNIFORMS,
     annealing_area_at_grid,
-    random_schedules,
     relative_lr,
     schedule_grid,
+    schedules_from_uniform,
 )
 
 SOURCES = ("families", "lcpfn", "multi_power", "lr_annealing", "intrinsic_time")
@@ -118,10 +121,10 @@ def sample(
 
     Deterministic for a given generator state; runs on the generator's device.
     ``compiled=True`` fuses the arithmetic with ``torch.compile`` (a C++ compiler on
-    CPU, Triton on CUDA): ~17 s of compilation once per process, then ~1.8x the
+    CPU, Triton on CUDA): ~30 s of compilation once per process, then ~2x the
     throughput on batches of thousands of curves; the random draws are the same,
     values equal up to float rounding. For bulk sampling: at a hundred curves per
-    call, Python overhead dominates and it gains nothing.
+    call, Python overhead dominates and it gains little.
 
     >>> g = torch.Generator().manual_seed(0)
     >>> sample(g, 8, 50).y.shape
@@ -137,26 +140,19 @@ def sample(
 
     weights = torch.tensor(config.source_weights, dtype=torch.float32, device=device)
     source = torch.multinomial(weights, b, replacement=True, generator=g)
-    out = {
-        "x": torch.empty(b, n, device=device),
-        "y_clean": torch.empty(b, n, device=device),
-        "lr": torch.ones(b, n, device=device),
-        "cum_lr": torch.empty(b, n, device=device),
-        "anneal_area": torch.zeros(b, n, device=device),
-        "horizon": torch.empty(b, device=device),
-        "known_schedule": torch.zeros(b, dtype=torch.bool, device=device),
-        "metric": torch.empty(b, dtype=torch.long, device=device),
-        "sigma": torch.full((b, 1), math.nan, device=device),
-    }
-    draws = {"families": _families, "lcpfn": _lcpfn}
-    for i, name in enumerate(SOURCES):
-        rows = (source == i).nonzero().squeeze(1)
-        if len(rows):
-            draw = draws[name] if name in draws else _schedule_law(name)
-            part = draw(g, len(rows), n, config, fuse)
-            for k, v in part.items():
-                out[k][rows] = v
-    return _present(g, out, source, config, fuse)
+    counts = torch.bincount(source, minlength=len(SOURCES)).tolist()
+    rounds, accepted, offset = [], [], 0
+    for name, count in zip(SOURCES, counts):
+        if count:
+            candidates, rows = _rejection(functools.partial(_DRAWS[name], g, n, config, fuse), count)
+            rounds += candidates
+            accepted.append(rows + offset)
+            offset += sum(len(c["horizon"]) for c in candidates)
+    # Each source's accepted rows form one block; row i of the batch takes the next
+    # unused row of the block of source[i]. (index_select: 3x faster than indexing.)
+    take = torch.cat(accepted)[torch.argsort(torch.argsort(source, stable=True))]
+    rows = {k: torch.cat([c[k] for c in rounds]).index_select(0, take) for k in rounds[0]}
+    return _present(g, rows, source, config, fuse)
 
 
 def _eager(fn: Callable) -> Callable:
@@ -165,36 +161,60 @@ def _eager(fn: Callable) -> Callable:
 
 @functools.cache
 def _compile(fn: Callable) -> Callable:
-    # dynamic: rejection rounds and mixture components come in every batch size.
-    return torch.compile(fn, dynamic=True)
+    compiled = torch.compile(fn, dynamic=None)
+
+    def run(*args):
+        # Candidate batches come in every size: the batch axis is dynamic from the
+        # first call, the rest (points, columns of uniforms) stays static, which
+        # compiles to much faster loops than all-dynamic shapes.
+        for a in args:
+            if isinstance(a, torch.Tensor) and a.ndim:
+                torch._dynamo.maybe_mark_dynamic(a, 0)
+        return compiled(*args)
+
+    return run
 
 
-# --------------------------------------------------------------------------- logging
+def _uniforms(g: torch.Generator, k: int, width: int) -> torch.Tensor:
+    return torch.rand(k, width, generator=g, device=g.device)
 
 
-def logging_times(g: torch.Generator, b: int, n: int, fuse: Callable = _eager) -> torch.Tensor:
-    """Normalized times ``(b, n)`` of logged points, strictly increasing, ending at 1.
+# --------------------------------------------------------------------------- logging times
 
-    Regular from the first step (half), or starting late (after warmup); gaps
+TIMES_UNIFORMS = 5  # columns of ``u`` that the logging times read
+_IRREGULAR = 2  # ... of which this one says whether the gaps are irregular
+
+
+def _irregular_gaps(g: torch.Generator, times_u: torch.Tensor, n: int) -> torch.Tensor:
+    """U(0, 1) gaps ``(k, n - 1)`` for rows logged irregularly, zeros for the regular ones
+    (they ignore their gaps, so only irregular rows draw them)."""
+    gaps = torch.zeros(len(times_u), n - 1, device=g.device)
+    rows = (times_u[:, _IRREGULAR] >= 0.5).nonzero().squeeze(1)
+    gaps[rows] = _uniforms(g, len(rows), n - 1)
+    return gaps
+
+
+def _first_time(times_u: torch.Tensor, n: int) -> torch.Tensor:
+    """Normalized time ``(k, 1)`` of the first logged point: the first step (half),
+    or late, as after a warmup."""
+    return torch.where(times_u[:, :1] < 0.5, 1.0 / n, 0.001 + 0.3 * times_u[:, 1:2])
+
+
+def logging_times(times_u: torch.Tensor, gaps: torch.Tensor) -> torch.Tensor:
+    """Normalized times ``(k, n)`` of logged points, strictly increasing, ending at 1.
+
+    From uniforms ``times_u`` ``(k, TIMES_UNIFORMS)`` and :func:`_irregular_gaps`: gaps
     anywhere from regular to exponential; a sixth log-spaced.
     """
-    dev = g.device
-    first = torch.where(torch.rand(b, 1, generator=g, device=dev) < 0.5, 1.0 / n, 0.001 + 0.3 * torch.rand(b, 1, generator=g, device=dev))
-    irregular = torch.where(torch.rand(b, 1, generator=g, device=dev) < 0.5, 0.0, 0.95 * torch.rand(b, 1, generator=g, device=dev))
-    # Regular rows ignore their gaps' randomness: only irregular ones draw it.
-    uniform_gaps = torch.zeros(b, n - 1, device=dev)
-    rows = (irregular[:, 0] > 0).nonzero().squeeze(1)
-    uniform_gaps[rows] = torch.rand(len(rows), n - 1, generator=g, device=dev)
-    log_spaced = torch.rand(b, 1, generator=g, device=dev) < 1 / 6
-    return fuse(_times)(first, irregular, uniform_gaps, log_spaced)
-
-
-def _times(first, irregular, uniform_gaps, log_spaced):
-    exp_gaps = -torch.log1p(-uniform_gaps)
-    gaps = (1.0 - irregular) + irregular * exp_gaps
-    frac = torch.cumsum(gaps, 1) / gaps.sum(1, keepdim=True)
+    n = gaps.shape[1] + 1
+    first = _first_time(times_u, n)
+    irregular = torch.where(times_u[:, _IRREGULAR : _IRREGULAR + 1] < 0.5, 0.0, 0.95 * times_u[:, 3:4])
+    log_spaced = times_u[:, 4:5] < 1 / 6
+    exp_gaps = -torch.log1p(-gaps)
+    steps = (1.0 - irregular) + irregular * exp_gaps
+    frac = torch.cumsum(steps, 1) / steps.sum(1, keepdim=True)
     u = torch.cat([first, first + (1.0 - first) * frac[:, :-1]], 1)
-    ramp = torch.arange(u.shape[1], device=u.device) / u.shape[1]  # (n,) the last point is added below
+    ramp = torch.arange(n - 1, device=u.device) / (n - 1)  # the last point is added below
     u = torch.where(log_spaced, positive_pow(first, 1.0 - ramp, torch), u)
     return torch.cat([u, torch.ones_like(first)], 1)
 
@@ -202,70 +222,56 @@ def _times(first, irregular, uniform_gaps, log_spaced):
 # --------------------------------------------------------------------------- sources
 
 
-def _rejection(draw: Callable[[int], dict], accept: Callable[[dict], torch.Tensor], b: int) -> dict:
-    """``draw(k)`` gives k candidate rows; redraw only the rejected rows until all pass.
+def _rejection(draw: Callable[[int], tuple[dict, torch.Tensor]], b: int) -> tuple[list[dict], torch.Tensor]:
+    """Rounds of candidates from ``draw(k)`` and the indices of ``b`` accepted rows in
+    their concatenation.
 
-    Each round draws enough candidates for the rows still missing at the observed
-    acceptance rate, so a prior that accepts 1 in 5 needs a few rounds, not dozens.
+    ``draw(k)`` gives up to ``k`` candidate rows (a cheap screen may drop some early)
+    and whether each is accepted. Accepted rows are kept; each round draws only for
+    the rows still missing, at the observed acceptance rate, so a prior that
+    accepts 1 in 5 needs a few rounds, not dozens. Rows are not copied out here:
+    the batch gathers all sources' rows at once. At least 8 candidates per
+    round: tiny draws would compile their own graphs.
     """
-    out = draw(b)
-    ok = accept(out)
-    tried, passed = b, int(ok.sum())
+    rounds, accepted, have, tried, offset, k = [], [], 0, 0, 0, max(b, 8)
     for _ in range(MAX_REJECTION_ROUNDS):
-        missing = (~ok).nonzero().squeeze(1)
-        if len(missing) == 0:
-            return out
-        rate = max(passed / tried, 0.01)
-        new = draw(int(len(missing) / rate * 1.2) + 8)
-        good = accept(new).nonzero().squeeze(1)[: len(missing)]
-        tried, passed = tried + len(new["y_clean"]), passed + len(good)
-        filled = missing[: len(good)]
-        for k in out:
-            out[k][filled] = new[k][good]
-        ok[filled] = True
-    raise RuntimeError(f"prior rejection did not converge: {int((~ok).sum())} rows still rejected after {MAX_REJECTION_ROUNDS} rounds")
+        rows, ok = draw(k)
+        good = ok.nonzero().squeeze(1)[: b - have]
+        rounds.append(rows)
+        accepted.append(good + offset)
+        offset, tried, have = offset + len(ok), tried + k, have + len(good)
+        if have == b:
+            return rounds, torch.cat(accepted)
+        k = int((b - have) / max(have / tried, 0.01) * 1.2) + 8
+    raise RuntimeError(f"prior rejection did not converge: {b - have} rows still rejected after {MAX_REJECTION_ROUNDS} rounds")
 
 
-class _Mixture:
-    """``Σ_f w_f f(t)`` over included families, with parameters drawn once per row."""
+def _family_params(u: torch.Tensor, names: tuple[str, ...]) -> list[dict]:
+    """Each family's parameters ``(k, 1)`` from uniforms ``u`` ``(k, Σ parameters)``."""
+    params, i = [], 0
+    for name in names:
+        priors = FAMILIES[name].priors
+        params.append({p: d.from_uniform(u[:, i + j : i + j + 1]) for j, (p, d) in enumerate(priors.items())})
+        i += len(priors)
+    return params
 
-    def __init__(self, g, names: tuple[str, ...], include: torch.Tensor, weights: torch.Tensor, fuse: Callable):
-        self.parts, self.rows = [], include.shape[0]
-        for j, name in enumerate(names):
-            rows = include[:, j].nonzero().squeeze(1)
-            if len(rows):
-                law = FAMILIES[name]
-                params = {k: d.sample(g, len(rows), include.device)[:, None] for k, d in law.priors.items()}
-                self.parts.append((fuse(law.fn), rows, weights[rows, j : j + 1], params))
-        self.fuse = fuse
 
-    def __call__(self, t: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
-        """Values at ``t``, for all rows or only ``rows`` (then ``t`` holds just those)."""
-        y = torch.zeros_like(t)
-        if rows is not None:
-            position = torch.full((self.rows,), -1, dtype=torch.long, device=t.device)
-            position[rows] = torch.arange(len(rows), device=t.device)
-        for law, law_rows, w, params in self.parts:
-            where = law_rows
-            if rows is not None:  # positions of law_rows inside rows, and which of rows they are
-                where = position[law_rows]
-                keep = (where >= 0).nonzero().squeeze(1)
-                if len(keep) == 0:
-                    continue
-                where, w, params = where[keep], w[keep], {k: v[keep] for k, v in params.items()}
-            y.index_add_(0, where, w * law(t[where], xp=torch, **params))
-        return y
+def _n_params(names: tuple[str, ...]) -> int:
+    return sum(len(FAMILIES[name].priors) for name in names)
 
-    def screened(self, t: torch.Tensor) -> torch.Tensor:
-        """Values at ``t``; rows whose ends fail :func:`_unit_range_and_improving` are NaN.
 
-        The ends cost two points, so most rejected rows are never evaluated in full.
-        """
-        ends = self(t[:, [0, -1]])
-        hopeful = self.fuse(_unit_range_and_improving)(ends).nonzero().squeeze(1)
-        y = torch.full_like(t, math.nan)
-        y[hopeful] = self(t[hopeful], hopeful)
-        return y
+def _mixture(t: torch.Tensor, w: torch.Tensor, params_u: torch.Tensor, names: tuple[str, ...]) -> torch.Tensor:
+    """``Σ_f w_f f(t)`` ``(k, m)`` over the families with weight ``w[:, f] > 0``.
+
+    Every family is evaluated on every row, fused into one loop: cheaper than
+    gathering each family's rows, and a family a row leaves out (whose values
+    may not even be finite there) adds an exact zero.
+    """
+    y = torch.zeros_like(t)
+    for j, (name, params) in enumerate(zip(names, _family_params(params_u, names))):
+        wj = w[:, j : j + 1]
+        y = y + torch.where(wj > 0, wj * FAMILIES[name].fn(t, xp=torch, **params), 0.0)
+    return y
 
 
 def _unit_range_and_improving(y: torch.Tensor) -> torch.Tensor:
@@ -276,77 +282,146 @@ def _positive_and_decreasing(y: torch.Tensor) -> torch.Tensor:
     return torch.isfinite(y).all(1) & (y > 0).all(1) & (y[:, -1] < y[:, 0])
 
 
-def _families(g, b, n, cfg: PriorConfig, fuse: Callable) -> dict:
-    names = tuple(FAMILIES)
-    dev = g.device
+def _screened(g, k: int, width: int, ends_ok: Callable, *args) -> torch.Tensor:
+    """Uniforms of the candidates among ``k`` whose curve ends pass ``ends_ok(u, *args)``:
+    the ends cost two points, so most rejected rows are never evaluated in full."""
+    u = _uniforms(g, k, width)
+    return u[ends_ok(u, *args).nonzero().squeeze(1)]
 
-    def draw(k):
-        u = logging_times(g, k, n, fuse)
-        horizon = torch.exp(math.log(10.0) + torch.rand(k, generator=g, device=dev) * math.log(100.0))
-        # Laws are in LC-PFN's epoch units (1..100); a random time scale stretches them.
-        scale = 100.0 * torch.exp(0.75 * torch.randn(k, 1, generator=g, device=dev))
-        t = fuse(_epochs)(u, draw_warp(g, k, cfg.noise), scale)
-        include = torch.rand(k, len(names), generator=g, device=dev) < cfg.family_inclusion
-        pick = torch.randint(len(names), (k,), generator=g, device=dev)
-        include[torch.arange(k, device=dev), pick] = True
-        w = torch.rand(k, len(names), generator=g, device=dev) * include
-        w = w / w.sum(1, keepdim=True).clamp(min=1e-12)
-        y = _Mixture(g, names, include, w, fuse).screened(t)
-        y = fuse(add_events)(u, y, -1.0, draw_events(g, k, cfg.noise))
-        return {"x": u * horizon[:, None], "y_clean": y, "cum_lr": u, "horizon": horizon}
 
-    out = _rejection(draw, lambda d: fuse(_unit_range_and_improving)(d["y_clean"]), b)
-    # Accuracy (0), error rate (1) or unbounded score (2).
-    out["metric"] = torch.multinomial(torch.tensor([0.5, 0.25, 0.25], device=dev), b, replacement=True, generator=g)
-    return out
+# Each source is ``draw(g, n, cfg, fuse, k) -> (candidates, accepted)``: up to k
+# candidate curves, every per-curve value taken from one row of uniforms, all with
+# the same fields so that the batch gathers every source's rows at once.
+
+
+def _constant_schedule(t: torch.Tensor) -> dict:
+    return {"lr": torch.ones_like(t), "anneal_area": torch.zeros_like(t), "known_schedule": torch.zeros_like(t[:, 0], dtype=torch.bool)}
+
+
+# families: a weighted mix of 1-3 Domhan et al. families at a random time scale,
+# shown as an accuracy (metric 0, half), an error rate (1) or an unbounded score (2).
+_NAMES = tuple(FAMILIES)
+_FAMILY_COLUMNS = (TIMES_UNIFORMS, 1, 1, 1, WARP_UNIFORMS, EVENTS_UNIFORMS, 1, len(_NAMES), len(_NAMES), _n_params(_NAMES))
+
+
+def _families(g, n, cfg: PriorConfig, fuse: Callable, k: int) -> tuple[dict, torch.Tensor]:
+    u = _screened(g, k, sum(_FAMILY_COLUMNS), fuse(_families_ends_ok), n, cfg.family_inclusion, cfg.noise)
+    gaps = _irregular_gaps(g, u[:, :TIMES_UNIFORMS], n)
+    return fuse(_family_curves)(u, gaps, cfg.family_inclusion, cfg.noise)
+
+
+def _family_weights(pick_u, include_u, weight_u, inclusion: float) -> torch.Tensor:
+    """Mixture weights ``(k, F)``: one family picked, each other joining with ``inclusion``."""
+    f = include_u.shape[1]
+    pick = torch.floor(pick_u * f).clamp(max=f - 1)
+    include = (include_u < inclusion) | (torch.arange(f, device=pick.device)[None, :] == pick)
+    w = torch.where(include, weight_u, 0.0)
+    return w / w.sum(1, keepdim=True).clamp(min=1e-12)
+
+
+def _family_setup(u, inclusion: float, noise: NoiseConfig):
+    times_u, horizon_u, scale_u, metric_u, warp_u, events_u, pick_u, include_u, weight_u, params_u = u.split(_FAMILY_COLUMNS, 1)
+    horizon = torch.exp(math.log(10.0) + horizon_u * math.log(100.0))
+    # Laws are in LC-PFN's epoch units (1..100); a random time scale stretches them.
+    scale = LogNormal(math.log(100.0), 0.75).from_uniform(scale_u)
+    metric = (metric_u[:, 0] >= 0.5).long() + (metric_u[:, 0] >= 0.75).long()
+    w = _family_weights(pick_u, include_u, weight_u, inclusion)
+    return times_u, horizon, scale, metric, warp_from_uniform(warp_u, noise), events_from_uniform(events_u, noise), w, params_u
+
+
+def _families_ends_ok(u, n: int, inclusion: float, noise: NoiseConfig) -> torch.Tensor:
+    times_u, _, scale, _, warp, _, w, params_u = _family_setup(u, inclusion, noise)
+    ends = torch.cat([_first_time(times_u, n), torch.ones_like(scale)], 1)
+    return _unit_range_and_improving(_mixture(_epochs(ends, warp, scale), w, params_u, _NAMES))
+
+
+def _family_curves(u, gaps, inclusion: float, noise: NoiseConfig):
+    times_u, horizon, scale, metric, warp, events, w, params_u = _family_setup(u, inclusion, noise)
+    t = logging_times(times_u, gaps)
+    y = _mixture(_epochs(t, warp, scale), w, params_u, _NAMES)
+    y = add_events(t, y, -1.0, events)
+    no_sigma = torch.full_like(horizon[:, 0], math.nan)
+    rows = {"x": t * horizon, "y_clean": y, "cum_lr": t, "horizon": horizon[:, 0], "metric": metric, "sigma": no_sigma}
+    return {**rows, **_constant_schedule(t)}, _unit_range_and_improving(y)
 
 
 def _epochs(u: torch.Tensor, warp: Warp, scale: torch.Tensor) -> torch.Tensor:
     return (warp_time(u, warp) * scale).clamp(min=1e-3)
 
 
-def _lcpfn(g, b, n, cfg: PriorConfig, fuse: Callable) -> dict:
-    dev = g.device
-    epochs = torch.linspace(1.0, 100.0, n, device=dev)[None, :]
-    names = LCPFN_FAMILIES
-
-    def draw(k):
-        include = torch.ones(k, len(names), dtype=torch.bool, device=dev)
-        w = torch.rand(k, len(names), generator=g, device=dev)
-        return {"y_clean": _Mixture(g, names, include, w, fuse).screened(epochs.expand(k, n))}
-
-    out = _rejection(draw, lambda d: fuse(_unit_range_and_improving)(d["y_clean"]), b)
-    out.update(
-        x=epochs.expand(b, n).clone(),
-        cum_lr=epochs.expand(b, n) / 100.0,
-        horizon=torch.full((b,), 100.0, device=dev),
-        metric=torch.full((b,), 3, device=dev),  # accuracy whose noise may leave [0, 1]
-        sigma=lognormal_sigma(g, b, -4.0, 1.0),
-    )
-    return out
+# lcpfn: exactly LC-PFN's prior, U(0, 1) weights on its three families at epochs
+# 1..100, its noise log σ ~ N(-4, 1), shown as an accuracy whose noise may leave [0, 1].
+_LCPFN_COLUMNS = (1, len(LCPFN_FAMILIES), _n_params(LCPFN_FAMILIES))
+_LCPFN_SIGMA = LogNormal(-4.0, 1.0)
 
 
-def _schedule_law(name: str):
+def _lcpfn(g, n, cfg: PriorConfig, fuse: Callable, k: int) -> tuple[dict, torch.Tensor]:
+    u = _screened(g, k, sum(_LCPFN_COLUMNS), fuse(_lcpfn_ends_ok))
+    return fuse(_lcpfn_curves)(u, torch.linspace(1.0, 100.0, n, device=g.device))
+
+
+def _lcpfn_ends_ok(u) -> torch.Tensor:
+    _, w, params_u = u.split(_LCPFN_COLUMNS, 1)
+    ends = torch.tensor([[1.0, 100.0]], device=u.device)
+    return _unit_range_and_improving(_mixture(ends.expand(len(u), 2), w, params_u, LCPFN_FAMILIES))
+
+
+def _lcpfn_curves(u, epochs):
+    sigma_u, w, params_u = u.split(_LCPFN_COLUMNS, 1)
+    t = epochs.expand(len(u), -1)
+    y = _mixture(t, w, params_u, LCPFN_FAMILIES)
+    rows = {
+        "x": 1.0 * t,
+        "y_clean": y,
+        "cum_lr": t / 100.0,
+        "horizon": torch.full_like(sigma_u[:, 0], 100.0),
+        "metric": torch.full_like(sigma_u[:, 0], 3, dtype=torch.long),
+        "sigma": _LCPFN_SIGMA.from_uniform(sigma_u[:, 0]),
+    }
+    return {**rows, **_constant_schedule(t)}, _unit_range_and_improving(y)
+
+
+# multi_power, lr_annealing, intrinsic_time: loss (metric 4) under a random schedule
+# that the curve reveals (known_schedule) or not.
+
+
+def _schedule_columns(name: str) -> tuple[int, ...]:
+    return (TIMES_UNIFORMS, 1, 1, SCHEDULE_UNIFORMS, len(SCHEDULE_LAWS[name].priors), WARP_UNIFORMS, EVENTS_UNIFORMS)
+
+
+def _schedule_source(name: str):
+    def draw(g, n, cfg: PriorConfig, fuse: Callable, k: int) -> tuple[dict, torch.Tensor]:
+        u = _uniforms(g, k, sum(_schedule_columns(name)))
+        gaps = _irregular_gaps(g, u[:, :TIMES_UNIFORMS], n)
+        return fuse(_schedule_candidates)(u, gaps, name, cfg.grid_size, cfg.p_known_schedule, cfg.noise)
+
+    return draw
+
+
+def _schedule_candidates(u, gaps, name: str, cells: int, p_known: float, noise: NoiseConfig):
     law = SCHEDULE_LAWS[name]
+    times_u, horizon_u, known_u, schedule_u, params_u, warp_u, events_u = u.split(_schedule_columns(name), 1)
+    t = logging_times(times_u, gaps)
+    horizon = torch.exp(math.log(500.0) + horizon_u * math.log(2000.0))
+    params = {p: d.from_uniform(params_u[:, j : j + 1]) for j, (p, d) in enumerate(law.priors.items())}
+    sched = schedules_from_uniform(schedule_u)
+    warp, events = warp_from_uniform(warp_u, noise), events_from_uniform(events_u, noise)
+    y, lr, cum_lr, anneal_area = _schedule_curves(law.fn, cells, t, sched, params, warp, events)
+    rows = {
+        "x": t * horizon,
+        "y_clean": y,
+        "cum_lr": cum_lr,
+        "horizon": horizon[:, 0],
+        "metric": torch.full_like(known_u[:, 0], 4, dtype=torch.long),
+        "sigma": torch.full_like(known_u[:, 0], math.nan),
+        "lr": lr,
+        "anneal_area": anneal_area,
+        "known_schedule": known_u[:, 0] < p_known,
+    }
+    return rows, _positive_and_decreasing(y)
 
-    def draw_source(g, b, n, cfg: PriorConfig, fuse: Callable) -> dict:
-        dev = g.device
 
-        def draw(k):
-            u = logging_times(g, k, n, fuse)
-            horizon = torch.exp(math.log(500.0) + torch.rand(k, generator=g, device=dev) * math.log(2000.0))
-            sched = random_schedules(g, k, device=dev)
-            params = {p: d.sample(g, k, dev)[:, None] for p, d in law.priors.items()}
-            warp, events = draw_warp(g, k, cfg.noise), draw_events(g, k, cfg.noise)
-            y, lr, cum_lr, anneal_area = fuse(_schedule_curves)(law.fn, cfg.grid_size, u, sched, params, warp, events)
-            return {"x": u * horizon[:, None], "y_clean": y, "lr": lr, "cum_lr": cum_lr, "anneal_area": anneal_area, "horizon": horizon}
-
-        out = _rejection(draw, lambda d: fuse(_positive_and_decreasing)(d["y_clean"]), b)
-        out["known_schedule"] = torch.rand(b, generator=g, device=dev) < cfg.p_known_schedule
-        out["metric"] = torch.full((b,), 4, device=dev)  # loss
-        return out
-
-    return draw_source
+_DRAWS = {"families": _families, "lcpfn": _lcpfn, **{name: _schedule_source(name) for name in SCHEDULE_LAWS}}
 
 
 _POWER_PARAMS = ("L0", "A", "alpha", "s0")
@@ -421,11 +496,11 @@ def _present(g, d: dict, source: torch.Tensor, cfg: PriorConfig, fuse: Callable)
 
     lower, upper = table(_LOWER), table(_UPPER)
     noise = draw_noise(g, b, n, cfg.noise)
-    bounded = torch.isfinite(lower) | torch.isfinite(upper)
-    known = bounded & (torch.rand(b, generator=g, device=dev) < cfg.p_bounds_known)
-    affine = torch.rand(b, generator=g, device=dev) < cfg.p_affine
-    scale = torch.where(affine, torch.exp(math.log(1e-3) + torch.rand(b, generator=g, device=dev) * math.log(1e6)), 1.0)
-    shift = torch.where(affine, scale * 10.0 * torch.randn(b, generator=g, device=dev), 0.0)
+    bounds_u, affine_u, scale_u, shift_u = _uniforms(g, b, 4).unbind(1)
+    known = (torch.isfinite(lower) | torch.isfinite(upper)) & (bounds_u < cfg.p_bounds_known)
+    affine = affine_u < cfg.p_affine
+    scale = torch.where(affine, LogUniform(1e-3, 1e3).from_uniform(scale_u), 1.0)
+    shift = torch.where(affine, scale * Normal(0.0, 10.0).from_uniform(shift_u), 0.0)
 
     y, y_clean = fuse(_observed)(d["y_clean"], d["x"], d["horizon"], metric == 1, noise, d["sigma"], lower, upper, scale, shift)
     lower = torch.where(known, lower, -math.inf)
@@ -451,7 +526,8 @@ def _observed(y_clean, x, horizon, flip, noise: Noise, lcpfn_sigma, lower, upper
     y = torch.where(flip[:, None], 1.0 - y_clean, y_clean)
     noisy = add_noise(x / horizon[:, None], y, noise)
     # LC-PFN's noise is absolute (its curves live in [0, 1]), ours relative to the range.
-    noisy = torch.where(torch.isnan(lcpfn_sigma), noisy, y + torch.nan_to_num(lcpfn_sigma) * noise.z)
+    sigma = lcpfn_sigma[:, None]
+    noisy = torch.where(torch.isnan(sigma), noisy, y + torch.nan_to_num(sigma) * noise.z)
     # Real accuracies, error rates and losses never leave their range: hard limits.
     noisy = torch.minimum(torch.maximum(noisy, lower[:, None]), upper[:, None])
     return noisy * scale[:, None] + shift[:, None], y * scale[:, None] + shift[:, None]

@@ -13,7 +13,8 @@ namespace ``xp`` (numpy at inference, torch on any device in training):
 
 Users build a :class:`Schedule` with the named constructors (``wsd(total=24000,
 peak=3e-4, cooldown=0.2)``); the prior draws a :class:`ScheduleParams` batch with
-:func:`random_schedules`. Both evaluate through :func:`relative_lr`.
+:func:`random_schedules` (:func:`schedules_from_uniform` from given uniforms). Both
+evaluate through :func:`relative_lr`.
 
 Loss laws under a schedule need the intrinsic time ``S1(u) = ∫ lr`` and the
 annealing area ``S2`` (Tissue et al. 2024) at arbitrary points; they are computed
@@ -242,6 +243,9 @@ def from_name(name: str, **kwargs: Any) -> Schedule:
 # --------------------------------------------------------------------------- random schedules
 
 
+SCHEDULE_UNIFORMS = 12 + MAX_MILESTONES  # columns of ``u`` that :func:`schedules_from_uniform` reads
+
+
 def random_schedules(generator, batch_size: int, *, device=None) -> ScheduleParams:
     """A batch of random schedules as ``(batch, 1)`` torch tensors (milestones ``(batch, M)``).
 
@@ -251,30 +255,35 @@ def random_schedules(generator, batch_size: int, *, device=None) -> SchedulePara
     """
     import torch
 
-    b, g = batch_size, generator
+    return schedules_from_uniform(torch.rand(batch_size, SCHEDULE_UNIFORMS, generator=generator, device=device))
 
-    def rand(*shape):
-        return torch.rand(b, *shape, generator=g, device=device)
 
-    r = rand(1)
+def schedules_from_uniform(u) -> ScheduleParams:
+    """:func:`random_schedules` from independent U(0, 1) ``u`` of shape ``(batch, SCHEDULE_UNIFORMS)``.
+
+    Pure torch, so the prior sampler can fuse it with the laws.
+    """
+    import torch
+
+    (r, sub, cool, shape, has_final, final, count, factor_fixed, factor, has_warmup, warmup, timescale), raw = (
+        u[:, :12].split(1, dim=1),
+        u[:, 12:],
+    )
     kind = torch.where(r < 0.75, 0, torch.where(r < 0.90, 1, 2))
-
-    sub = rand(1)
-    cooldown = torch.where(sub < 0.20, 0.0, torch.where(sub < 0.55, 1.0, 0.05 + 0.45 * rand(1)))
-    shape = torch.floor(rand(1) * len(SHAPES)).clamp(max=len(SHAPES) - 1)
+    cooldown = torch.where(sub < 0.20, 0.0, torch.where(sub < 0.55, 1.0, 0.05 + 0.45 * cool))
+    shape = torch.floor(shape * len(SHAPES)).clamp(max=len(SHAPES) - 1)
     # Final ratio: exactly 0 a third of the time, else log-uniform in [1e-3, 0.3].
-    final_ratio = torch.where(rand(1) < 1 / 3, 0.0, torch.exp(math.log(1e-3) + rand(1) * math.log(300.0)))
+    final_ratio = torch.where(has_final < 1 / 3, 0.0, torch.exp(math.log(1e-3) + final * math.log(300.0)))
     final_ratio = torch.where(shape == 3, final_ratio.clamp(min=1e-3), final_ratio)
 
-    n_milestones = 1 + torch.floor(rand(1) * 3)  # 1-3 drops
-    raw = 0.3 + 0.65 * rand(MAX_MILESTONES)
-    milestones = torch.sort(raw, dim=-1).values
-    unused = torch.arange(MAX_MILESTONES, device=device)[None, :] >= n_milestones
+    n_milestones = 1 + torch.floor(count * 3)  # 1-3 drops
+    milestones = torch.sort(0.3 + 0.65 * raw, dim=-1).values
+    unused = torch.arange(MAX_MILESTONES, device=u.device)[None, :] >= n_milestones
     milestones = torch.where(unused, 2.0, milestones)
-    factor = torch.where(rand(1) < 0.5, 0.1, torch.exp(math.log(0.1) + rand(1) * math.log(5.0)))
+    factor = torch.where(factor_fixed < 0.5, 0.1, torch.exp(math.log(0.1) + factor * math.log(5.0)))
 
-    warmup = torch.where(rand(1) < 0.6, 0.1 * rand(1), 0.0)
-    timescale = torch.exp(math.log(0.003) + rand(1) * math.log(30.0))
+    warmup = torch.where(has_warmup < 0.6, 0.1 * warmup, 0.0)
+    timescale = torch.exp(math.log(0.003) + timescale * math.log(30.0))
     warmup = torch.where(kind == 2, torch.minimum(warmup, timescale), warmup)
     return ScheduleParams(kind, warmup, cooldown, shape, final_ratio, milestones, factor, timescale)
 

@@ -113,24 +113,37 @@ def test_noise_scale_follows_config():
     assert ((b.y - b.y_clean).abs().amax(1) <= 1e-3 * span + rounding + 1e-6).all()
 
 
-def test_rejection_redraws_only_the_failed_rows():
+def _accepted(rounds, rows):
+    return torch.cat([r["id"] for r in rounds])[rows]
+
+
+def test_rejection_keeps_accepted_rows_and_redraws_only_the_missing():
     calls = []
 
     def draw(k):
         calls.append(k)
         ids = torch.arange(k) + 1000 * len(calls)
-        return {"y_clean": ids[:, None].float(), "id": ids}
+        return {"id": ids}, ids % 2 == 0
 
-    out = P._rejection(draw, lambda d: d["id"] % 2 == 0, 10)
+    ids = _accepted(*P._rejection(draw, 10))
     first = torch.arange(10) + 1000
-    kept = first % 2 == 0
-    assert torch.equal(out["id"][kept], first[kept])
-    assert (out["id"] % 2 == 0).all() and (out["id"][~kept] >= 2000).all()
+    assert torch.equal(ids[:5], first[first % 2 == 0])  # round one's accepted rows, in order
+    assert (ids % 2 == 0).all() and (ids[5:] >= 2000).all() and len(ids) == 10
+    # Round two draws for the 5 missing rows at the observed rate of 1/2 (with a margin), not for all 10.
+    assert calls == [10, int(5 / 0.5 * 1.2) + 8]
+
+
+def test_rejection_accepts_a_screen_that_returns_fewer_rows():
+    def draw(k):  # a screen dropped every other candidate before the full check
+        ids = torch.arange(0, k, 2)
+        return {"id": ids}, torch.ones(len(ids), dtype=torch.bool)
+
+    assert len(_accepted(*P._rejection(draw, 9))) == 9
 
 
 def test_rejection_that_never_accepts_raises():
     with pytest.raises(RuntimeError, match="did not converge"):
-        P._rejection(lambda k: {"y_clean": torch.zeros(k, 1)}, lambda d: torch.zeros(len(d["y_clean"]), dtype=torch.bool), 4)
+        P._rejection(lambda k: ({"id": torch.zeros(k)}, torch.zeros(k, dtype=torch.bool)), 4)
 
 
 def test_prior_config_round_trips_through_json():
