@@ -389,16 +389,16 @@ def _schedule_columns(name: str) -> tuple[int, ...]:
     return (TIMES_UNIFORMS, 1, 1, SCHEDULE_UNIFORMS, len(SCHEDULE_LAWS[name].priors), WARP_UNIFORMS, EVENTS_UNIFORMS)
 
 
-def _schedule_source(name: str):
+def _schedule_source(name: str, candidates: Callable):
     def draw(g, n, cfg: PriorConfig, fuse: Callable, k: int) -> tuple[dict, torch.Tensor]:
         u = _uniforms(g, k, sum(_schedule_columns(name)))
         gaps = _irregular_gaps(g, u[:, :TIMES_UNIFORMS], n)
-        return fuse(_schedule_candidates)(u, gaps, name, cfg.grid_size, cfg.p_known_schedule, cfg.noise)
+        return fuse(candidates)(u, gaps, cfg.grid_size, cfg.p_known_schedule, cfg.noise)
 
     return draw
 
 
-def _schedule_candidates(u, gaps, name: str, cells: int, p_known: float, noise: NoiseConfig):
+def _schedule_candidates(name: str, u, gaps, cells: int, p_known: float, noise: NoiseConfig):
     law = SCHEDULE_LAWS[name]
     times_u, horizon_u, known_u, schedule_u, params_u, warp_u, events_u = u.split(_schedule_columns(name), 1)
     t = logging_times(times_u, gaps)
@@ -421,7 +421,27 @@ def _schedule_candidates(u, gaps, name: str, cells: int, p_known: float, noise: 
     return rows, _positive_and_decreasing(y)
 
 
-_DRAWS = {"families": _families, "lcpfn": _lcpfn, **{name: _schedule_source(name) for name in SCHEDULE_LAWS}}
+# One entry point per law, so that each compiles into a cache of its own: torch.compile
+# keeps at most 8 graphs per function, and three laws times point counts overflow one.
+def _multi_power(u, gaps, cells: int, p_known: float, noise: NoiseConfig):
+    return _schedule_candidates("multi_power", u, gaps, cells, p_known, noise)
+
+
+def _lr_annealing(u, gaps, cells: int, p_known: float, noise: NoiseConfig):
+    return _schedule_candidates("lr_annealing", u, gaps, cells, p_known, noise)
+
+
+def _intrinsic_time(u, gaps, cells: int, p_known: float, noise: NoiseConfig):
+    return _schedule_candidates("intrinsic_time", u, gaps, cells, p_known, noise)
+
+
+_DRAWS = {
+    "families": _families,
+    "lcpfn": _lcpfn,
+    "multi_power": _schedule_source("multi_power", _multi_power),
+    "lr_annealing": _schedule_source("lr_annealing", _lr_annealing),
+    "intrinsic_time": _schedule_source("intrinsic_time", _intrinsic_time),
+}
 
 
 _POWER_PARAMS = ("L0", "A", "alpha", "s0")
