@@ -5,10 +5,11 @@
 Prints the whole mixture's rate and each source's alone at ``--batch`` curves per
 call (target: >= 200,000 curves/s for the mixture on 2 threads; LC-PFN's per-curve
 Python loop does ~5,600), then the mixture's rate at the ``--sweep`` batch sizes:
-each call has a fixed cost of ~13 ms (Python dispatch of a few thousand tensor
-operations), so small calls are dominated by it and large ones approach the
-arithmetic's own rate. Both eager and with the arithmetic fused by torch.compile
-(``sample(..., compiled=True)``, its one-off compilation time printed apart).
+each call has a fixed cost (~3 ms compiled, ~16 ms eager: Python dispatch of the
+tensor operations), so small calls are dominated by it, and past ~8,192 curves
+memory traffic limits the gain. Both eager and with the arithmetic fused by
+torch.compile (``sample(..., compiled=True)``, its one-off compilation time printed
+apart). Figures vary by about ±10 % from run to run on a shared 2-core machine.
 """
 
 from __future__ import annotations
