@@ -32,14 +32,14 @@ import torch
 
 from priors.laws import FAMILIES, SCHEDULE_LAWS, positive_pow, power_term
 from priors.noise import (
+    EVENTS_UNIFORMS,
+    WARP_UNIFORMS,
     Events,
     Noise,
     NoiseConfig,
     Warp,
     add_events,
     add_noise,
-    EVENTS_UNIFORMS,
-    WARP_UNIFORMS,
     draw_noise,
     events_from_uniform,
     warp_from_uniform,
@@ -48,9 +48,9 @@ from priors.noise import (
 from priors.parameters import LogNormal, LogUniform, Normal
 from priors.schedules import (
     FEATURE_DECAY_TIME,
+    SCHEDULE_UNIFORMS,
     ScheduleGrid,
     ScheduleParams,
-    SCHEDULE_UNIFORMS,
     annealing_area_at_grid,
     relative_lr,
     schedule_grid,
