@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
+from priors.parameters import Normal
+
 
 @dataclass(frozen=True)
 class NoiseConfig:
@@ -134,7 +136,7 @@ class Noise:
 
 def draw_noise(g: torch.Generator, b: int, n: int, cfg: NoiseConfig) -> Noise:
     sigma, has_slope, slope, has_outliers = _rand(g, b, 4).split(1, dim=1)
-    log_sigma = cfg.log_sigma_loc + cfg.log_sigma_scale * torch.special.ndtri(sigma.clamp(min=2.0**-25))
+    log_sigma = Normal(cfg.log_sigma_loc, cfg.log_sigma_scale).from_uniform(sigma)
     # Heteroscedastic: std grows or shrinks by up to e^±2 over the run.
     slope = torch.where(has_slope < cfg.p_heteroscedastic, 4.0 * slope - 2.0, 0.0)
     z = torch.randn(b, n, generator=g, device=g.device)

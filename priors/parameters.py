@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Mapping
 
 
 def _standard_normal(u):
@@ -80,3 +81,8 @@ class OneMinus(_Distribution):
 
 
 Distribution = Uniform | Normal | LogNormal | LogUniform | OneMinus
+
+
+def params_from_uniform(priors: Mapping[str, Distribution], u) -> dict:
+    """One draw ``(k, 1)`` of each parameter in ``priors`` from uniforms ``u`` ``(k, len(priors))``, column by column."""
+    return {name: d.from_uniform(u[:, j : j + 1]) for j, (name, d) in enumerate(priors.items())}

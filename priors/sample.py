@@ -45,7 +45,7 @@ from priors.noise import (
     warp_from_uniform,
     warp_time,
 )
-from priors.parameters import LogNormal, LogUniform, Normal
+from priors.parameters import LogNormal, LogUniform, Normal, params_from_uniform
 from priors.schedules import (
     FEATURE_DECAY_TIME,
     SCHEDULE_UNIFORMS,
@@ -253,12 +253,8 @@ def _rejection(draw: Callable[[int], tuple[dict, torch.Tensor]], b: int) -> tupl
 
 def _family_params(u: torch.Tensor, names: tuple[str, ...]) -> list[dict]:
     """Each family's parameters ``(k, 1)`` from uniforms ``u`` ``(k, Σ parameters)``."""
-    params, i = [], 0
-    for name in names:
-        priors = FAMILIES[name].priors
-        params.append({p: d.from_uniform(u[:, i + j : i + j + 1]) for j, (p, d) in enumerate(priors.items())})
-        i += len(priors)
-    return params
+    priors = [FAMILIES[name].priors for name in names]
+    return [params_from_uniform(p, part) for p, part in zip(priors, u.split([len(p) for p in priors], 1))]
 
 
 def _n_params(names: tuple[str, ...]) -> int:
@@ -408,7 +404,7 @@ def _schedule_candidates(name: str, u, gaps, cells: int, p_known: float, noise: 
     times_u, horizon_u, known_u, schedule_u, params_u, warp_u, events_u = u.split(_schedule_columns(name), 1)
     t = logging_times(times_u, gaps)
     horizon = torch.exp(math.log(500.0) + horizon_u * math.log(2000.0))
-    params = {p: d.from_uniform(params_u[:, j : j + 1]) for j, (p, d) in enumerate(law.priors.items())}
+    params = params_from_uniform(law.priors, params_u)
     sched = schedules_from_uniform(schedule_u)
     warp, events = warp_from_uniform(warp_u, noise), events_from_uniform(events_u, noise)
     y, lr, cum_lr, anneal_area = _schedule_curves(law.fn, cells, t, sched, params, warp, events)
