@@ -5,8 +5,10 @@
    units at cutoffs 10/20/40/80 %, next to the figures the LC-PFN paper reports.
 2. Held-out curves of our prior: log-likelihood per remaining point (units of the
    curve's range) and 90 % interval coverage.
-3. Every real-curve file given (default ../shared/data/*.jsonl.gz): the same
-   figures and the final-value error, against a last-value and a power-law baseline.
+3. Every real-curve file given (default ../shared/data/*.jsonl.gz and the LM
+   curves of benchmarks/data/): the same figures and the final-value error, against
+   a last-value and a power-law baseline, and the PFN with and without the
+   learning-rate schedule (knowing the schedule must help, never hurt).
 """
 
 from __future__ import annotations
@@ -31,28 +33,38 @@ def main() -> None:
     p.add_argument("--model", help="exported .onnx (default: the shipped model)")
     p.add_argument("--n-lcpfn", type=int, default=1000, help="curves of LC-PFN's prior")
     p.add_argument("--n-prior", type=int, default=2000, help="held-out curves of our prior")
-    p.add_argument("--data", nargs="*", default=sorted(glob.glob(str(Path(__file__).resolve().parents[1] / "../shared/data/*.jsonl.gz"))))
+    here = Path(__file__).resolve().parent
+    p.add_argument("--data", nargs="*", default=sorted(glob.glob(str(here.parent / "../shared/data/*.jsonl.gz")))
+                   + sorted(glob.glob(str(here / "data/*.jsonl.gz"))))
+    p.add_argument("--only-real", action="store_true", help="skip the two prior suites")
     args = p.parse_args()
     model = lcpfn.load(args.model)
     print(f"model: {model.name} ({model.card['n_params']:,} parameters, {model.card['training']['curves_seen']:,} curves seen)\n")
 
-    t = time.time()
-    res = score(prior_curves(args.n_lcpfn, lcpfn_only=True), pfn(model), raw_units=True)
-    rows = {f"{model.name} (ours)": res} | {k: {c: {"ll": v} for c, v in d.items()} for k, d in PAPER.items()}
-    print(f"## LC-PFN prior, {args.n_lcpfn} curves: mean log-likelihood of unseen points (higher is better)\n")
-    print(table(rows, "ll") + f"\n\n({time.time() - t:.0f} s)\n")
-
-    res = score(prior_curves(args.n_prior), pfn(model))
-    print(f"## Our prior, {args.n_prior} held-out curves\n")
-    print(table({model.name: res}, "ll") + "\n")
-    print(table({model.name: res}, "cover90") + "\n")
-
+    if not args.only_real:
+        prior_suites(model, args.n_lcpfn, args.n_prior)
     for path in args.data:
         curves = real_curves(path)
-        rows = {model.name: score(curves, pfn(model)), "last value": score(curves, last_value), "power law": score(curves, power_law)}
+        rows = {model.name: score(curves, pfn(model))}
+        if any(c.schedule is not None for c in curves):
+            rows[f"{model.name} without schedule"] = score(curves, pfn(model, use_schedule=False))
+        rows |= {"last value": score(curves, last_value), "power law": score(curves, power_law)}
         print(f"## {Path(path).name}: {len(curves)} curves\n")
         for metric in ("ll", "cover90", "final_abs_err"):
             print(table(rows, metric) + "\n")
+
+
+def prior_suites(model, n_lcpfn: int, n_prior: int) -> None:
+    t = time.time()
+    res = score(prior_curves(n_lcpfn, lcpfn_only=True), pfn(model), raw_units=True)
+    rows = {f"{model.name} (ours)": res} | {k: {c: {"ll": v} for c, v in d.items()} for k, d in PAPER.items()}
+    print(f"## LC-PFN prior, {n_lcpfn} curves: mean log-likelihood of unseen points (higher is better)\n")
+    print(table(rows, "ll") + f"\n\n({time.time() - t:.0f} s)\n")
+
+    res = score(prior_curves(n_prior), pfn(model))
+    print(f"## Our prior, {n_prior} held-out curves\n")
+    print(table({model.name: res}, "ll") + "\n")
+    print(table({model.name: res}, "cover90") + "\n")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ so predictions are equivariant under ``y -> a*y + b`` (``a > 0``) as long as the
 context is not constant.
 
 Each position (context or query) carries the step's features
-(:data:`TOKEN_FEATURES`): normalized time, the schedule's relative learning rate,
+(:data:`TOKEN_FEATURES`): normalized time (in units of the planned horizon, or of
+the last observed step where the horizon is unknown), the schedule's relative learning rate,
 intrinsic time and annealing area (zero, with the flag off, when the schedule is
 unknown), and where the metric's known bounds lie in normalized units.
 """
@@ -22,8 +23,9 @@ import math
 import numpy as np
 
 TOKEN_FEATURES = (
-    "t",  # step / planned horizon
+    "t",  # step / planned horizon (or / the last observed step where the horizon is unknown)
     "log_t",  # log(t + 1e-3) / 7: resolution early in the run
+    "horizon_known",
     "schedule_known",
     "lr",  # lr / peak lr
     "cum_lr",  # ∫ lr/peak du, the intrinsic time
@@ -74,9 +76,10 @@ def normalized_bounds(lower, upper, direction, loc, scale, *, xp=np):
     return (best - loc) / scale, (worst - loc) / scale
 
 
-def token_features(t, lr, cum_lr, anneal_area, known, best_z, worst_z, *, xp=np):
-    """Features ``(B, N, N_TOKEN_FEATURES)`` of N positions; ``known`` (B,) bool, bounds (B, 1)."""
+def token_features(t, lr, cum_lr, anneal_area, known, horizon_known, best_z, worst_z, *, xp=np):
+    """Features ``(B, N, N_TOKEN_FEATURES)`` of N positions; ``known``, ``horizon_known`` (B,) bool, bounds (B, 1)."""
     known_f = 1.0 * known[:, None] + 0.0 * t
+    horizon_f = 1.0 * horizon_known[:, None] + 0.0 * t
     best_known = 1.0 * xp.isfinite(best_z) + 0.0 * t
     worst_known = 1.0 * xp.isfinite(worst_z) + 0.0 * t
     best = xp.where(best_known > 0, xp.asinh(xp.where(xp.isfinite(best_z), best_z, 0.0)), 0.0)
@@ -84,6 +87,7 @@ def token_features(t, lr, cum_lr, anneal_area, known, best_z, worst_z, *, xp=np)
     columns = [
         t,
         xp.log(xp.clip(t, 0.0, math.inf) + 1e-3) / 7.0,
+        horizon_f,
         known_f,
         lr * known_f,
         cum_lr * known_f,

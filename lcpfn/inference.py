@@ -76,20 +76,24 @@ class Model:
         self,
         x: Sequence[float],
         y: Sequence[float],
-        x_query: Sequence[float] | float,
+        x_query: Sequence[float] | float | None = None,
         *,
+        horizon: float | None = None,
         schedule: ScheduleLike = None,
         direction: str = "min",
         bounds: tuple[float | None, float | None] | None = None,
     ) -> Prediction:
         """Predictive distribution of the metric at ``x_query`` given the values ``y`` observed at steps ``x``.
 
-        ``schedule`` is the planned learning-rate schedule over the whole run (a
-        :class:`priors.schedules.Schedule`, a ``(steps, lrs)`` pair or a callable),
-        or None if unknown. ``direction`` is "min" for losses and "max" for
-        accuracies; ``bounds`` the metric's known hard limits, e.g. ``(0, 1)``.
+        ``horizon`` is the step the run is planned to end at (default: where the
+        schedule ends; unknown without one, see :mod:`lcpfn.inputs`); ``x_query``
+        defaults to it. The prediction at a step never depends on the other steps
+        asked. ``schedule`` is the planned learning-rate schedule over the whole run
+        (a :class:`priors.schedules.Schedule`, a ``(steps, lrs)`` pair or a callable
+        with ``horizon``), or None if unknown. ``direction`` is "min" for losses and
+        "max" for accuracies; ``bounds`` the metric's known hard limits, e.g. ``(0, 1)``.
         """
-        curve = check_curve(x, y, x_query, direction=direction, bounds=bounds, schedule=schedule)
+        curve = check_curve(x, y, x_query, horizon=horizon, direction=direction, bounds=bounds, schedule=schedule)
         return self._predict([self._prepare(curve)])[0]
 
     def predict_many(self, curves: Sequence[dict]) -> list[Prediction]:
@@ -108,7 +112,8 @@ class Model:
         best, worst = normalized_bounds(np.array([curve.lower]), np.array([curve.upper]), direction, loc, scale)
         steps = np.concatenate([xs, curve.x_query])
         f = step_features(curve, steps)
-        feats = token_features(f.t[None], f.lr[None], f.cum_lr[None], f.anneal_area[None], np.array([f.known]), best, worst)[0]
+        feats = token_features(f.t[None], f.lr[None], f.cum_lr[None], f.anneal_area[None], np.array([f.known]),
+                               np.array([f.horizon_known]), best, worst)[0]
         n = len(xs)
         return _Prepared(
             x_ctx=feats[:n],

@@ -9,6 +9,12 @@ peak=3e-4, cooldown=0.2)``), a ``(steps, lrs)`` pair of the planned schedule at
 any resolution (piecewise-linear between them) or a callable ``step -> lr``. It
 must cover every step up to the last query, since intrinsic time and annealing
 area at a query depend on the whole path to it.
+
+The **horizon** is the step the run is planned to end at. The model measures time
+in units of it, so it never depends on which steps are asked about: it is the
+``horizon`` argument, else the schedule's end (``Schedule.total``, the last of its
+``steps``). Without either it is unknown, and time is measured in units of the
+last observed step instead (the model was trained on curves shown both ways).
 """
 
 from __future__ import annotations
@@ -48,6 +54,12 @@ class Curve:
     lower: float  # -inf if unknown
     upper: float  # inf if unknown
     schedule: ScheduleLike
+    horizon: float | None  # planned last step; None if unknown (no schedule and no horizon given)
+
+    @property
+    def time_unit(self) -> float:
+        """What steps are divided by: the horizon, or the last observed step when it is unknown."""
+        return self.horizon if self.horizon is not None else float(self.x[-1])
 
 
 def _array(v, field: str) -> np.ndarray:
@@ -70,9 +82,22 @@ def _increasing(a: np.ndarray, field: str) -> None:
         raise InvalidCurveError(f"{field} must be strictly increasing, but {field}[{i}]={a[i]:g} <= {field}[{i - 1}]={a[i - 1]:g}")
 
 
-def check_curve(x, y, x_query, *, direction: str = "min", bounds=None, schedule: ScheduleLike = None) -> Curve:
-    """Check one curve; raises :class:`InvalidCurveError` naming what is wrong."""
-    x, y, x_query = _array(x, "x"), _array(y, "y"), _array(np.atleast_1d(x_query), "x_query")
+def check_curve(
+    x, y, x_query=None, *, horizon: float | None = None, direction: str = "min", bounds=None, schedule: ScheduleLike = None
+) -> Curve:
+    """Check one curve; raises :class:`InvalidCurveError` naming what is wrong.
+
+    ``x_query`` defaults to the horizon (the run's final step).
+    """
+    x, y = _array(x, "x"), _array(y, "y")
+    if schedule is not None:
+        _check_schedule_type(schedule)
+    horizon = _horizon(horizon, schedule)
+    if x_query is None:
+        if horizon is None:
+            raise InvalidCurveError("x_query is missing: give the steps to predict, or a horizon (or schedule) to predict its end")
+        x_query = [horizon]
+    x_query = _array(np.atleast_1d(x_query), "x_query")
     if len(x) == 0:
         raise InvalidCurveError("x is empty: at least one observed point is needed")
     if len(x) != len(y):
@@ -90,6 +115,16 @@ def check_curve(x, y, x_query, *, direction: str = "min", bounds=None, schedule:
     if len(early):
         i = early[0]
         raise InvalidCurveError(f"x_query[{i}]={x_query[i]:g} is before the last observed step x[-1]={x[-1]:g}")
+    if horizon is not None:
+        if horizon < x[-1]:
+            raise InvalidCurveError(f"horizon={horizon:g} is before the last observed step x[-1]={x[-1]:g}")
+        late = np.flatnonzero(x_query > horizon)
+        if len(late):
+            i = late[0]
+            raise InvalidCurveError(f"x_query[{i}]={x_query[i]:g} is after the horizon={horizon:g}, where the run ends")
+    elif not x[-1] > 0:
+        raise InvalidCurveError(f"x[-1]={x[-1]:g}: without a horizon or schedule, time is measured in units of the last "
+                                "observed step, which must be > 0; give horizon")
     if direction not in DIRECTIONS:
         raise InvalidCurveError(f"direction must be 'min' or 'max', got {direction!r}")
     lower, upper = _bounds(bounds)
@@ -97,9 +132,29 @@ def check_curve(x, y, x_query, *, direction: str = "min", bounds=None, schedule:
     if len(outside):
         i = outside[0]
         raise InvalidCurveError(f"y[{i}]={y[i]:g} lies outside the given bounds=({lower:g}, {upper:g})")
+    return Curve(x, y, x_query, DIRECTIONS[direction], lower, upper, schedule, horizon)
+
+
+def _horizon(horizon, schedule: ScheduleLike) -> float | None:
+    """The planned last step: ``horizon`` if given, else where the schedule ends, else None (unknown)."""
+    if horizon is not None:
+        try:
+            h = float(horizon)
+        except (TypeError, ValueError):
+            raise InvalidCurveError(f"horizon must be a number of steps, got {horizon!r}") from None
+        if not (math.isfinite(h) and h > 0):
+            raise InvalidCurveError(f"horizon must be a finite number of steps > 0, got {horizon!r}")
+        return h
+    if isinstance(schedule, Schedule):
+        return float(schedule.total)
+    if isinstance(schedule, (tuple, list)):
+        steps = _array(schedule[0], "schedule.steps")
+        if not (len(steps) and steps[-1] > 0):
+            raise InvalidCurveError(f"schedule.steps must reach a step > 0 (where the run ends), got {steps.tolist()[-3:]}")
+        return float(steps[-1])
     if schedule is not None:
-        _check_schedule_type(schedule)
-    return Curve(x, y, x_query, DIRECTIONS[direction], lower, upper, schedule)
+        raise InvalidCurveError("a callable schedule does not say where the run ends: give horizon")
+    return None
 
 
 def _bounds(bounds) -> tuple[float, float]:
@@ -143,38 +198,41 @@ def _check_schedule_type(schedule) -> None:
 class StepFeatures:
     """Per-step inputs of :func:`lcpfn.features.token_features` for the steps asked."""
 
-    t: np.ndarray  # step / horizon
+    t: np.ndarray  # step / time unit (the horizon where known)
     lr: np.ndarray  # lr / peak (1 where unknown; masked by known)
     cum_lr: np.ndarray
     anneal_area: np.ndarray
-    known: bool
+    known: bool  # the schedule
+    horizon_known: bool
 
 
 def step_features(curve: Curve, steps: np.ndarray) -> StepFeatures:
     """Normalized time and schedule features at ``steps`` (a subset of the curve's x and x_query)."""
+    t = steps / curve.time_unit
     if curve.schedule is None:
-        horizon = float(curve.x_query.max())
-        t = steps / horizon if horizon > 0 else np.ones_like(steps)
-        return StepFeatures(t, np.ones_like(t), t, np.zeros_like(t), False)
-    horizon, lr_at, grid_lr = _schedule_on_grid(curve.schedule, curve)
+        return StepFeatures(t, np.ones_like(t), t, np.zeros_like(t), False, curve.horizon is not None)
+    lr_at, grid_lr = schedule_on_grid(curve)
     peak = float(grid_lr.max())
     u = np.linspace(0.0, 1.0, SCHEDULE_GRID + 1)
     grid = schedule_grid(u, grid_lr / peak)
-    t = steps / horizon
     return StepFeatures(
         t=t,
         lr=lr_at(steps) / peak,
         cum_lr=interpolate(u, grid.s1, t),
         anneal_area=annealing_area(t, grid, FEATURE_DECAY_TIME),
         known=True,
+        horizon_known=True,
     )
 
 
-def _schedule_on_grid(schedule, curve: Curve) -> tuple[float, Callable[[np.ndarray], np.ndarray], np.ndarray]:
-    """The planned horizon, lr as a function of steps, and lr on the normalized grid."""
-    last = float(curve.x_query.max())
+def schedule_on_grid(curve: Curve) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray]:
+    """The schedule of a curve as lr at any steps, and lr on ``SCHEDULE_GRID + 1`` points from 0 to the horizon.
+
+    A schedule that goes on past the horizon is cut there: the run ends at the horizon.
+    """
+    schedule, horizon = curve.schedule, curve.horizon
     if isinstance(schedule, Schedule):
-        horizon = float(schedule.total)
+        end = float(schedule.total)
         lr_at = schedule
     elif isinstance(schedule, (tuple, list)):
         steps = _array(schedule[0], "schedule.steps")
@@ -182,21 +240,19 @@ def _schedule_on_grid(schedule, curve: Curve) -> tuple[float, Callable[[np.ndarr
         if len(steps) != len(lrs) or len(steps) < 2:
             raise InvalidCurveError(f"schedule.steps and schedule.lr must have the same length >= 2, got {len(steps)} and {len(lrs)}")
         _increasing(steps, "schedule.steps")
-        horizon = float(steps[-1])
+        end = float(steps[-1])
 
         def lr_at(s, steps=steps, lrs=lrs):
             return np.interp(s, steps, lrs)
 
     else:
-        horizon = last
+        end = horizon
 
         def lr_at(s, f=schedule):
             return _call_schedule(f, s)
 
-    if horizon < last:
-        raise InvalidCurveError(f"the schedule ends at step {horizon:g}, before the last query step {last:g}: it must cover every step asked")
-    if horizon <= 0:
-        raise InvalidCurveError(f"the schedule must cover steps > 0, but it ends at step {horizon:g}")
+    if end < horizon:
+        raise InvalidCurveError(f"the schedule ends at step {end:g}, before the horizon {horizon:g}: it must cover the whole run")
     grid_lr = np.asarray(lr_at(np.linspace(0.0, horizon, SCHEDULE_GRID + 1)), dtype=np.float64)
     field = "schedule.lr" if isinstance(schedule, (tuple, list)) else "schedule"
     bad = np.flatnonzero(~np.isfinite(grid_lr) | (grid_lr < 0))
@@ -229,10 +285,10 @@ def curves_from_dicts(curves: Sequence[dict]) -> list[Curve]:
     for i, c in enumerate(curves):
         if not isinstance(c, dict):
             raise InvalidCurveError(f"curves[{i}] must be a dict of predict's arguments, got {type(c).__name__}")
-        unknown = set(c) - {"x", "y", "x_query", "schedule", "direction", "bounds"}
+        unknown = set(c) - {"x", "y", "x_query", "horizon", "schedule", "direction", "bounds"}
         if unknown:
             raise InvalidCurveError(f"curves[{i}] has unknown keys {sorted(unknown)}")
-        missing = {"x", "y", "x_query"} - set(c)
+        missing = {"x", "y"} - set(c)
         if missing:
             raise InvalidCurveError(f"curves[{i}] is missing {sorted(missing)}")
         try:

@@ -41,7 +41,7 @@ import numpy as np
 
 from lcpfn.errors import BudgetExceededError, InvalidCurveError, require
 from lcpfn.features import location_scale, normalized_bounds, to_lower_better
-from lcpfn.inputs import SCHEDULE_GRID, Curve, ScheduleLike, _schedule_on_grid, check_curve
+from lcpfn.inputs import SCHEDULE_GRID, Curve, ScheduleLike, check_curve, schedule_on_grid
 from lcpfn.prediction import Prediction
 from priors.laws import FAMILIES, SCHEDULE_LAWS, power_term
 from priors.noise import NoiseConfig
@@ -160,10 +160,9 @@ def _problem(curve: Curve) -> _Problem:
     loc, scale = location_scale(y_lb)
     best, worst = normalized_bounds(np.array([curve.lower]), np.array([curve.upper]), direction, loc, scale)
     sched = None
-    if curve.schedule is None:
-        horizon = float(curve.x_query.max())
-    else:
-        horizon, _, grid_lr = _schedule_on_grid(curve.schedule, curve)
+    horizon = curve.time_unit
+    if curve.schedule is not None:
+        _, grid_lr = schedule_on_grid(curve)
         u = np.linspace(0.0, 1.0, SCHEDULE_GRID + 1)
         fine = schedule_grid(u, grid_lr / grid_lr.max())
         # The laws' pairwise sums run on a coarser grid (each gradient costs points x cells);
@@ -252,13 +251,18 @@ class MCMCExtrapolator:
         self,
         x: Sequence[float],
         y: Sequence[float],
-        x_query: Sequence[float] | float,
+        x_query: Sequence[float] | float | None = None,
         *,
+        horizon: float | None = None,
         schedule: ScheduleLike = None,
         direction: str = "min",
         bounds: tuple[float | None, float | None] | None = None,
     ) -> Prediction:
-        curve = check_curve(x, y, x_query, direction=direction, bounds=bounds, schedule=schedule)
+        """Posterior predictive at ``x_query`` (default: the horizon); the arguments of :meth:`lcpfn.Model.predict`.
+
+        >>> pred = MCMCExtrapolator(draws=50, tune=50, chains=1).predict([1, 2, 3, 4], [3.0, 2.5, 2.3, 2.2], horizon=10)  # doctest: +SKIP
+        """
+        curve = check_curve(x, y, x_query, horizon=horizon, direction=direction, bounds=bounds, schedule=schedule)
         if len(curve.x) < 2:
             raise InvalidCurveError(f"the MCMC baseline needs at least 2 observed points, got {len(curve.x)}")
         pm = require("pymc", "mcmc")

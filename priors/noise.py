@@ -1,7 +1,7 @@
 """What happens between a clean law and the values a training run logs.
 
 Pathologies of real runs as time warps and additive events on the clean curve
-(slow starts, plateaus, loss spikes, divergence), then observation noise
+(slow starts, plateaus, loss spikes, divergence, overfitting), then observation noise
 (Gaussian with random scale, heteroscedastic in time, occasional outliers).
 
 Each effect is a pair: a small dataclass of tensors holds everything random (built
@@ -17,15 +17,17 @@ from dataclasses import dataclass
 
 import torch
 
-from priors.parameters import Normal
+from priors.parameters import LogUniform, Normal
 
 
 @dataclass(frozen=True)
 class NoiseConfig:
     """Probabilities and scales of noise and pathologies (per curve unless noted)."""
 
-    log_sigma_loc: float = -4.0  # noise std relative to the curve's range, log-normal
-    log_sigma_scale: float = 1.0
+    # Noise std relative to the curve's range, log-normal: real validation curves run from
+    # ~0.03 % (LLM evaluations) to ~5 % (small validation sets) of their range.
+    log_sigma_loc: float = -5.0
+    log_sigma_scale: float = 1.5
     p_heteroscedastic: float = 0.3
     p_outliers: float = 0.1
     outlier_rate: float = 0.03  # per point, on curves that have outliers
@@ -33,6 +35,7 @@ class NoiseConfig:
     p_plateau: float = 0.08
     p_spike: float = 0.08
     p_divergence: float = 0.04
+    p_overfit: float = 0.15  # validation loss turning up after its minimum, accuracy decaying after its peak
 
 
 def _rand(g, b, n=1):
@@ -79,7 +82,7 @@ def warp_time(u: torch.Tensor, w: Warp) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class Events:
-    """Per-curve ``(b, 1)`` loss spike and divergence; sizes relative to the curve's range."""
+    """Per-curve ``(b, 1)`` loss spike, divergence and overfitting; sizes relative to the curve's range."""
 
     has_spike: torch.Tensor  # bool
     at: torch.Tensor
@@ -89,13 +92,17 @@ class Events:
     onset: torch.Tensor
     rate: torch.Tensor
     size: torch.Tensor
+    overfits: torch.Tensor  # bool
+    overfit_onset: torch.Tensor
+    overfit_size: torch.Tensor
+    overfit_power: torch.Tensor
 
 
-EVENTS_UNIFORMS = 8  # columns of ``u`` that :func:`events_from_uniform` reads
+EVENTS_UNIFORMS = 12  # columns of ``u`` that :func:`events_from_uniform` reads
 
 
 def events_from_uniform(u: torch.Tensor, cfg: NoiseConfig) -> Events:
-    has_spike, at, height, recovery, diverges, onset, rate, size = u.split(1, dim=1)
+    has_spike, at, height, recovery, diverges, onset, rate, size, overfits, ov_onset, ov_size, ov_power = u.split(1, dim=1)
     return Events(
         has_spike=has_spike < cfg.p_spike,
         at=0.1 + 0.8 * at,
@@ -105,11 +112,16 @@ def events_from_uniform(u: torch.Tensor, cfg: NoiseConfig) -> Events:
         onset=0.3 + 0.65 * onset,
         rate=5.0 + 45.0 * rate,
         size=0.5 + size,
+        overfits=overfits < cfg.p_overfit,
+        overfit_onset=0.1 + 0.7 * ov_onset,
+        overfit_size=LogUniform(0.02, 1.5).from_uniform(ov_size),
+        overfit_power=1.0 + 1.5 * ov_power,
     )
 
 
 def add_events(u: torch.Tensor, y: torch.Tensor, worse: float, e: Events) -> torch.Tensor:
-    """Loss spikes (a jump that decays back) and divergence (a run that falls apart).
+    """Loss spikes (a jump that decays back), divergence (a run that falls apart) and
+    overfitting (a worsening that grows as a power of the time since its onset).
 
     ``worse`` is +1 where larger values are worse (losses), -1 otherwise.
     """
@@ -118,7 +130,9 @@ def add_events(u: torch.Tensor, y: torch.Tensor, worse: float, e: Events) -> tor
     spike = torch.where(e.has_spike & (u >= e.at), span * e.height * torch.exp(-after / e.recovery), 0.0)
     grown = span * e.size * (1.0 - torch.exp(-e.rate * (u - e.onset).clamp(min=0.0)))
     divergence = torch.where(e.diverges, grown, 0.0)
-    return y + worse * (spike + divergence)
+    since = (u - e.overfit_onset).clamp(min=0.0) / (1.0 - e.overfit_onset)
+    overfit = torch.where(e.overfits, span * e.overfit_size * since**e.overfit_power, 0.0)
+    return y + worse * (spike + divergence + overfit)
 
 
 # --------------------------------------------------------------------------- observation noise

@@ -9,9 +9,13 @@
   weights, 100 epochs, noise log σ ~ N(-4, 1)), so its benchmark is in ours;
 * ``multi_power``, ``lr_annealing``, ``intrinsic_time``: loss under a random
   learning-rate schedule, which the curve reveals (``known_schedule``) or not;
+* ``progress``: the families under a random schedule, as small networks train:
+  progress in intrinsic time (slower at a lower lr) and a jump at every lr drop,
+  shown as an accuracy, error rate, score or loss, schedule revealed or not;
 
-with irregular logging, pathologies and noise (:mod:`priors.noise`) and a random
-affine map of the values. Everything is batched on the generator's device; the
+with irregular logging, pathologies (incl. overfitting) and noise
+(:mod:`priors.noise`), accuracies quantized by a finite validation set, and a
+random affine map of the values. Everything is batched on the generator's device; the
 only Python loops are over mixture components and rejection rounds, and rejection
 redraws only the rows that failed.
 
@@ -30,7 +34,7 @@ from typing import Callable
 
 import torch
 
-from priors.laws import FAMILIES, SCHEDULE_LAWS, positive_pow, power_term
+from priors.laws import FAMILIES, SCHEDULE_LAWS, multi_power, positive_pow, power_term
 from priors.noise import (
     EVENTS_UNIFORMS,
     WARP_UNIFORMS,
@@ -57,7 +61,7 @@ from priors.schedules import (
     schedules_from_uniform,
 )
 
-SOURCES = ("families", "lcpfn", "multi_power", "lr_annealing", "intrinsic_time")
+SOURCES = ("families", "lcpfn", "multi_power", "lr_annealing", "intrinsic_time", "progress")
 LCPFN_FAMILIES = ("pow3", "ilog2", "janoschek")
 MAX_REJECTION_ROUNDS = 200
 
@@ -66,18 +70,25 @@ MAX_REJECTION_ROUNDS = 200
 class PriorConfig:
     """Mixture weights and knobs of the prior; JSON round-trippable via ``asdict``."""
 
-    source_weights: tuple[float, ...] = (0.35, 0.15, 0.2, 0.15, 0.15)  # over SOURCES
+    source_weights: tuple[float, ...] = (0.2, 0.15, 0.18, 0.12, 0.12, 0.23)  # over SOURCES
     p_known_schedule: float = 0.75
+    p_horizon_known: float = 0.7  # for curves whose schedule is hidden (a revealed schedule reveals the horizon)
     p_bounds_known: float = 0.5
     p_affine: float = 0.5
     grid_size: int = 32  # schedule grid cells for the laws' pairwise sums
     family_inclusion: float = 0.2  # chance each family joins a "families" mixture
+    p_log_from_zero: float = 0.15  # loss curves logged from step 0 (the untrained model's loss), as LM runs are
+    p_quantized: float = 0.3  # accuracies and error rates measured on a finite validation set ...
+    quantized_n: tuple[float, float] = (30.0, 3000.0)  # ... of log-uniformly this many examples
+    lr_drop_jump: tuple[float, float] = (0.01, 1.0)  # progress: a full lr decay's jump, log-uniform, x the curve's own gain
     noise: NoiseConfig = field(default_factory=NoiseConfig)
 
     def __post_init__(self) -> None:
         if len(self.source_weights) != len(SOURCES) or min(self.source_weights) < 0 or sum(self.source_weights) <= 0:
             raise ValueError(f"source_weights must be {len(SOURCES)} non-negative weights over {SOURCES}, got {self.source_weights}")
         object.__setattr__(self, "source_weights", tuple(float(w) for w in self.source_weights))
+        object.__setattr__(self, "quantized_n", tuple(float(v) for v in self.quantized_n))
+        object.__setattr__(self, "lr_drop_jump", tuple(float(v) for v in self.lr_drop_jump))
         if isinstance(self.noise, dict):  # from JSON
             object.__setattr__(self, "noise", NoiseConfig(**self.noise))
 
@@ -101,6 +112,7 @@ class CurveBatch:
     anneal_area: torch.Tensor  # (B, N) annealing area S2 at x (decay time FEATURE_DECAY_TIME)
     horizon: torch.Tensor  # (B,) planned length of the run, in the units of x
     known_schedule: torch.Tensor  # (B,) bool
+    horizon_known: torch.Tensor  # (B,) bool: whether the user reveals the horizon (always with the schedule)
     direction: torch.Tensor  # (B,) +1 higher is better, -1 lower is better
     lower: torch.Tensor  # (B,)
     upper: torch.Tensor  # (B,)
@@ -199,22 +211,27 @@ def _irregular_gaps(g: torch.Generator, times_u: torch.Tensor, n: int) -> torch.
     return gaps
 
 
-def _first_time(times_u: torch.Tensor, n: int) -> torch.Tensor:
-    """Normalized time ``(k, 1)`` of the first logged point: the first step (half),
-    or late, as after a warmup."""
-    return torch.where(times_u[:, :1] < 0.5, 1.0 / n, 0.001 + 0.3 * times_u[:, 1:2])
+def _first_time(times_u: torch.Tensor, n: int, p_zero: float = 0.0) -> torch.Tensor:
+    """Normalized time ``(k, 1)`` of the first logged point: step 0 (``p_zero``, not for
+    log-spaced logging), the first step (to a half in all), or late, as after a warmup."""
+    first = torch.where(times_u[:, :1] < 0.5, 1.0 / n, 0.001 + 0.3 * times_u[:, 1:2])
+    return torch.where((times_u[:, :1] < p_zero) & ~_log_spaced(times_u), 0.0, first)
 
 
-def logging_times(times_u: torch.Tensor, gaps: torch.Tensor) -> torch.Tensor:
+def _log_spaced(times_u: torch.Tensor) -> torch.Tensor:
+    return times_u[:, 4:5] < 1 / 6
+
+
+def logging_times(times_u: torch.Tensor, gaps: torch.Tensor, p_zero: float = 0.0) -> torch.Tensor:
     """Normalized times ``(k, n)`` of logged points, strictly increasing, ending at 1.
 
     From uniforms ``times_u`` ``(k, TIMES_UNIFORMS)`` and :func:`_irregular_gaps`: gaps
-    anywhere from regular to exponential; a sixth log-spaced.
+    anywhere from regular to exponential; a sixth log-spaced; a share ``p_zero`` from step 0.
     """
     n = gaps.shape[1] + 1
-    first = _first_time(times_u, n)
+    first = _first_time(times_u, n, p_zero)
     irregular = torch.where(times_u[:, _IRREGULAR : _IRREGULAR + 1] < 0.5, 0.0, 0.95 * times_u[:, 3:4])
-    log_spaced = times_u[:, 4:5] < 1 / 6
+    log_spaced = _log_spaced(times_u)
     exp_gaps = -torch.log1p(-gaps)
     steps = (1.0 - irregular) + irregular * exp_gaps
     frac = torch.cumsum(steps, 1) / steps.sum(1, keepdim=True)
@@ -394,17 +411,17 @@ def _schedule_source(name: str, candidates: Callable):
     def draw(g, n, cfg: PriorConfig, fuse: Callable, k: int) -> tuple[dict, torch.Tensor]:
         u = _uniforms(g, k, sum(_schedule_columns(name)))
         gaps = _irregular_gaps(g, u[:, :TIMES_UNIFORMS], n)
-        return fuse(candidates)(u, gaps, cfg.grid_size, cfg.p_known_schedule, cfg.noise)
+        return fuse(candidates)(u, gaps, cfg.grid_size, cfg.p_known_schedule, cfg.p_log_from_zero, cfg.noise)
 
     return draw
 
 
-def _schedule_candidates(name: str, u, gaps, cells: int, p_known: float, noise: NoiseConfig):
+def _schedule_candidates(name: str, u, gaps, cells: int, p_known: float, p_zero: float, noise: NoiseConfig):
     law = SCHEDULE_LAWS[name]
     times_u, horizon_u, known_u, schedule_u, params_u, warp_u, events_u = u.split(_schedule_columns(name), 1)
-    t = logging_times(times_u, gaps)
+    t = logging_times(times_u, gaps, p_zero)
     horizon = torch.exp(math.log(500.0) + horizon_u * math.log(2000.0))
-    params = params_from_uniform(law.priors, params_u)
+    params = law.law_params(params_from_uniform(law.priors, params_u), torch)
     sched = schedules_from_uniform(schedule_u)
     warp, events = warp_from_uniform(warp_u, noise), events_from_uniform(events_u, noise)
     y, lr, cum_lr, anneal_area = _schedule_curves(law.fn, cells, t, sched, params, warp, events)
@@ -424,36 +441,37 @@ def _schedule_candidates(name: str, u, gaps, cells: int, p_known: float, noise: 
 
 # One entry point per law, so that each compiles into a cache of its own: torch.compile
 # keeps at most 8 graphs per function, and three laws times point counts overflow one.
-def _multi_power(u, gaps, cells: int, p_known: float, noise: NoiseConfig):
-    return _schedule_candidates("multi_power", u, gaps, cells, p_known, noise)
+def _multi_power(u, gaps, cells: int, p_known: float, p_zero: float, noise: NoiseConfig):
+    return _schedule_candidates("multi_power", u, gaps, cells, p_known, p_zero, noise)
 
 
-def _lr_annealing(u, gaps, cells: int, p_known: float, noise: NoiseConfig):
-    return _schedule_candidates("lr_annealing", u, gaps, cells, p_known, noise)
+def _lr_annealing(u, gaps, cells: int, p_known: float, p_zero: float, noise: NoiseConfig):
+    return _schedule_candidates("lr_annealing", u, gaps, cells, p_known, p_zero, noise)
 
 
-def _intrinsic_time(u, gaps, cells: int, p_known: float, noise: NoiseConfig):
-    return _schedule_candidates("intrinsic_time", u, gaps, cells, p_known, noise)
-
-
-_DRAWS = {
-    "families": _families,
-    "lcpfn": _lcpfn,
-    "multi_power": _schedule_source("multi_power", _multi_power),
-    "lr_annealing": _schedule_source("lr_annealing", _lr_annealing),
-    "intrinsic_time": _schedule_source("intrinsic_time", _intrinsic_time),
-}
+def _intrinsic_time(u, gaps, cells: int, p_known: float, p_zero: float, noise: NoiseConfig):
+    return _schedule_candidates("intrinsic_time", u, gaps, cells, p_known, p_zero, noise)
 
 
 _POWER_PARAMS = ("L0", "A", "alpha", "s0")
 
 
+def _grid(sched: ScheduleParams, cells: int, k: int, device) -> ScheduleGrid:
+    gu = torch.linspace(0.0, 1.0, cells + 1, device=device)[None, :].expand(k, -1)
+    return schedule_grid(gu, relative_lr(sched, gu, xp=torch), xp=torch)
+
+
+def _schedule_features(sched: ScheduleParams, grid: ScheduleGrid, u: torch.Tensor, cells: int) -> tuple[torch.Tensor, ...]:
+    """What the user's schedule shows at logged times ``u``: lr / peak, intrinsic time, annealing area."""
+    at_u = _UniformLerp(u, cells)
+    anneal_area = at_u(annealing_area_at_grid(grid, FEATURE_DECAY_TIME, xp=torch))
+    return relative_lr(sched, u, xp=torch), at_u(grid.s1), anneal_area
+
+
 def _schedule_curves(law: Callable, cells: int, u, sched: ScheduleParams, params: dict, warp: Warp, events: Events):
     """Loss curves of ``law`` under ``sched`` at logged times ``u`` ``(k, n)``, with their
     lr, intrinsic time and annealing area there."""
-    k = u.shape[0]
-    gu = torch.linspace(0.0, 1.0, cells + 1, device=u.device)[None, :].expand(k, -1)
-    grid = schedule_grid(gu, relative_lr(sched, gu, xp=torch), xp=torch)
+    grid = _grid(sched, cells, u.shape[0], u.device)
     power = {p: params[p] for p in _POWER_PARAMS}
     # Pairwise sums cost grid², so the law runs on the grid only; what it adds
     # to the steep power term is smooth enough to interpolate, and the power
@@ -462,9 +480,70 @@ def _schedule_curves(law: Callable, cells: int, u, sched: ScheduleParams, params
     at_uw = _UniformLerp(warp_time(u, warp), cells)
     y = power_term(at_uw(grid.s1), xp=torch, **power) + at_uw(added)
     y = add_events(u, y, 1.0, events)
-    at_u = _UniformLerp(u, cells)
-    anneal_area = at_u(annealing_area_at_grid(grid, FEATURE_DECAY_TIME, xp=torch))
-    return y, relative_lr(sched, u, xp=torch), at_u(grid.s1), anneal_area
+    return (y, *_schedule_features(sched, grid, u, cells))
+
+
+# progress: the families under a random schedule, as small networks train. Progress
+# runs in intrinsic time (a lower lr slows it) and each lr drop adds a jump, realized
+# as the multi-power law realizes its loss drops, of a random share of the curve's own
+# gain (large on a curve that plateaued at a high lr). Shown as an accuracy (metric 0),
+# error rate (1), score (2) or loss (5).
+_DROP_PRIORS = {k: SCHEDULE_LAWS["multi_power"].priors[k] for k in ("C", "beta", "gamma")}
+_PROGRESS_COLUMNS = (
+    TIMES_UNIFORMS, 1, 1, SCHEDULE_UNIFORMS, 1, 1, WARP_UNIFORMS, EVENTS_UNIFORMS, 1, len(_DROP_PRIORS),
+    1, len(_NAMES), len(_NAMES), _n_params(_NAMES),
+)  # fmt: skip
+
+
+def _progress(g, n, cfg: PriorConfig, fuse: Callable, k: int) -> tuple[dict, torch.Tensor]:
+    u = _uniforms(g, k, sum(_PROGRESS_COLUMNS))
+    gaps = _irregular_gaps(g, u[:, :TIMES_UNIFORMS], n)
+    return fuse(_progress_curves)(u, gaps, cfg.grid_size, cfg.p_known_schedule, cfg.family_inclusion, cfg.lr_drop_jump, cfg.noise)
+
+
+def _progress_curves(u, gaps, cells: int, p_known: float, inclusion: float, jump_range: tuple[float, float], noise: NoiseConfig):
+    times_u, horizon_u, known_u, schedule_u, scale_u, metric_u, warp_u, events_u, jump_u, drop_u, pick_u, include_u, weight_u, params_u = (
+        u.split(_PROGRESS_COLUMNS, 1)
+    )
+    t = logging_times(times_u, gaps)
+    horizon = torch.exp(math.log(10.0) + horizon_u * math.log(1000.0))
+    sched = schedules_from_uniform(schedule_u)
+    grid = _grid(sched, cells, t.shape[0], t.device)
+    warp, events = warp_from_uniform(warp_u, noise), events_from_uniform(events_u, noise)
+    at_uw = _UniformLerp(warp_time(t, warp), cells)
+    s1_end = grid.s1[:, -1:]
+    # The families in LC-PFN's epoch units at the logged intrinsic times, and at half and all of the run's.
+    epochs = (torch.cat([at_uw(grid.s1), s1_end], 1) * LogNormal(math.log(100.0), 0.75).from_uniform(scale_u)).clamp(min=1e-3)
+    mix = _mixture(epochs, _family_weights(pick_u, include_u, weight_u, inclusion), params_u, _NAMES)
+    y, end = mix[:, :-1], mix[:, -1:]
+    drop_params = params_from_uniform(_DROP_PRIORS, drop_u)
+    realized = law_at_grid(multi_power, grid, {"L0": 0.0, "A": 0.0, "alpha": 1.0, "s0": 1.0, "B": -1.0, **drop_params})
+    jump = LogUniform(*jump_range).from_uniform(jump_u) * (end - y[:, :1])
+    y = add_events(t, y + jump * at_uw(realized), -1.0, events)
+    metric = torch.where(metric_u[:, 0] < 0.4, 0, torch.where(metric_u[:, 0] < 0.55, 1, torch.where(metric_u[:, 0] < 0.65, 2, 5)))
+    lr, cum_lr, anneal_area = _schedule_features(sched, grid, t, cells)
+    rows = {
+        "x": t * horizon,
+        "y_clean": y,
+        "cum_lr": cum_lr,
+        "horizon": horizon[:, 0],
+        "metric": metric,
+        "sigma": torch.full_like(horizon[:, 0], math.nan),
+        "lr": lr,
+        "anneal_area": anneal_area,
+        "known_schedule": known_u[:, 0] < p_known,
+    }
+    return rows, _unit_range_and_improving(y)
+
+
+_DRAWS = {
+    "families": _families,
+    "lcpfn": _lcpfn,
+    "multi_power": _schedule_source("multi_power", _multi_power),
+    "lr_annealing": _schedule_source("lr_annealing", _lr_annealing),
+    "intrinsic_time": _schedule_source("intrinsic_time", _intrinsic_time),
+    "progress": _progress,
+}
 
 
 def law_at_grid(law: Callable, grid: ScheduleGrid, params: dict, blocks: int = 8) -> torch.Tensor:
@@ -500,10 +579,13 @@ class _UniformLerp:
 
 # --------------------------------------------------------------------------- presentation
 
-# metric codes: 0 accuracy, 1 error rate, 2 unbounded score, 3 LC-PFN accuracy, 4 loss
-_DIRECTION = (1.0, -1.0, 1.0, 1.0, -1.0)
-_LOWER = (0.0, 0.0, -math.inf, -math.inf, 0.0)
-_UPPER = (1.0, 1.0, math.inf, math.inf, math.inf)
+# metric codes: 0 accuracy, 1 error rate, 2 unbounded score, 3 LC-PFN accuracy, 4 loss,
+# 5 loss from an accuracy-like curve (1 - y)
+_DIRECTION = (1.0, -1.0, 1.0, 1.0, -1.0, -1.0)
+_LOWER = (0.0, 0.0, -math.inf, -math.inf, 0.0, 0.0)
+_UPPER = (1.0, 1.0, math.inf, math.inf, math.inf, math.inf)
+_FLIPPED = (False, True, False, False, False, True)
+_QUANTIZED = (True, True, False, False, False, False)  # measured on a finite validation set
 
 
 def _present(g, d: dict, source: torch.Tensor, cfg: PriorConfig, fuse: Callable) -> CurveBatch:
@@ -517,13 +599,15 @@ def _present(g, d: dict, source: torch.Tensor, cfg: PriorConfig, fuse: Callable)
 
     lower, upper = table(_LOWER), table(_UPPER)
     noise = draw_noise(g, b, n, cfg.noise)
-    bounds_u, affine_u, scale_u, shift_u = _uniforms(g, b, 4).unbind(1)
+    bounds_u, affine_u, scale_u, shift_u, horizon_u, quantized_u, n_val_u = _uniforms(g, b, 7).unbind(1)
     known = (torch.isfinite(lower) | torch.isfinite(upper)) & (bounds_u < cfg.p_bounds_known)
     affine = affine_u < cfg.p_affine
     scale = torch.where(affine, LogUniform(1e-3, 1e3).from_uniform(scale_u), 1.0)
     shift = torch.where(affine, scale * Normal(0.0, 10.0).from_uniform(shift_u), 0.0)
+    quantized = table(_QUANTIZED) & (quantized_u < cfg.p_quantized)
+    n_val = torch.where(quantized, LogUniform(*cfg.quantized_n).from_uniform(n_val_u).round(), math.nan)
 
-    y, y_clean = fuse(_observed)(d["y_clean"], d["x"], d["horizon"], metric == 1, noise, d["sigma"], lower, upper, scale, shift)
+    y, y_clean = fuse(_observed)(d["y_clean"], d["x"], d["horizon"], table(_FLIPPED), noise, d["sigma"], lower, upper, n_val, scale, shift)
     lower = torch.where(known, lower, -math.inf)
     upper = torch.where(known, upper, math.inf)
     return CurveBatch(
@@ -535,6 +619,7 @@ def _present(g, d: dict, source: torch.Tensor, cfg: PriorConfig, fuse: Callable)
         anneal_area=d["anneal_area"],
         horizon=d["horizon"],
         known_schedule=d["known_schedule"],
+        horizon_known=d["known_schedule"] | (horizon_u < cfg.p_horizon_known),
         direction=table(_DIRECTION),
         lower=lower * scale + shift,
         upper=upper * scale + shift,
@@ -542,7 +627,7 @@ def _present(g, d: dict, source: torch.Tensor, cfg: PriorConfig, fuse: Callable)
     )
 
 
-def _observed(y_clean, x, horizon, flip, noise: Noise, lcpfn_sigma, lower, upper, scale, shift):
+def _observed(y_clean, x, horizon, flip, noise: Noise, lcpfn_sigma, lower, upper, n_val, scale, shift):
     """Observed and clean values in the curve's units: ``(b, n)`` each."""
     y = torch.where(flip[:, None], 1.0 - y_clean, y_clean)
     noisy = add_noise(x / horizon[:, None], y, noise)
@@ -551,4 +636,7 @@ def _observed(y_clean, x, horizon, flip, noise: Noise, lcpfn_sigma, lower, upper
     noisy = torch.where(torch.isnan(sigma), noisy, y + torch.nan_to_num(sigma) * noise.z)
     # Real accuracies, error rates and losses never leave their range: hard limits.
     noisy = torch.minimum(torch.maximum(noisy, lower[:, None]), upper[:, None])
+    # An accuracy on n_val examples is a multiple of 1 / n_val.
+    n = n_val[:, None]
+    noisy = torch.where(torch.isnan(n), noisy, torch.round(noisy * torch.nan_to_num(n, nan=1.0)) / torch.nan_to_num(n, nan=1.0))
     return noisy * scale[:, None] + shift[:, None], y * scale[:, None] + shift[:, None]

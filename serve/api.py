@@ -40,7 +40,8 @@ def _arguments(body: PredictRequest) -> dict:
     return {
         "x": body.x,
         "y": body.y,
-        "x_query": body.x_query if body.x_query is not None else [body.horizon],
+        "x_query": body.x_query,
+        "horizon": body.horizon,
         "direction": body.direction,
         "bounds": body.bounds,
         "schedule": schedule_from_spec(body.schedule.model_dump() if body.schedule is not None else None),

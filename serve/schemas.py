@@ -49,14 +49,18 @@ class Curve(Strict):
 
 
 class PredictRequest(Curve):
-    x_query: list[Finite] | None = Field(default=None, min_length=1, description="steps to predict (or give horizon)")
-    horizon: Finite | None = Field(default=None, description="predict only the final step of the run")
+    x_query: list[Finite] | None = Field(default=None, min_length=1, description="steps to predict (default: the horizon)")
+    horizon: Finite | None = Field(
+        default=None,
+        description="the step the run is planned to end at (default: where the schedule ends; unknown without one, "
+        "then time is measured in units of the last observed step)",
+    )
     quantiles: list[Level] = Field(default=[0.05, 0.25, 0.5, 0.75, 0.95], min_length=1, max_length=99)
 
     @model_validator(mode="after")
-    def _one_target(self):
-        if (self.x_query is None) == (self.horizon is None):
-            raise ValueError("give exactly one of x_query (steps to predict) and horizon (the final step)")
+    def _some_target(self):
+        if self.x_query is None and self.horizon is None and self.schedule is None:
+            raise ValueError("give x_query (steps to predict), or a horizon or schedule to predict the run's final step")
         return self
 
 

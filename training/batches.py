@@ -39,8 +39,11 @@ def make_task(curves: CurveBatch, n_ctx: int, query_idx: torch.Tensor, max_conte
     loc, scale = location_scale(y[:, ctx_idx], xp=torch)
     z = (y - loc) / scale
     best, worst = normalized_bounds(curves.lower, curves.upper, curves.direction, loc, scale, xp=torch)
-    t = curves.x / curves.horizon[:, None]
-    feats = token_features(t, curves.lr, curves.cum_lr, curves.anneal_area, curves.known_schedule, best, worst, xp=torch)
+    # Where the horizon is hidden, time is in units of the last context step, as at inference.
+    unit = torch.where(curves.horizon_known, curves.horizon, curves.x[:, n_ctx - 1])
+    t = curves.x / unit[:, None]
+    known = curves.known_schedule
+    feats = token_features(t, curves.lr, curves.cum_lr, curves.anneal_area, known, curves.horizon_known, best, worst, xp=torch)
     # Targets sit on the limits they were clamped to; float rounding must not move them outside.
     z_qry = torch.minimum(torch.maximum(z[:, query_idx], best), worst)
     return Task(

@@ -42,6 +42,7 @@ class EvalCurve:
     bounds: tuple | None = None
     schedule: tuple | None = None  # (steps, lrs) over the whole run, if known
     y_range: float = 1.0  # scores are per unit of this range
+    horizon: float | None = None  # planned last step, if known
 
     def cut(self, fraction: float) -> tuple[int, np.ndarray]:
         """Context length and the indices of the scored remaining points."""
@@ -57,7 +58,11 @@ class EvalCurve:
 
 
 def real_curves(path: str | Path, *, with_schedule: bool = True) -> list[EvalCurve]:
-    """Curves of a ``.jsonl.gz`` file in the ``../shared/data`` format."""
+    """Curves of a ``.jsonl.gz`` file in the ``../shared/data`` format.
+
+    The horizon is known, as it is to whoever plans a run: ``meta.planned_horizon``,
+    else the last logged step (the files hold whole runs).
+    """
     out = []
     with gzip.open(path, "rt") as f:
         for line in f:
@@ -65,7 +70,8 @@ def real_curves(path: str | Path, *, with_schedule: bool = True) -> list[EvalCur
             x, y = np.asarray(r["x"], float), np.asarray(r["y"], float)
             bounds = (0.0, 1.0) if r["metric"] == "accuracy" else (0.0, None)
             sched = (x, np.asarray(r["lr"], float)) if with_schedule and r.get("lr") else None
-            out.append(EvalCurve(r["id"], x, y, r["direction"], bounds, sched, float(np.ptp(y)) or 1.0))
+            horizon = float((r.get("meta") or {}).get("planned_horizon") or x[-1])
+            out.append(EvalCurve(r["id"], x, y, r["direction"], bounds, sched, float(np.ptp(y)) or 1.0, horizon))
     return out
 
 
@@ -75,7 +81,7 @@ def prior_curves(n: int, *, seed: int = 424242, n_points: int = 100, lcpfn_only:
 
     from priors.sample import PriorConfig, sample
 
-    cfg = PriorConfig(source_weights=(0, 1, 0, 0, 0), p_affine=0.0) if lcpfn_only else PriorConfig()
+    cfg = PriorConfig(source_weights=(0, 1, 0, 0, 0, 0), p_affine=0.0, p_horizon_known=1.0) if lcpfn_only else PriorConfig()
     b = sample(torch.Generator().manual_seed(seed), n, n_points, config=cfg)
     out = []
     for i in range(n):
@@ -87,7 +93,8 @@ def prior_curves(n: int, *, seed: int = 424242, n_points: int = 100, lcpfn_only:
             sched = (x, b.lr[i].double().numpy())
         direction = "max" if float(b.direction[i]) > 0 else "min"
         y_range = 1.0 if lcpfn_only else float(np.ptp(b.y_clean[i].double().numpy())) or 1.0
-        out.append(EvalCurve(f"prior/{i}", x, y, direction, bounds, sched, y_range))
+        horizon = float(b.horizon[i]) if bool(b.horizon_known[i]) else None
+        out.append(EvalCurve(f"prior/{i}", x, y, direction, bounds, sched, y_range, horizon))
     return out
 
 
@@ -144,7 +151,7 @@ def power_law(curve: EvalCurve, n_ctx: int, x_query: np.ndarray) -> _Normal:
 def pfn(model, *, use_schedule: bool = True) -> Callable:
     def predict(curve: EvalCurve, n_ctx: int, x_query: np.ndarray):
         return model.predict(
-            curve.x[:n_ctx], curve.y[:n_ctx], x_query, direction=curve.direction, bounds=curve.bounds,
+            curve.x[:n_ctx], curve.y[:n_ctx], x_query, horizon=curve.horizon, direction=curve.direction, bounds=curve.bounds,
             schedule=curve.schedule if use_schedule else None,
         )
 
@@ -256,8 +263,8 @@ def _method(name: str, model, mcmc_budget: float = MCMC_BUDGET_S) -> Callable:
     if name == "mcmc":
         mcmc = require("lcpfn.mcmc", "mcmc")
         extrapolator = mcmc.MCMCExtrapolator(time_budget_s=mcmc_budget)
-        return lambda curve, n_ctx, xq: extrapolator.predict(curve.x[:n_ctx], curve.y[:n_ctx], xq, direction=curve.direction,
-                                                            bounds=curve.bounds, schedule=curve.schedule)
+        return lambda curve, n_ctx, xq: extrapolator.predict(curve.x[:n_ctx], curve.y[:n_ctx], xq, horizon=curve.horizon,
+                                                            direction=curve.direction, bounds=curve.bounds, schedule=curve.schedule)
     raise SystemExit(f"--methods: unknown method {name!r}; choose from {', '.join(METHODS)}")
 
 

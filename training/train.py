@@ -102,7 +102,7 @@ PRESETS = {
     "cpu": TrainConfig(
         preset="cpu",
         model=ModelConfig(d_model=128, n_layers=4, n_heads=4, d_ff=384, n_bars=1000, max_context=128),
-        prior=PriorConfig(source_weights=(0.3, 0.25, 0.15, 0.15, 0.15)),
+        prior=PriorConfig(source_weights=(0.2, 0.22, 0.16, 0.1, 0.1, 0.22)),
         steps=12_000,
         batch_size=128,
         max_points=200,
@@ -116,7 +116,7 @@ PRESETS = {
     "gpu": TrainConfig(
         preset="gpu",
         model=ModelConfig(d_model=256, n_layers=6, n_heads=8, d_ff=512, n_bars=1000, max_context=128),
-        prior=PriorConfig(source_weights=(0.3, 0.25, 0.15, 0.15, 0.15)),
+        prior=PriorConfig(source_weights=(0.2, 0.22, 0.16, 0.1, 0.1, 0.22)),
         steps=40_000,
         batch_size=512,
         max_points=200,

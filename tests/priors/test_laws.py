@@ -14,7 +14,8 @@ DATA = Path(__file__).resolve().parents[1] / "data"  # a copy of ../shared/data/
 
 
 def _params(law, rng):
-    return {k: float(v) for k, v in zip(law.priors, _draw(law, rng))}
+    """The law's own parameters from one draw of its prior."""
+    return law.law_params({k: float(v) for k, v in zip(law.priors, _draw(law, rng))})
 
 
 def _draw(law, rng):

@@ -29,7 +29,7 @@ def test_everything_is_finite(batch):
 
 def test_logging_steps_increase_and_end_at_the_horizon(batch):
     assert (batch.x.diff(dim=1) > 0).all()
-    assert (batch.x[:, 0] > 0).all()
+    assert (batch.x[:, 0] >= 0).all() and (batch.x[:, 0] == 0).any()
     torch.testing.assert_close(batch.x[:, -1], batch.horizon)
 
 
@@ -63,10 +63,12 @@ def test_clean_curves_improve_in_their_direction(batch):
     assert (gain > rounding).float().mean() > 0.99
 
 
-def test_schedule_aware_curves_are_losses_and_schedule_free_are_not_known():
+def test_schedule_laws_give_losses_and_schedule_free_curves_hide_the_schedule():
     b = P.sample(torch.Generator().manual_seed(1), 2000, 40)
-    aware = b.source >= P.SOURCES.index("multi_power")
-    assert (b.direction[aware] == -1).all()
+    laws = (b.source >= P.SOURCES.index("multi_power")) & (b.source <= P.SOURCES.index("intrinsic_time"))
+    aware = laws | (b.source == P.SOURCES.index("progress"))
+    assert (b.direction[laws] == -1).all()
+    assert (b.direction[~laws & aware] == 1).any() and (b.direction[~laws & aware] == -1).any()
     assert not b.known_schedule[~aware].any()
     assert b.known_schedule[aware].any() and not b.known_schedule[aware].all()
     assert (b.lr[~aware] == 1).all()
@@ -89,14 +91,14 @@ def test_intrinsic_time_features_are_consistent(batch):
 
 
 def test_lcpfn_source_is_lcpfn_prior():
-    only = P.PriorConfig(source_weights=(0, 1, 0, 0, 0))
+    only = P.PriorConfig(source_weights=(0, 1, 0, 0, 0, 0))
     b = P.sample(torch.Generator().manual_seed(2), 500, 100, config=only)
     torch.testing.assert_close(b.x[0], torch.arange(1.0, 101.0))
     assert (b.direction == 1).all() and not torch.isfinite(b.lower).any()
 
 
 def test_lcpfn_curves_stay_in_unit_range_before_rescaling():
-    only = P.PriorConfig(source_weights=(0, 1, 0, 0, 0), p_affine=0.0)
+    only = P.PriorConfig(source_weights=(0, 1, 0, 0, 0, 0), p_affine=0.0)
     b = P.sample(torch.Generator().manual_seed(3), 500, 100, config=only)
     assert (b.y_clean >= 0).all() and (b.y_clean <= 1).all()
     assert (b.y_clean[:, -1] > b.y_clean[:, 0]).all()
@@ -106,7 +108,8 @@ def test_lcpfn_curves_stay_in_unit_range_before_rescaling():
 
 
 def test_noise_scale_follows_config():
-    quiet = P.PriorConfig(noise=NoiseConfig(log_sigma_loc=-9.0, log_sigma_scale=0.0, p_outliers=0.0), source_weights=(1, 0, 1, 1, 1))
+    quiet = P.PriorConfig(noise=NoiseConfig(log_sigma_loc=-9.0, log_sigma_scale=0.0, p_outliers=0.0), p_quantized=0.0,
+                          source_weights=(1, 0, 1, 1, 1, 1))
     b = P.sample(torch.Generator().manual_seed(4), 300, 50, config=quiet)
     span = b.y_clean.amax(1) - b.y_clean.amin(1)
     rounding = 1e-6 * b.y_clean.abs().amax(1)  # float32 after a large random offset
@@ -192,7 +195,7 @@ def test_schedule_laws_in_causal_blocks_equal_the_full_square(name):
     law = SCHEDULE_LAWS[name]
     gu = torch.linspace(0.0, 1.0, 33).expand(256, -1).double()
     grid = schedule_grid(gu, relative_lr(random_schedules(g, 256), gu, xp=torch).double(), xp=torch)
-    params = {p: d.sample(g, 256)[:, None].double() for p, d in law.priors.items()}
+    params = law.law_params({p: d.sample(g, 256)[:, None].double() for p, d in law.priors.items()}, torch)
     full = law(gu, grid.s1, grid, xp=torch, **params)
     for blocks in (2, 4, 5):
         torch.testing.assert_close(P.law_at_grid(law.fn, grid, params, blocks), full, rtol=1e-12, atol=1e-12)

@@ -1,0 +1,227 @@
+"""A cooldown's outcome predicted before it runs: `python benchmarks/what_if.py [--model PATH]`.
+
+Pairs of runs that share a prefix: a constant-lr parent and a branch that leaves
+it (a WSD cooldown, a drop to a lower constant lr) at the branch step. Given the
+parent's points before the branch diverges and the branch's planned schedule,
+each method predicts the branch's final loss. Printed per method (median over
+pairs): relative final-loss error, cooldown-gain error
+``|predicted gain - true gain| / true gain`` (gain = the parent's loss at the
+branch's last step minus the branch's final loss; predicted gain = the
+prediction under the parent's constant schedule minus under the branch's), and
+90 % coverage of the final loss.
+
+Pairs come from ``../shared/data/mpl_llm_25m.jsonl.gz`` (constant → WSD and
+WSD-to-lower-constant runs of a 25M GPT) and from ``benchmarks/data/lm_cpu.jsonl.gz``
+(byte-level LMs trained by ``benchmarks/lm_curves.py``: cooldowns of several starts,
+lengths and shapes resumed from a constant run's checkpoints, and two-stage drops).
+
+Baselines on the same prefix: a power-law fit ``a + b x^-c`` (it cannot see the
+schedule: its gain is 0) and an LR-annealing-law fit (Tissue et al. 2024),
+``L0 + A S1^-alpha - C S2`` with (L0, A, alpha) fitted on the prefix; a constant
+prefix cannot identify C, so C/A is set to the median of the prior's annealing law
+(``priors.laws.SCHEDULE_LAWS["lr_annealing"]``), the project's stated belief.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT / ".." / "shared" / "data"
+DEFAULT_FILES = (SHARED / "mpl_llm_25m.jsonl.gz", ROOT / "benchmarks" / "data" / "lm_cpu.jsonl.gz")
+# 25M GPT: the pairs the issue names. Branch step: where the branch's lr leaves the parent's.
+MPL_PAIRS = ("wsd_20000_24000", "wsdld_20000_24000", "wsdcon_3", "wsdcon_9", "wsdcon_18")
+
+
+@dataclass(frozen=True)
+class Pair:
+    id: str
+    x_prefix: np.ndarray  # the parent's points before the branch diverges
+    y_prefix: np.ndarray
+    branch_schedule: tuple[np.ndarray, np.ndarray]  # (steps, lr) of the branch, whole run
+    parent_schedule: tuple[np.ndarray, np.ndarray]  # the parent's schedule up to the branch's last step
+    x_final: float
+    y_final: float  # the branch's final loss
+    y_parent_final: float  # the parent's loss at x_final (interpolated)
+
+
+def _read(path: Path) -> list[dict]:
+    with gzip.open(path, "rt") as f:
+        return [json.loads(line) for line in f]
+
+
+def _pair(parent: dict, branch: dict) -> Pair | None:
+    px, py, plr = (np.asarray(parent[k], float) for k in ("x", "y", "lr"))
+    bx, by, blr = (np.asarray(branch[k], float) for k in ("x", "y", "lr"))
+    parent_lr_at_b = np.interp(bx, px, plr)
+    differs = np.flatnonzero(~np.isclose(blr, parent_lr_at_b, rtol=1e-6))
+    if len(differs) == 0 or bx[-1] > px[-1]:
+        return None
+    diverge = bx[differs[0]]
+    keep = px < diverge
+    if keep.sum() < 3:
+        return None
+    x_final = bx[-1]
+    parent_steps = np.append(px[px < x_final], x_final)
+    parent_sched = (parent_steps, np.interp(parent_steps, px, plr))
+    return Pair(branch["id"], px[keep], py[keep], (bx, blr), parent_sched, x_final, by[-1], float(np.interp(x_final, px, py)))
+
+
+def pairs_from(path: Path) -> list[Pair]:
+    """Every (constant parent, branch) pair in a file: branches name their parent in ``meta.parent``,
+    and the 25M GPT file's pairs are the ones in ``MPL_PAIRS``."""
+    if not path.exists():
+        return []
+    records = _read(path)
+    by_id = {r["id"]: r for r in records}
+    out = []
+    for r in records:
+        parent_id = (r.get("meta") or {}).get("parent")
+        if parent_id is None and r["id"].split("/")[-1] in MPL_PAIRS:
+            parent_id = r["id"].rsplit("/", 1)[0] + "/constant_24000"
+        if parent_id in by_id:
+            p = _pair(by_id[parent_id], r)
+            if p is not None:
+                out.append(p)
+    return out
+
+
+# --------------------------------------------------------------------------- methods
+# Each method returns (median under the branch schedule, 5 % and 95 % quantiles there,
+# median under the parent schedule).
+
+
+def pfn(model):
+    def predict(p: Pair):
+        kw = dict(direction="min", bounds=(0, None))
+        b = model.predict(p.x_prefix, p.y_prefix, [p.x_final], schedule=p.branch_schedule, **kw)
+        c = model.predict(p.x_prefix, p.y_prefix, [p.x_final], schedule=p.parent_schedule, **kw)
+        q = b.quantile([0.05, 0.95])
+        return float(b.median[0]), float(q[0, 0]), float(q[1, 0]), float(c.median[0])
+
+    return predict
+
+
+def _gaussian(mean: float, sd: float) -> tuple[float, float]:
+    return mean - 1.6449 * sd, mean + 1.6449 * sd
+
+
+def power_law(p: Pair):
+    from scipy.optimize import least_squares
+
+    x, y = p.x_prefix, p.y_prefix
+    s = x[-1]
+    best = None
+    for c0 in (0.3, 1.0):
+        p0 = np.array([y[-1], (y[0] - y[-1]) * (x[0] / s) ** c0, c0])
+        fit = least_squares(lambda q: q[0] + q[1] * (x / s) ** -q[2] - y, p0, bounds=([-np.inf, -np.inf, 0.01], [np.inf, np.inf, 3.0]))
+        best = fit if best is None or fit.cost < best.cost else best
+    a, b, c = best.x
+    sd = max(float(np.sqrt(2 * best.cost / max(1, len(y) - 3))), 1e-9)
+    final = a + b * (p.x_final / s) ** -c
+    return (final, *_gaussian(final, sd), final)
+
+
+def _integrals(schedule: tuple[np.ndarray, np.ndarray], at: np.ndarray, decay_steps: float) -> tuple[np.ndarray, np.ndarray]:
+    """S1 (∫ lr/peak dstep) and the annealing area S2 at steps ``at``, from 0."""
+    from priors.schedules import annealing_area, schedule_grid
+
+    steps, lr = schedule
+    grid_steps = np.linspace(0.0, steps[-1], 4097)
+    grid_lr = np.interp(grid_steps, steps, lr) / lr.max()
+    grid = schedule_grid(grid_steps, grid_lr)
+    return np.interp(at, grid_steps, grid.s1), annealing_area(at, grid, decay_steps)
+
+
+def annealing_law(p: Pair):
+    """Tissue et al.'s law fitted on the prefix, in units where time is a fraction of the run."""
+    from scipy.optimize import least_squares
+
+    from priors.laws import SCHEDULE_LAWS
+
+    priors = SCHEDULE_LAWS["lr_annealing"].priors
+    c_over_a = _median(priors["C"]) / _median(priors["A"])
+    total = p.branch_schedule[0][-1]
+    decay = _median(priors["decay_time"]) * total
+    s1, _ = _integrals(p.branch_schedule, p.x_prefix, decay)
+    s1, y = s1 / total, p.y_prefix  # normalized intrinsic time, as in the prior
+    best = None
+    for alpha0 in (0.3, 0.7):
+        q0 = np.array([y[-1] * 0.9, (y[0] - y[-1]) * s1[0] ** alpha0, alpha0])
+        fit = least_squares(lambda q: q[0] + q[1] * s1 ** -q[2] - y, q0, bounds=([0.0, 0.0, 0.01], [np.inf, np.inf, 3.0]))
+        best = fit if best is None or fit.cost < best.cost else best
+    l0, a, alpha = best.x
+    sd = max(float(np.sqrt(2 * best.cost / max(1, len(y) - 3))), 1e-9)
+
+    def final(schedule):
+        s1_end, s2_end = _integrals(schedule, np.array([p.x_final]), decay)
+        return float(l0 + a * (s1_end[0] / total) ** -alpha - c_over_a * a * s2_end[0] / total)
+
+    f = final(p.branch_schedule)
+    return (f, *_gaussian(f, sd), final(p.parent_schedule))
+
+
+def _median(d) -> float:
+    """Median of a prior distribution (inverse CDF at 0.5)."""
+    import torch
+
+    return float(d.from_uniform(torch.tensor([0.5])))
+
+
+# --------------------------------------------------------------------------- report
+
+
+def evaluate(pairs: list[Pair], method) -> dict[str, float]:
+    rel, gain_err, cover = [], [], []
+    for p in pairs:
+        med, lo, hi, parent_med = method(p)
+        true_gain = p.y_parent_final - p.y_final
+        rel.append(abs(med - p.y_final) / p.y_final)
+        gain_err.append(abs((parent_med - med) - true_gain) / abs(true_gain))
+        cover.append(lo <= p.y_final <= hi)
+    return {"rel_err": float(np.median(rel)), "gain_err": float(np.median(gain_err)), "cover90": float(np.mean(cover))}
+
+
+def details(pairs: list[Pair], method) -> list[str]:
+    lines = ["| pair | true final | predicted | 90 % interval | true gain | predicted gain |", "|---|---|---|---|---|---|"]
+    for p in pairs:
+        med, lo, hi, parent_med = method(p)
+        lines.append(f"| {p.id} | {p.y_final:.4f} | {med:.4f} | [{lo:.4f}, {hi:.4f}] | {p.y_parent_final - p.y_final:.4f} | "
+                     f"{parent_med - med:.4f} |")
+    return lines
+
+
+def main() -> None:
+    import lcpfn
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", help="exported .onnx (default: the shipped model)")
+    ap.add_argument("--files", nargs="*", default=[str(f) for f in DEFAULT_FILES])
+    ap.add_argument("--details", action="store_true", help="one row per pair for the PFN")
+    args = ap.parse_args()
+    model = lcpfn.load(args.model)
+    methods = {model.name: pfn(model), "power-law fit": power_law, "annealing-law fit": annealing_law}
+    for path in args.files:
+        pairs = pairs_from(Path(path))
+        if not pairs:
+            print(f"## {Path(path).name}: no pairs (file missing or without branches)\n")
+            continue
+        print(f"## {Path(path).name}: {len(pairs)} pairs\n")
+        print("| method | median rel. final-loss error | median cooldown-gain error | 90 % coverage |")
+        print("|---|---|---|---|")
+        for name, m in methods.items():
+            r = evaluate(pairs, m)
+            print(f"| {name} | {r['rel_err']:.2%} | {r['gain_err']:.0%} | {r['cover90']:.2f} |")
+        print()
+        if args.details:
+            print("\n".join(details(pairs, methods[model.name])) + "\n")
+
+
+if __name__ == "__main__":
+    main()
