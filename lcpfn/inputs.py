@@ -260,7 +260,7 @@ def schedule_on_grid(curve: Curve) -> tuple[Callable[[np.ndarray], np.ndarray], 
         raise InvalidCurveError(f"{field} must be finite and >= 0, got {grid_lr[bad[0]]:g} at step {bad[0] * horizon / SCHEDULE_GRID:g}")
     if not grid_lr.max() > 0:
         raise InvalidCurveError(f"{field} is zero everywhere: a schedule needs a positive learning rate somewhere")
-    return horizon, lr_at, grid_lr
+    return lr_at, grid_lr
 
 
 def _call_schedule(f, steps: np.ndarray) -> np.ndarray:

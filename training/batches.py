@@ -67,7 +67,7 @@ def random_cut(g: torch.Generator, n_points: int, max_queries: int) -> tuple[int
 
 
 def cutoff_task(curves: CurveBatch, fraction: float, max_context: int) -> Task:
-    """Context = the first ``fraction`` of the points (at least 1), queries = all the rest."""
+    """Context = the first ``fraction`` of the points (at least 2, as in training), queries = all the rest."""
     n = curves.x.shape[1]
-    n_ctx = int(np.clip(round(fraction * n), 1, n - 1))
+    n_ctx = int(np.clip(round(fraction * n), 2, n - 1))
     return make_task(curves, n_ctx, torch.arange(n_ctx, n, device=curves.x.device), max_context)

@@ -5,6 +5,7 @@ from hypothesis import strategies as st
 
 from lcpfn.features import (
     N_TOKEN_FEATURES,
+    TOKEN_FEATURES,
     location_scale,
     normalized_bounds,
     subsample_context,
@@ -39,7 +40,8 @@ def test_numpy_and_torch_features_agree():
         loc, scale = location_scale(yl, xp=xp)
         best, worst = normalized_bounds(conv(lower), conv(upper), conv(direction), loc, scale, xp=xp)
         t = conv(np.linspace(0.1, 1, 12)[None].repeat(4, 0))
-        f = token_features(t, t, t, t * 0.1, conv(np.array([True, False, True, False])), best, worst, xp=xp)
+        known = conv(np.array([True, False, True, False]))
+        f = token_features(t, t, t, t * 0.1, known, conv(np.array([True, True, False, False])), best, worst, xp=xp)
         outs.append(np.asarray(f))
     assert outs[0].shape == (4, 12, N_TOKEN_FEATURES)
     np.testing.assert_allclose(outs[0], outs[1], atol=1e-12)
@@ -51,11 +53,13 @@ def test_flipped_bounds_follow_the_direction():
     assert (best[0, 0], worst[0, 0]) == (-1.0, 0.0)  # accuracy: the best value 1 becomes -1 after the flip
 
 
-def test_unknown_schedule_hides_schedule_features():
+def test_unknown_schedule_and_horizon_hide_their_features():
     t = np.linspace(0.1, 1, 5)[None]
     inf = np.full((1, 1), np.inf)
-    f = token_features(t, t, t, t, np.array([False]), -inf, inf)[0]
+    f = token_features(t, t, t, t, np.array([False]), np.array([False]), -inf, inf)[0]
     assert np.all(f[:, 2:] == 0)
+    g = token_features(t, t, t, t, np.array([False]), np.array([True]), -inf, inf)[0]
+    assert np.all(g[:, TOKEN_FEATURES.index("horizon_known")] == 1)
 
 
 def test_subsampling_keeps_the_latest_points_and_the_first():

@@ -29,7 +29,8 @@ def test_prediction_contract(model):
     q = pred.quantile([0.05, 0.25, 0.5, 0.75, 0.95])
     assert q.shape == (5, 3) and np.all(np.diff(q, axis=0) >= 0)
     low, high = pred.interval(0.9)
-    np.testing.assert_allclose(low, q[0]) and np.testing.assert_allclose(high, q[-1])
+    np.testing.assert_allclose(low, q[0])
+    np.testing.assert_allclose(high, q[-1])
     np.testing.assert_allclose(pred.cdf(pred.median), 0.5, atol=1e-6)
     assert np.all(np.isfinite(pred.log_prob(pred.median))) and np.all(np.isfinite(pred.mean))
     np.testing.assert_allclose(pred.prob_better_than(pred.median), 0.5, atol=1e-6)
@@ -71,7 +72,7 @@ def test_schedule_forms_agree(model):
     steps = np.linspace(0, 100, 2001)
     by_object = model.predict(X, LOSS, [100], schedule=sched)
     by_pairs = model.predict(X, LOSS, [100], schedule=(steps, sched(steps)))
-    by_callable = model.predict(X, LOSS, [100], schedule=sched.__call__)
+    by_callable = model.predict(X, LOSS, [100], schedule=sched.__call__, horizon=100)
     np.testing.assert_allclose(by_pairs.quantile([0.1, 0.5, 0.9]), by_object.quantile([0.1, 0.5, 0.9]), rtol=1e-3)
     np.testing.assert_allclose(by_callable.quantile([0.1, 0.5, 0.9]), by_object.quantile([0.1, 0.5, 0.9]), rtol=1e-9)
 
@@ -82,6 +83,32 @@ def test_a_known_cooldown_lowers_the_predicted_final_loss(model):
     flat = model.predict(x, y, [24_000], schedule=constant(total=24_000, peak=3e-4))
     cooled = model.predict(x, y, [24_000], schedule=wsd(total=24_000, peak=3e-4, cooldown=0.2))
     assert cooled.median[0] < flat.median[0]
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.integers(3, 40),
+    st.floats(1.05, 20.0),
+    st.lists(st.floats(1.0, 1000.0), min_size=1, max_size=6),
+    st.sampled_from([None, "horizon", "schedule"]),
+)
+def test_the_prediction_at_a_step_does_not_depend_on_the_other_steps_asked(n, ahead, others, planned):
+    """Marginal at a step unchanged when other query steps are added (the issue's x=1..20 accuracy example included)."""
+    model = lcpfn.load()
+    x = np.arange(1.0, n + 1.0)
+    acc = 0.9 - 0.6 * x**-0.8
+    step = n * ahead
+    kw = dict(direction="max", bounds=(0, 1))
+    if planned == "horizon":
+        kw["horizon"] = n * 1001.0
+    elif planned == "schedule":
+        kw["schedule"] = wsd(total=n * 1001.0, peak=0.1, cooldown=0.3)
+    extra = [n + o * n for o in others]
+    alone = model.predict(x, acc, [step], **kw)
+    together = model.predict(x, acc, sorted([step, *extra]), **kw)
+    at = list(together.x_query).index(step)
+    levels = [0.05, 0.5, 0.95]
+    np.testing.assert_allclose(together.quantile(levels)[:, at], alone.quantile(levels)[:, 0], rtol=1e-5, atol=1e-7)
 
 
 def test_predict_many_equals_predict(model):
@@ -114,7 +141,9 @@ def test_long_noisy_context_is_subsampled_not_refused(model):
         (dict(x=[1, 2, 3], y=[1, 2, 3], bounds=(1, 0)), "lower < upper"),
         (dict(x=[1, 2, 3], y=[1, 2, 3], schedule=([0, 10], [1e-3, -1e-3])), "schedule.lr must be finite and >= 0"),
         (dict(x=[1, 2, 3], y=[1, 2, 3], schedule=([0, 10], [0, 0])), "zero everywhere"),
-        (dict(x=[1, 2, 3], y=[1, 2, 3], x_query=[20], schedule=([0, 10], [1, 1])), "ends at step 10"),
+        (dict(x=[1, 2, 3], y=[1, 2, 3], x_query=[20], schedule=([0, 10], [1, 1])), "x_query\\[0\\]=20 is after the horizon=10"),
+        (dict(x=[1, 2, 3], y=[1, 2, 3], x_query=[20], horizon=15), "after the horizon=15"),
+        (dict(x=[1, 2, 3], y=[1, 2, 3], horizon=2), "horizon=2 is before the last observed step"),
         (dict(x=[1, 2, 3], y=[1, 2, 3], schedule="cosine"), "schedule must be"),
     ],
 )

@@ -26,7 +26,45 @@ def test_step_features_equal_the_schedule_integrals_on_the_dense_grid(schedule):
 
 
 def test_step_features_without_schedule_use_time_as_intrinsic_time():
-    curve = check_curve([1.0, 2.0, 3.0], [3.0, 2.0, 1.5], [10.0])
+    curve = check_curve([1.0, 2.0, 3.0], [3.0, 2.0, 1.5], [10.0], horizon=10.0)
     got = step_features(curve, np.array([1.0, 2.0, 3.0, 10.0]))
-    assert not got.known and np.allclose(got.t, [0.1, 0.2, 0.3, 1.0]) and np.allclose(got.cum_lr, got.t)
+    assert not got.known and got.horizon_known and np.allclose(got.t, [0.1, 0.2, 0.3, 1.0]) and np.allclose(got.cum_lr, got.t)
     assert np.all(got.anneal_area == 0) and np.all(got.lr == 1)
+
+
+def test_without_horizon_time_is_in_units_of_the_last_observed_step_whatever_is_asked():
+    for queries in ([10.0], [10.0, 50.0], [10.0, 1000.0]):
+        curve = check_curve([1.0, 2.0, 4.0], [3.0, 2.0, 1.5], queries)
+        got = step_features(curve, np.array([1.0, 2.0, 4.0, 10.0]))
+        assert not got.horizon_known and np.allclose(got.t, [0.25, 0.5, 1.0, 2.5])
+
+
+def test_the_horizon_comes_from_the_schedule_or_the_argument():
+    s = wsd(total=1000, peak=1e-3)
+    assert check_curve([1.0, 2.0], [2.0, 1.0], [5.0], schedule=s).horizon == 1000
+    assert check_curve([1.0, 2.0], [2.0, 1.0], [5.0], schedule=([0, 800], [1e-3, 1e-3])).horizon == 800
+    assert check_curve([1.0, 2.0], [2.0, 1.0], [5.0], schedule=s, horizon=500).horizon == 500  # the run stops early
+    assert check_curve([1.0, 2.0], [2.0, 1.0], horizon=40).x_query.tolist() == [40.0]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(x_query=[5.0]), r"x\[-1\]=0"),
+        (dict(x_query=[50.0], horizon=20.0), "after the horizon=20"),
+        (dict(horizon=-1.0), "horizon must be a finite number of steps > 0"),
+        (dict(horizon=float("nan")), "horizon must be"),
+        (dict(horizon="ten"), "horizon must be a number"),
+        (dict(), "x_query is missing"),
+        (dict(x_query=[5.0], schedule=lambda s: 1e-3 + 0 * s), "give horizon"),
+        (dict(x_query=[4.0], schedule=([0.0, 3.0], [1.0, 1.0]), horizon=4.0), "before the horizon 4"),
+    ],
+)
+def test_bad_horizons_name_the_field(kwargs, message):
+    from lcpfn.errors import InvalidCurveError
+    from lcpfn.inputs import step_features
+
+    x = [0.0] if "x_query" in kwargs and kwargs.get("horizon") is None and "schedule" not in kwargs else [0.0, 1.0]
+    with pytest.raises(InvalidCurveError, match=message):
+        curve = check_curve(x, [1.0] * len(x), **kwargs)
+        step_features(curve, curve.x_query)

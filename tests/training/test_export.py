@@ -27,14 +27,15 @@ def test_library_prediction_equals_the_torch_model(tiny_run):
     model, _, _ = load_checkpoint(run / "checkpoint.pt")
     x = np.arange(1.0, 11.0)
     y = 2.0 + x**-0.5
-    pred = lcpfn.load(onnx).predict(x, y, [20.0, 40.0])
+    pred = lcpfn.load(onnx).predict(x, y, [20.0, 40.0], horizon=40.0)
     # The same features by hand, in torch.
     yl = to_lower_better(torch.tensor(y)[None], torch.tensor([-1.0]), xp=torch)
     loc, scale = location_scale(yl, xp=torch)
     inf = torch.tensor([float("inf")])
     best, worst = normalized_bounds(-inf, inf, torch.tensor([-1.0]), loc, scale, xp=torch)
     t = torch.tensor(np.concatenate([x, [20.0, 40.0]]) / 40.0)[None]
-    f = token_features(t, torch.ones_like(t), t, torch.zeros_like(t), torch.tensor([False]), best, worst, xp=torch).float()
+    no, yes = torch.tensor([False]), torch.tensor([True])
+    f = token_features(t, torch.ones_like(t), t, torch.zeros_like(t), no, yes, best, worst, xp=torch).float()
     with torch.no_grad():
         logits = model(f[:, :10], ((yl - loc) / scale).float(), f[:, 10:])[0].double().numpy()
     np.testing.assert_allclose(pred.normalized.logits, logits, atol=1e-3)

@@ -1,0 +1,125 @@
+"""Prior predictive checks: statistics of training curves, measured alike on real runs and on the prior.
+
+A prior is realistic where what real runs show lies well inside what it draws. Each
+statistic here is a function of one curve (numpy, in the curve's own units, so the
+prior's random affine map does not matter), and :func:`prior_statistic` draws its
+distribution from :func:`priors.sample.sample`. The tests
+(``tests/priors/test_checks.py``) assert that the values measured on real dev curves
+lie inside the prior's 5-95 % range.
+
+* :func:`noise_to_range`: observation noise relative to the curve's range.
+* :func:`final_to_initial`: final over initial loss of a run logged from step 0.
+* :func:`overfit`: how far the final value fell back from the best one.
+* :func:`lr_drop_jump`: the improvement right after the largest lr drop.
+* :func:`cooldown_gain_ratio`: a cooldown's gain over a constant lr, relative to the
+  stable phase's drop from 40 % to 80 % of the run (:func:`law_cooldown_gain_ratios`
+  draws it from the schedule-aware laws).
+
+>>> round(float(final_to_initial(np.array([5.0, 3.0, 2.0]))), 2)
+0.4
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Gaussian noise of sd s gives second differences of sd s * sqrt(6); 0.6745 turns a median
+# absolute deviation into a standard deviation.
+_MAD_TO_SD = 1.0 / (0.6745 * np.sqrt(6.0))
+
+
+def noise_to_range(y: np.ndarray) -> float:
+    """Noise sd (robust, from second differences) over the range of ``y``."""
+    span = float(np.ptp(y))
+    if len(y) < 5 or span <= 0:
+        return float("nan")
+    return float(np.median(np.abs(np.diff(y, 2))) * _MAD_TO_SD / span)
+
+
+def final_to_initial(y: np.ndarray) -> float:
+    """Last value over the first, for a loss logged from step 0 (raw units, lower bound 0)."""
+    return float(y[-1] / y[0])
+
+
+def overfit(y: np.ndarray, direction: float) -> float:
+    """How far the final value is from the best value reached, in units of the range (0: it ends at its best)."""
+    better = y * direction
+    span = float(np.ptp(y))
+    return float((better.max() - better[-1]) / span) if span > 0 else 0.0
+
+
+def lr_drop_jump(y: np.ndarray, lr: np.ndarray, direction: float) -> float:
+    """Improvement over the two logged steps after the largest lr drop (to at most half), in units of the range;
+    NaN without such a drop."""
+    ratio = lr[1:] / np.maximum(lr[:-1], 1e-30)
+    i = int(np.argmin(ratio)) + 1  # first step at the lower lr
+    span = float(np.ptp(y))
+    if ratio[i - 1] > 0.5 or i < 1 or i + 1 >= len(y) or span <= 0:
+        return float("nan")
+    return float(direction * (y[i + 1] - y[i - 1]) / span)
+
+
+def cooldown_gain_ratio(parent_at, branch_final: float, end: float) -> float:
+    """``(parent(end) - branch_final) / (parent(0.4 end) - parent(0.8 end))`` for a constant-lr parent
+    (``parent_at(steps) -> loss``) and a branch that cools down to ``end``."""
+    stable = float(parent_at(0.4 * end) - parent_at(0.8 * end))
+    return float((parent_at(end) - branch_final) / stable)
+
+
+def law_cooldown_gain_ratios(lr_at, n: int, *, seed: int = 0, weights: dict[str, float] | None = None) -> np.ndarray:
+    """:func:`cooldown_gain_ratio` of ``n`` curves of the schedule-aware laws (mixed by ``weights``,
+    default the prior's source weights), each under a constant lr and under ``lr_at(u)``, a
+    schedule relative to its peak at normalized times ``u`` in [0, 1]."""
+    import torch
+
+    from priors.laws import SCHEDULE_LAWS
+    from priors.parameters import params_from_uniform
+    from priors.sample import SOURCES, PriorConfig
+    from priors.schedules import interpolate, schedule_grid
+
+    if weights is None:
+        w = dict(zip(SOURCES, PriorConfig().source_weights))
+        weights = {name: w[name] for name in SCHEDULE_LAWS}
+    total = sum(weights.values())
+    u = np.linspace(0.0, 1.0, 1025)
+    points = np.array([0.4, 0.8, 1.0])
+    grids = {"constant": schedule_grid(u, np.ones_like(u)), "branch": schedule_grid(u, np.asarray(lr_at(u), float))}
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for name, weight in weights.items():
+        law = SCHEDULE_LAWS[name]
+        k = int(round(n * weight / total))
+        drawn = params_from_uniform(law.priors, torch.rand(k, len(law.priors), generator=g, dtype=torch.float64))
+        params = law.law_params({p: v.numpy() for p, v in drawn.items()})
+        ends = {}
+        for label, grid in grids.items():
+            s1 = interpolate(u, grid.s1, points)
+            ends[label] = law.fn(points[None, :], s1[None, :], _rows(grid, k), **params)  # (k, 3)
+        c, b = ends["constant"], ends["branch"]
+        out.append((c[:, 2] - b[:, 2]) / (c[:, 0] - c[:, 1]))
+    return np.concatenate(out)
+
+
+def _rows(grid, k: int):
+    from priors.schedules import ScheduleGrid
+
+    return ScheduleGrid(*(np.broadcast_to(f, (k, len(f))) for f in grid))
+
+
+def prior_statistic(statistic, *, n: int = 4000, n_points: int = 60, seed: int = 0, config=None, keep=None) -> np.ndarray:
+    """``statistic(x, y, lr, direction)`` of ``n`` prior curves (raw values: no affine map), NaNs dropped.
+
+    ``keep(batch) -> bool mask`` selects the curves it applies to (e.g. one source).
+    """
+    import dataclasses
+
+    import torch
+
+    from priors.sample import PriorConfig, sample
+
+    config = dataclasses.replace(config or PriorConfig(), p_affine=0.0)
+    b = sample(torch.Generator().manual_seed(seed), n, n_points, config=config)
+    mask = np.ones(n, bool) if keep is None else keep(b).numpy()
+    x, y, lr, d = (b.x.double().numpy(), b.y.double().numpy(), b.lr.double().numpy(), b.direction.double().numpy())
+    values = np.array([statistic(x[i], y[i], lr[i], d[i]) for i in np.flatnonzero(mask)])
+    return values[np.isfinite(values)]

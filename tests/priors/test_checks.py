@@ -1,0 +1,100 @@
+"""Prior predictive checks: what real dev curves show lies inside the prior's 5-95 % range.
+
+Real curves: copies of ``../shared/data`` files in ``tests/data`` (small networks, LCDB,
+the 25M GPT) and the byte-level LM runs of ``benchmarks/lm_curves.py`` in
+``benchmarks/data``.
+"""
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from priors import checks as C
+from priors.sample import SOURCES
+
+ROOT = Path(__file__).resolve().parents[2]
+FILES = {
+    "torch_real_dev": ROOT / "tests" / "data" / "torch_real_dev.jsonl.gz",
+    "lcdb_dev": ROOT / "tests" / "data" / "lcdb_dev.jsonl.gz",
+    "mpl_llm_25m": ROOT / "tests" / "data" / "mpl_llm_25m.jsonl.gz",
+    "lm_cpu": ROOT / "benchmarks" / "data" / "lm_cpu.jsonl.gz",
+}
+
+
+def _records(name: str) -> list[dict]:
+    with gzip.open(FILES[name], "rt") as f:
+        return [json.loads(line) for line in f]
+
+
+def _sign(r: dict) -> float:
+    return 1.0 if r["direction"] == "max" else -1.0
+
+
+def _inside(values, prior, what: str) -> None:
+    lo, hi = np.quantile(prior, [0.05, 0.95])
+    values = np.atleast_1d(values)
+    assert np.all((values >= lo) & (values <= hi)), f"{what}: {np.round(values, 4)} outside the prior's 5-95 % [{lo:.4g}, {hi:.4g}]"
+
+
+@pytest.fixture(scope="module")
+def prior_noise():
+    return C.prior_statistic(lambda x, y, lr, d: C.noise_to_range(y), n=3000)
+
+
+@pytest.mark.parametrize("name", ["torch_real_dev", "lcdb_dev", "mpl_llm_25m", "lm_cpu"])
+def test_noise_of_real_curves_lies_inside_the_prior(name, prior_noise):
+    for metric in ("loss", "accuracy"):
+        noise = np.array([C.noise_to_range(np.asarray(r["y"])) for r in _records(name) if r["metric"] == metric])
+        noise = noise[np.isfinite(noise)]
+        if len(noise):
+            _inside(np.quantile(noise, [0.25, 0.5, 0.75]), prior_noise, f"{name} {metric} noise / range, quartiles")
+
+
+@pytest.mark.parametrize("name", ["torch_real_dev", "lcdb_dev"])
+def test_overfitting_of_real_curves_lies_inside_the_prior(name):
+    prior = C.prior_statistic(lambda x, y, lr, d: C.overfit(y, d), n=3000)
+    real = np.array([C.overfit(np.asarray(r["y"]), _sign(r)) for r in _records(name)])
+    _inside(np.quantile(real, [0.5, 0.75, 0.9]), prior, f"{name} final distance from the best / range, quantiles 50/75/90")
+    # Validation losses that turn up after their minimum are common in real small-network runs.
+    assert np.mean(prior > 0.05) > 0.5 * np.mean(real > 0.05)
+
+
+def test_jumps_at_lr_drops_of_real_step_schedules_lie_inside_the_prior():
+    prior = C.prior_statistic(lambda x, y, lr, d: C.lr_drop_jump(y, lr, d), n=4000,
+                              keep=lambda b: b.source == SOURCES.index("progress"))
+    runs = [r for r in _records("torch_real_dev") if r["meta"]["schedule"] == "step"]
+    jumps = np.array([C.lr_drop_jump(np.asarray(r["y"]), np.asarray(r["lr"]), _sign(r)) for r in runs])
+    _inside(np.quantile(jumps[np.isfinite(jumps)], [0.25, 0.5, 0.75]), prior, "jump after the lr drop / range, quartiles")
+
+
+def test_final_to_initial_loss_of_lm_runs_lies_inside_the_prior():
+    laws = [SOURCES.index(s) for s in ("multi_power", "lr_annealing", "intrinsic_time")]
+    prior = C.prior_statistic(lambda x, y, lr, d: C.final_to_initial(y), n=8000,
+                              keep=lambda b: (b.x[:, 0] == 0) & (b.source >= min(laws)) & (b.source <= max(laws)))
+    ratios = [C.final_to_initial(np.asarray(r["y"])) for r in _records("lm_cpu") if r["x"][0] == 0]
+    assert ratios
+    _inside(ratios, prior, "lm_cpu final / initial loss")
+
+
+def _pairs() -> list[tuple[str, dict, dict]]:
+    """(name, constant-lr parent, branch that cools down from it) of the 25M GPT and the LM runs."""
+    gpt = {r["id"].split("/")[-1]: r for r in _records("mpl_llm_25m")}
+    out = [("25M " + k, gpt["constant_24000"], gpt[k]) for k in ("wsd_20000_24000", "wsdld_20000_24000")]
+    lm = {r["id"]: r for r in _records("lm_cpu")}
+    out += [(r["id"], lm[r["meta"]["parent"]], r) for r in lm.values() if "wsd" in r["id"] and r["meta"].get("parent")]
+    return out
+
+
+def test_cooldown_gains_of_real_runs_lie_inside_the_prior():
+    pairs = _pairs()
+    assert len(pairs) >= 10
+    for name, parent, branch in pairs:
+        px, py = np.asarray(parent["x"], float), np.asarray(parent["y"], float)
+        bx, blr = np.asarray(branch["x"], float), np.asarray(branch["lr"], float)
+        end = bx[-1]
+        real = C.cooldown_gain_ratio(lambda s: np.interp(s, px, py), branch["y"][-1], end)
+        prior = C.law_cooldown_gain_ratios(lambda u: np.interp(u * end, bx, blr) / blr.max(), 2000)
+        _inside(real, prior, f"{name}: cooldown gain / stable drop from 40 to 80 %")
