@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 EXTRAS := train,mcmc,serve,optuna,dev
 
-.PHONY: test serve bench train-cpu export prior-picture clean
+.PHONY: test test-fast lint serve bench train-cpu export prior-picture clean
 
 $(STAMP): pyproject.toml constraints/cpu.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,8 +14,16 @@ $(STAMP): pyproject.toml constraints/cpu.txt
 	$(PY) -m pip install -q -c constraints/cpu.txt -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
-test: $(STAMP)
+test: lint
 	$(PY) -m pytest
+
+# The edit loop: everything but the slow tests (torch.compile, torchrun, MCMC fits, export).
+test-fast: lint
+	$(PY) -m pytest -m "not slow"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 serve: $(STAMP)
 	$(PY) -m serve

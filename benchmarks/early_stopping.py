@@ -71,7 +71,7 @@ def main() -> None:
     for name, threshold in pruners.items():
         used = total = 0
         regrets, raw, start = [], [], time.time()
-        for key, runs in groups.items():
+        for runs in groups.values():
             finals = np.array([r["y"][-1] for r in runs])
             best = finals.min() if runs[0]["direction"] == "min" else finals.max()
             spread = float(np.ptp(finals)) or 1.0
@@ -79,13 +79,19 @@ def main() -> None:
             bounds = (0.0, 1.0) if runs[0]["metric"] == "accuracy" else (0.0, None)
             for seed in range(args.orders):
                 order = np.random.default_rng(seed).permutation(len(runs))
-                pruner = (LCPFNPruner(horizon=horizon, threshold=threshold, bounds=bounds) if threshold is not None
-                          else optuna.pruners.MedianPruner(n_startup_trials=5))
+                pruner = (
+                    LCPFNPruner(horizon=horizon, threshold=threshold, bounds=bounds)
+                    if threshold is not None
+                    else optuna.pruners.MedianPruner(n_startup_trials=5)
+                )
                 u, t, found = replay(runs, order, pruner)
                 used, total = used + u, total + t
                 regrets.append(abs(found - best) / spread)
                 raw.append(abs(found - best))
-        print(f"| {name} | {1 - used / total:.1%} | {np.mean(regrets):.4f} | {np.max(regrets):.4f} | {np.mean(raw):.4f} | {time.time() - start:.0f} |")
+        print(
+            f"| {name} | {1 - used / total:.1%} | {np.mean(regrets):.4f} | {np.max(regrets):.4f} | {np.mean(raw):.4f} "
+            f"| {time.time() - start:.0f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -51,8 +51,10 @@ def _requests(rng: np.random.Generator, port: int, count: int = 64) -> list[byte
     for _ in range(count):
         y = 2.0 + 3.0 * x ** -rng.uniform(0.2, 0.8) + 0.01 * rng.standard_normal(100)
         body = json.dumps({"x": x.tolist(), "y": y.tolist(), "horizon": 400}).encode()
-        head = (f"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n").encode()
+        head = (
+            f"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
         out.append(head + body)
     return out
 
@@ -74,7 +76,9 @@ async def _client(port: int, until: float, latencies: list, errors: list, rng: n
             i += 1
             try:
                 head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10.0)
-                length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+                length = int(
+                    next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+                )
                 await asyncio.wait_for(reader.readexactly(length), 10.0)
                 status = int(head.split(b" ", 2)[1])
                 if status != 200:
@@ -123,8 +127,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--clients", type=int, default=50)
     p.add_argument("--seconds", type=float, default=30.0, help="per phase")
-    p.add_argument("--rates", default="2,0", help="requests per second per client, one phase each "
-                   "(0: closed loop, each client sends its next request as soon as the last is answered)")
+    p.add_argument(
+        "--rates",
+        default="2,0",
+        help="requests per second per client, one phase each "
+        "(0: closed loop, each client sends its next request as soon as the last is answered)",
+    )
     p.add_argument("--micro-batch", type=int, help="the server's LCPFN_MICRO_BATCH (default: its default; 0 turns it off)")
     p.add_argument("--model")
     args = p.parse_args()
@@ -151,7 +159,10 @@ def main() -> None:
             server_side = _server_side(before, _histogram(base))
             lat = 1e3 * np.array(latencies)
             load = f"each paced at {rate:g} req/s" if rate else "closed loop"
-            print(f"{args.clients} clients ({load}) x {args.seconds:.0f} s: {len(lat)} requests, {len(lat) / args.seconds:.0f} req/s")
+            print(
+                f"{args.clients} clients ({load}) x {args.seconds:.0f} s: {len(lat)} requests, "
+                f"{len(lat) / args.seconds:.0f} req/s"
+            )
             print(f"  latency p50 {np.percentile(lat, 50):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms, max {lat.max():.1f} ms")
             print(f"  server-side (its histogram, from receiving the request to the response): {server_side}")
             print(f"  errors: {len(errors)} {sorted(set(map(str, errors)))[:5]}")

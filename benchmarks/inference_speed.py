@@ -51,13 +51,21 @@ def main() -> None:
     rng = np.random.default_rng(0)
     x = np.arange(1, 101, dtype=float)
     y = 2.0 + 3.0 * x**-0.5 + 0.01 * rng.standard_normal(100)
-    print(f"model {model.name}: {n_params:,} parameters, ~{2 * n_params * 101 / 1e9:.3f} GFLOP per 100-point curve + 1 query; {args.threads} threads\n")
+    print(
+        f"model {model.name}: {n_params:,} parameters, ~{2 * n_params * 101 / 1e9:.3f} GFLOP per 100-point curve + 1 query; "
+        f"{args.threads} threads\n"
+    )
     print("| call | ONNX Runtime |")
     print("|---|---|")
     print(f"| 1 curve, 100 points, 1 query (p50) | {_median_ms(lambda: model.predict(x, y, [200])):.2f} ms |")
-    print(f"| 1 curve, 100 points, 10 queries (p50) | {_median_ms(lambda: model.predict(x, y, np.linspace(101, 200, 10))):.2f} ms |")
+    print(
+        f"| 1 curve, 100 points, 10 queries (p50) | {_median_ms(lambda: model.predict(x, y, np.linspace(101, 200, 10))):.2f} ms |"
+    )
     sched = wsd(total=200, peak=1e-3, cooldown=0.2)
-    print(f"| 1 curve, 100 points, 1 query, WSD schedule (p50) | {_median_ms(lambda: model.predict(x, y, [200], schedule=sched)):.2f} ms |")
+    print(
+        f"| 1 curve, 100 points, 1 query, WSD schedule (p50) "
+        f"| {_median_ms(lambda: model.predict(x, y, [200], schedule=sched)):.2f} ms |"
+    )
     x50 = np.arange(1, 51, dtype=float)
     curves = [dict(x=x50, y=2.0 + 3.0 * x50**-0.5 + 0.01 * rng.standard_normal(50), x_query=[100.0]) for _ in range(1000)]
     model.predict_many(curves[:10])
@@ -65,7 +73,10 @@ def main() -> None:
     model.predict_many(curves)
     rate = 1000 / (time.perf_counter() - t)
     flop_per_curve = 2 * n_params * 51
-    print(f"| predict_many, 1,000 curves x (50 points + 1 query) | {rate:,.0f} curves/s = {rate * flop_per_curve / 1e9:.0f} GFLOP/s |")
+    print(
+        f"| predict_many, 1,000 curves x (50 points + 1 query) "
+        f"| {rate:,.0f} curves/s = {rate * flop_per_curve / 1e9:.0f} GFLOP/s |"
+    )
 
     try:
         import torch
@@ -85,8 +96,11 @@ def main() -> None:
         t = time.perf_counter()
         net(*batch)
         torch_rate = 1000 / (time.perf_counter() - t)
-    print(f"\ntorch {torch.__version__} (same architecture, forward pass only): 1 curve {ms:.2f} ms; 1,000 curves {torch_rate:,.0f} curves/s"
-          f" = {torch_rate * flop_per_curve / 1e9:.0f} GFLOP/s")
+    print(
+        f"\ntorch {torch.__version__} (same architecture, forward pass only): 1 curve {ms:.2f} ms; "
+        f"1,000 curves {torch_rate:,.0f} curves/s"
+        f" = {torch_rate * flop_per_curve / 1e9:.0f} GFLOP/s"
+    )
     print(f"fp32 matrix product (1024 x 1024, torch, {args.threads} threads): {_matmul_gflops(args.threads):.0f} GFLOP/s")
 
 

@@ -21,8 +21,6 @@ import argparse
 import gzip
 import json
 import logging
-import math
-import os
 import sys
 import sysconfig
 import time
@@ -70,7 +68,9 @@ VAL_SEQUENCES = 96
 def corpus(max_bytes: int = 8_000_000) -> tuple[np.ndarray, np.ndarray, str]:
     """Train and validation bytes from the standard library's source, and its description."""
     root = Path(sysconfig.get_paths()["stdlib"])
-    files = sorted(p for p in root.rglob("*.py") if not {"test", "tests", "site-packages", "idlelib"} & set(p.relative_to(root).parts))
+    files = sorted(
+        p for p in root.rglob("*.py") if not {"test", "tests", "site-packages", "idlelib"} & set(p.relative_to(root).parts)
+    )
     train, val, size = [], [], 0
     for i, path in enumerate(files):
         data = path.read_bytes()
@@ -259,8 +259,14 @@ def main(argv: list[str] | None = None) -> None:
                 t0 = time.monotonic()
                 result = train_run(size, run, train, val_xy, work, branch_points)
                 done.write_text(json.dumps(result))
-                log.info("%s/%s: %d evals, final %.4f, %.0f s", size.name, run.id, len(result["steps"]), result["losses"][-1],
-                         time.monotonic() - t0)
+                log.info(
+                    "%s/%s: %d evals, final %.4f, %.0f s",
+                    size.name,
+                    run.id,
+                    len(result["steps"]),
+                    result["losses"][-1],
+                    time.monotonic() - t0,
+                )
             records.append(record(size, run, json.loads(done.read_text()), corpus_name, n_params))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -34,8 +34,12 @@ def main() -> None:
     p.add_argument("--n-lcpfn", type=int, default=1000, help="curves of LC-PFN's prior")
     p.add_argument("--n-prior", type=int, default=2000, help="held-out curves of our prior")
     here = Path(__file__).resolve().parent
-    p.add_argument("--data", nargs="*", default=sorted(glob.glob(str(here.parent / "../shared/data/*.jsonl.gz")))
-                   + sorted(glob.glob(str(here / "data/*.jsonl.gz"))))
+    p.add_argument(
+        "--data",
+        nargs="*",
+        default=sorted(glob.glob(str(here.parent / "../shared/data/*.jsonl.gz")))
+        + sorted(glob.glob(str(here / "data/*.jsonl.gz"))),
+    )
     p.add_argument("--only-real", action="store_true", help="skip the two prior suites")
     args = p.parse_args()
     model = lcpfn.load(args.model)

@@ -57,7 +57,9 @@ def run(args) -> None:
     mcmc = MCMCExtrapolator(draws=args.draws, tune=args.tune, time_budget_s=args.time_budget)
 
     def run_mcmc(curve, n_ctx, xq):
-        return mcmc.predict(curve.x[:n_ctx], curve.y[:n_ctx], xq, direction=curve.direction, bounds=curve.bounds, schedule=curve.schedule)
+        return mcmc.predict(
+            curve.x[:n_ctx], curve.y[:n_ctx], xq, direction=curve.direction, bounds=curve.bounds, schedule=curve.schedule
+        )
 
     done = {(r["suite"], r["curve"], r["cutoff"]) for r in _records(args.results)}
     args.results.parent.mkdir(parents=True, exist_ok=True)
@@ -69,13 +71,24 @@ def run(args) -> None:
         # One call's time is noisy at 2 ms: the median of five (MCMC's 10-120 s needs no such care).
         a["ms"] = float(np.median([score([curve], pfn(model), cutoffs=(cutoff,))[cutoff]["ms"] for _ in range(5)]))
         b = score([curve], run_mcmc, cutoffs=(cutoff,), tolerate=(BudgetExceededError,))[cutoff]
-        record = {"suite": suite, "curve": curve.id, "cutoff": cutoff, **settings,
-                  "pfn_ll": a["ll"], "pfn_ms": a["ms"], "mcmc_ll": None if b["failed"] else b["ll"],
-                  "mcmc_ms": None if b["failed"] else b["ms"], "mcmc_out_of_time": bool(b["failed"])}
+        record = {
+            "suite": suite,
+            "curve": curve.id,
+            "cutoff": cutoff,
+            **settings,
+            "pfn_ll": a["ll"],
+            "pfn_ms": a["ms"],
+            "mcmc_ll": None if b["failed"] else b["ll"],
+            "mcmc_ms": None if b["failed"] else b["ms"],
+            "mcmc_out_of_time": bool(b["failed"]),
+        }
         with open(args.results, "a") as f:  # one line per fit: a killed run loses at most the fit in flight
             f.write(json.dumps(record) + "\n")
-        print(f"{suite} {curve.id} {int(100 * cutoff)} %: PFN NLL {-a['ll']:.3f}, MCMC "
-              + ("out of time" if b["failed"] else f"NLL {-b['ll']:.3f} in {b['ms'] / 1e3:.1f} s"), flush=True)
+        print(
+            f"{suite} {curve.id} {int(100 * cutoff)} %: PFN NLL {-a['ll']:.3f}, MCMC "
+            + ("out of time" if b["failed"] else f"NLL {-b['ll']:.3f} in {b['ms'] / 1e3:.1f} s"),
+            flush=True,
+        )
 
 
 def _records(path: Path) -> list[dict]:
@@ -89,11 +102,15 @@ def report(path: Path) -> str:
     if not records:
         return f"no results in {path}"
     r0 = records[0]
-    lines = [f"PFN {r0['model']} vs MCMC (draws={r0['draws']}, tune={r0['tune']}, {r0['chains']} chains, budget {r0['budget_s']:.0f} s), "
-             f"{len(records)} fits from {path.name}", "",
-             "| suite | cutoff | curves | MCMC finished | PFN NLL | MCMC NLL | PFN median NLL | MCMC median NLL | PFN wins | "
-             "PFN NLL (all curves) | PFN ms | MCMC s | time ratio |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"PFN {r0['model']} vs MCMC (draws={r0['draws']}, tune={r0['tune']}, {r0['chains']} chains, "
+        f"budget {r0['budget_s']:.0f} s), "
+        f"{len(records)} fits from {path.name}",
+        "",
+        "| suite | cutoff | curves | MCMC finished | PFN NLL | MCMC NLL | PFN median NLL | MCMC median NLL | PFN wins | "
+        "PFN NLL (all curves) | PFN ms | MCMC s | time ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for suite in ("prior", "real"):
         for cutoff in sorted({r["cutoff"] for r in records}):
             rows = [r for r in records if r["suite"] == suite and r["cutoff"] == cutoff]
@@ -106,16 +123,22 @@ def report(path: Path) -> str:
             mcmc_nll = -np.array([r["mcmc_ll"] for r in fin])
             stats = [np.mean(pfn_nll), np.mean(mcmc_nll), np.median(pfn_nll), np.median(mcmc_nll)] if fin else [math.nan] * 4
             wins = f"{int(np.sum(pfn_nll < mcmc_nll))}/{len(fin)}"
-            lines.append(f"| {suite} | {int(100 * cutoff)} % | {len(rows)} | {len(fin)} | " + " | ".join(f"{v:.3f}" for v in stats)
-                         + f" | {wins} | {-float(np.mean([r['pfn_ll'] for r in rows])):.3f} | {pfn_ms:.1f} | {mcmc_s:.1f} | "
-                         f"{1e3 * mcmc_s / pfn_ms:,.0f}x |")
+            lines.append(
+                f"| {suite} | {int(100 * cutoff)} % | {len(rows)} | {len(fin)} | "
+                + " | ".join(f"{v:.3f}" for v in stats)
+                + f" | {wins} | {-float(np.mean([r['pfn_ll'] for r in rows])):.3f} | {pfn_ms:.1f} | {mcmc_s:.1f} | "
+                f"{1e3 * mcmc_s / pfn_ms:,.0f}x |"
+            )
     fin = [r for r in records if not r["mcmc_out_of_time"]]
     if fin:
         ratio = np.median([r["mcmc_ms"] for r in fin]) / np.median([r["pfn_ms"] for r in records])
         per_fit = np.median([r["mcmc_ms"] / r["pfn_ms"] for r in fin])
-        lines += ["", f"All suites and cutoffs: median MCMC fit {np.median([r['mcmc_ms'] for r in fin]) / 1e3:.1f} s, "
-                  f"median PFN prediction {np.median([r['pfn_ms'] for r in records]):.2f} ms, ratio of the medians {ratio:,.0f}x, "
-                  f"median of the per-fit ratios {per_fit:,.0f}x; {len(records) - len(fin)} of {len(records)} MCMC fits out of time."]
+        lines += [
+            "",
+            f"All suites and cutoffs: median MCMC fit {np.median([r['mcmc_ms'] for r in fin]) / 1e3:.1f} s, "
+            f"median PFN prediction {np.median([r['pfn_ms'] for r in records]):.2f} ms, ratio of the medians {ratio:,.0f}x, "
+            f"median of the per-fit ratios {per_fit:,.0f}x; {len(records) - len(fin)} of {len(records)} MCMC fits out of time.",
+        ]
     return "\n".join(lines)
 
 

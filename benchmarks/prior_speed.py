@@ -1,6 +1,7 @@
 """Prior sampling throughput: curves per second for 100-point curves on CPU.
 
-    python benchmarks/prior_speed.py [--threads 2] [--batch 8192] [--sweep 128,32768,65536] [--seconds 10] [--modes eager,compiled]
+    python benchmarks/prior_speed.py [--threads 2] [--batch 8192] [--sweep 128,32768,65536] [--seconds 10]
+                                     [--modes eager,compiled]
 
 Prints the whole mixture's rate and each source's alone at ``--batch`` curves per
 call (target: >= 200,000 curves/s for the mixture on 2 threads; LC-PFN's per-curve

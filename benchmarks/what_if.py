@@ -120,7 +120,9 @@ def power_law(p: Pair):
     best = None
     for c0 in (0.3, 1.0):
         p0 = np.array([y[-1], (y[0] - y[-1]) * (x[0] / s) ** c0, c0])
-        fit = least_squares(lambda q: q[0] + q[1] * (x / s) ** -q[2] - y, p0, bounds=([-np.inf, -np.inf, 0.01], [np.inf, np.inf, 3.0]))
+        fit = least_squares(
+            lambda q: q[0] + q[1] * (x / s) ** -q[2] - y, p0, bounds=([-np.inf, -np.inf, 0.01], [np.inf, np.inf, 3.0])
+        )
         best = fit if best is None or fit.cost < best.cost else best
     a, b, c = best.x
     sd = max(float(np.sqrt(2 * best.cost / max(1, len(y) - 3))), 1e-9)
@@ -192,8 +194,10 @@ def details(pairs: list[Pair], method) -> list[str]:
     lines = ["| pair | true final | predicted | 90 % interval | true gain | predicted gain |", "|---|---|---|---|---|---|"]
     for p in pairs:
         med, lo, hi, parent_med = method(p)
-        lines.append(f"| {p.id} | {p.y_final:.4f} | {med:.4f} | [{lo:.4f}, {hi:.4f}] | {p.y_parent_final - p.y_final:.4f} | "
-                     f"{parent_med - med:.4f} |")
+        lines.append(
+            f"| {p.id} | {p.y_final:.4f} | {med:.4f} | [{lo:.4f}, {hi:.4f}] | {p.y_parent_final - p.y_final:.4f} | "
+            f"{parent_med - med:.4f} |"
+        )
     return lines
 
 

@@ -10,9 +10,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence
 
 from lcpfn.errors import InvalidCurveError
 from lcpfn.inputs import DIRECTIONS, ScheduleLike
@@ -71,7 +71,9 @@ class EarlyStopper:
     def should_stop(self, x: Sequence[float], y: Sequence[float], best_so_far: float | None) -> Decision:
         """Decision for the run observed at steps ``x`` with values ``y``, against the best final value so far."""
         x, y = list(x), list(y)
-        pred = self.model.predict(x, y, horizon=self.horizon, schedule=self.schedule, direction=self.direction, bounds=self.bounds)
+        pred = self.model.predict(
+            x, y, horizon=self.horizon, schedule=self.schedule, direction=self.direction, bounds=self.bounds
+        )
         final = float(pred.median[0])
         if best_so_far is None:
             return Decision(False, 1.0, final, "no finished run to compare with")

@@ -14,9 +14,9 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -112,8 +112,16 @@ class Model:
         best, worst = normalized_bounds(np.array([curve.lower]), np.array([curve.upper]), direction, loc, scale)
         steps = np.concatenate([xs, curve.x_query])
         f = step_features(curve, steps)
-        feats = token_features(f.t[None], f.lr[None], f.cum_lr[None], f.anneal_area[None], np.array([f.known]),
-                               np.array([f.horizon_known]), best, worst)[0]
+        feats = token_features(
+            f.t[None],
+            f.lr[None],
+            f.cum_lr[None],
+            f.anneal_area[None],
+            np.array([f.known]),
+            np.array([f.horizon_known]),
+            best,
+            worst,
+        )[0]
         n = len(xs)
         return _Prepared(
             x_ctx=feats[:n],
@@ -167,7 +175,9 @@ def _read_card(path: Path) -> dict:
     if card["format"] != CARD_FORMAT:
         raise ModelFileError(f"model card {card_path} has format {card['format']!r}; this lcpfn reads {CARD_FORMAT!r}")
     if tuple(card["token_features"]) != TOKEN_FEATURES:
-        raise ModelFileError(f"{path} was trained on features {card['token_features']}, this lcpfn computes {list(TOKEN_FEATURES)}")
+        raise ModelFileError(
+            f"{path} was trained on features {card['token_features']}, this lcpfn computes {list(TOKEN_FEATURES)}"
+        )
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != card["sha256"]:
         raise ModelFileError(f"{path} is corrupt: its sha256 {digest[:12]}… differs from the card's {card['sha256'][:12]}…")

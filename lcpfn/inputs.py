@@ -20,8 +20,9 @@ last observed step instead (the model was trained on curves shown both ways).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence, Union
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +32,6 @@ from priors.schedules import (
     Schedule,
     annealing_area,
     interpolate,
-    relative_lr,
     schedule_grid,
 )
 
@@ -39,7 +39,7 @@ MAX_POINTS = 1_000_000  # observed points per curve (longer contexts are subsamp
 MAX_QUERIES = 10_000  # query steps per curve
 SCHEDULE_GRID = 1024  # cells the schedule's integrals are computed on
 
-ScheduleLike = Union[Schedule, tuple, Callable[[np.ndarray], Any], None]
+ScheduleLike = Schedule | tuple | Callable[[np.ndarray], Any] | None
 DIRECTIONS = {"min": -1.0, "max": 1.0}
 
 
@@ -79,7 +79,9 @@ def _increasing(a: np.ndarray, field: str) -> None:
     bad = np.flatnonzero(np.diff(a) <= 0)
     if len(bad):
         i = bad[0] + 1
-        raise InvalidCurveError(f"{field} must be strictly increasing, but {field}[{i}]={a[i]:g} <= {field}[{i - 1}]={a[i - 1]:g}")
+        raise InvalidCurveError(
+            f"{field} must be strictly increasing, but {field}[{i}]={a[i]:g} <= {field}[{i - 1}]={a[i - 1]:g}"
+        )
 
 
 def check_curve(
@@ -95,7 +97,9 @@ def check_curve(
     horizon = _horizon(horizon, schedule)
     if x_query is None:
         if horizon is None:
-            raise InvalidCurveError("x_query is missing: give the steps to predict, or a horizon (or schedule) to predict its end")
+            raise InvalidCurveError(
+                "x_query is missing: give the steps to predict, or a horizon (or schedule) to predict its end"
+            )
         x_query = [horizon]
     x_query = _array(np.atleast_1d(x_query), "x_query")
     if len(x) == 0:
@@ -123,8 +127,10 @@ def check_curve(
             i = late[0]
             raise InvalidCurveError(f"x_query[{i}]={x_query[i]:g} is after the horizon={horizon:g}, where the run ends")
     elif not x[-1] > 0:
-        raise InvalidCurveError(f"x[-1]={x[-1]:g}: without a horizon or schedule, time is measured in units of the last "
-                                "observed step, which must be > 0; give horizon")
+        raise InvalidCurveError(
+            f"x[-1]={x[-1]:g}: without a horizon or schedule, time is measured in units of the last "
+            "observed step, which must be > 0; give horizon"
+        )
     if direction not in DIRECTIONS:
         raise InvalidCurveError(f"direction must be 'min' or 'max', got {direction!r}")
     lower, upper = _bounds(bounds)
@@ -187,7 +193,8 @@ def _check_schedule_type(schedule) -> None:
     if isinstance(schedule, (tuple, list)) and len(schedule) == 2:
         return
     raise InvalidCurveError(
-        f"schedule must be a priors.schedules.Schedule, a (steps, lrs) pair or a callable step -> lr, got {type(schedule).__name__}"
+        "schedule must be a priors.schedules.Schedule, a (steps, lrs) pair or a callable step -> lr, "
+        f"got {type(schedule).__name__}"
     )
 
 
@@ -238,7 +245,9 @@ def schedule_on_grid(curve: Curve) -> tuple[Callable[[np.ndarray], np.ndarray], 
         steps = _array(schedule[0], "schedule.steps")
         lrs = _array(schedule[1], "schedule.lr")
         if len(steps) != len(lrs) or len(steps) < 2:
-            raise InvalidCurveError(f"schedule.steps and schedule.lr must have the same length >= 2, got {len(steps)} and {len(lrs)}")
+            raise InvalidCurveError(
+                f"schedule.steps and schedule.lr must have the same length >= 2, got {len(steps)} and {len(lrs)}"
+            )
         _increasing(steps, "schedule.steps")
         end = float(steps[-1])
 
@@ -257,7 +266,9 @@ def schedule_on_grid(curve: Curve) -> tuple[Callable[[np.ndarray], np.ndarray], 
     field = "schedule.lr" if isinstance(schedule, (tuple, list)) else "schedule"
     bad = np.flatnonzero(~np.isfinite(grid_lr) | (grid_lr < 0))
     if len(bad):
-        raise InvalidCurveError(f"{field} must be finite and >= 0, got {grid_lr[bad[0]]:g} at step {bad[0] * horizon / SCHEDULE_GRID:g}")
+        raise InvalidCurveError(
+            f"{field} must be finite and >= 0, got {grid_lr[bad[0]]:g} at step {bad[0] * horizon / SCHEDULE_GRID:g}"
+        )
     if not grid_lr.max() > 0:
         raise InvalidCurveError(f"{field} is zero everywhere: a schedule needs a positive learning rate somewhere")
     return lr_at, grid_lr

@@ -34,8 +34,8 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -170,8 +170,16 @@ def _problem(curve: Curve) -> _Problem:
         every = SCHEDULE_GRID // MCMC_GRID
         grid = schedule_grid(u[::every], fine.lr[::every])._replace(s1=fine.s1[::every])
         sched = (grid, interpolate(u, fine.s1, xs / horizon), interpolate(u, fine.s1, curve.x_query / horizon))
-    return _Problem(xs / horizon, ((y_lb - loc) / scale)[0], curve.x_query / horizon, float(loc[0, 0]), float(scale[0, 0]),
-                    float(best[0, 0]), float(worst[0, 0]), sched)
+    return _Problem(
+        xs / horizon,
+        ((y_lb - loc) / scale)[0],
+        curve.x_query / horizon,
+        float(loc[0, 0]),
+        float(scale[0, 0]),
+        float(best[0, 0]),
+        float(worst[0, 0]),
+        sched,
+    )
 
 
 def _build(pm, pt, problem: _Problem, families: tuple[str, ...], law_name: str, noise: NoiseConfig):
@@ -242,7 +250,9 @@ class MCMCExtrapolator:
         if sampler not in ("auto", "nutpie", "pymc"):
             raise ValueError(f"sampler must be 'auto', 'nutpie' or 'pymc', got {sampler!r}")
         if draws < 1 or tune < 0 or chains < 1 or not time_budget_s > 0:
-            raise ValueError(f"need draws >= 1, tune >= 0, chains >= 1, time_budget_s > 0; got {draws=}, {tune=}, {chains=}, {time_budget_s=}")
+            raise ValueError(
+                f"need draws >= 1, tune >= 0, chains >= 1, time_budget_s > 0; got {draws=}, {tune=}, {chains=}, {time_budget_s=}"
+            )
         self.draws, self.tune, self.chains, self.time_budget_s = draws, tune, chains, time_budget_s
         self.target_accept, self.families, self.law, self.sampler, self.seed = target_accept, tuple(families), law, sampler, seed
         self.noise = NoiseConfig()
@@ -260,7 +270,8 @@ class MCMCExtrapolator:
     ) -> Prediction:
         """Posterior predictive at ``x_query`` (default: the horizon); the arguments of :meth:`lcpfn.Model.predict`.
 
-        >>> pred = MCMCExtrapolator(draws=50, tune=50, chains=1).predict([1, 2, 3, 4], [3.0, 2.5, 2.3, 2.2], horizon=10)  # doctest: +SKIP
+        >>> mcmc = MCMCExtrapolator(draws=50, tune=50, chains=1)
+        >>> pred = mcmc.predict([1, 2, 3, 4], [3.0, 2.5, 2.3, 2.2], horizon=10)  # doctest: +SKIP
         """
         curve = check_curve(x, y, x_query, horizon=horizon, direction=direction, bounds=bounds, schedule=schedule)
         if len(curve.x) < 2:
@@ -306,8 +317,17 @@ class MCMCExtrapolator:
         if engine == "nutpie":
             nutpie = require("nutpie", "mcmc")
             compiled = nutpie.compile_pymc_model(model)
-            run = nutpie.sample(compiled, draws=self.draws, tune=self.tune, chains=self.chains, cores=self.chains,
-                                seed=self.seed, progress_bar=False, save_warmup=False, blocking=False)
+            run = nutpie.sample(
+                compiled,
+                draws=self.draws,
+                tune=self.tune,
+                chains=self.chains,
+                cores=self.chains,
+                seed=self.seed,
+                progress_bar=False,
+                save_warmup=False,
+                blocking=False,
+            )
             try:
                 idata = run.wait(timeout=self.time_budget_s)
             except TimeoutError:
@@ -315,7 +335,9 @@ class MCMCExtrapolator:
                 try:
                     idata = run.abort()  # the draws so far
                 except Exception as e:  # nothing after warmup yet
-                    raise BudgetExceededError(f"MCMC produced no posterior draws within time_budget_s={self.time_budget_s}; raise it") from e
+                    raise BudgetExceededError(
+                        f"MCMC produced no posterior draws within time_budget_s={self.time_budget_s}; raise it"
+                    ) from e
             if not hasattr(idata, "posterior"):
                 raise BudgetExceededError(f"MCMC produced no posterior draws within time_budget_s={self.time_budget_s}; raise it")
             return idata, "nutpie"
@@ -331,9 +353,17 @@ class MCMCExtrapolator:
                 break
             try:
                 with model:
-                    t = pm.sample(draws=self.draws, tune=self.tune, chains=1, cores=1, random_seed=self.seed + chain,
-                                  target_accept=self.target_accept, progressbar=False, callback=budget,
-                                  compute_convergence_checks=False)
+                    t = pm.sample(
+                        draws=self.draws,
+                        tune=self.tune,
+                        chains=1,
+                        cores=1,
+                        random_seed=self.seed + chain,
+                        target_accept=self.target_accept,
+                        progressbar=False,
+                        callback=budget,
+                        compute_convergence_checks=False,
+                    )
             except ValueError as e:  # PyMC's answer to a stop before any draw after tuning
                 if "Not enough samples" not in str(e):
                     raise
@@ -365,7 +395,9 @@ class MCMCExtrapolator:
             out["rhat_max"] = float(max(float(rhat[v]) for v in free))
             out["ess_bulk_min"] = float(min(float(ess[v]) for v in free))
             if out["rhat_max"] > RHAT_WARNING:
-                log.warning("MCMC has not converged: max r-hat %.3f > %.2f (run more draws or chains)", out["rhat_max"], RHAT_WARNING)
+                log.warning(
+                    "MCMC has not converged: max r-hat %.3f > %.2f (run more draws or chains)", out["rhat_max"], RHAT_WARNING
+                )
         else:
             out["rhat_max"], out["ess_bulk_min"] = None, None
         return out
@@ -392,8 +424,12 @@ class MCMCExtrapolator:
         # A draw from a chain still wandering (cut by the budget) can overflow the law at the queries.
         finite = np.isfinite(mu).all(axis=1) & np.isfinite(sigma[:, 0]) & (sigma[:, 0] > 0)
         if not finite.any():
-            raise BudgetExceededError("MCMC posterior draws give no finite prediction at the queries (the sampler has not "
-                                      f"converged); raise time_budget_s={self.time_budget_s} or draws={self.draws}")
+            raise BudgetExceededError(
+                "MCMC posterior draws give no finite prediction at the queries (the sampler has not "
+                f"converged); raise time_budget_s={self.time_budget_s} or draws={self.draws}"
+            )
         if not finite.all():
-            log.warning("MCMC: %d of %d posterior draws give non-finite predictions and are left out", int((~finite).sum()), len(finite))
+            log.warning(
+                "MCMC: %d of %d posterior draws give non-finite predictions and are left out", int((~finite).sum()), len(finite)
+            )
         return mu[finite], sigma[finite]

@@ -20,8 +20,8 @@ Two kinds:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 import numpy as np
 
@@ -221,6 +221,7 @@ FAMILIES: dict[str, Law] = {
         ),
     ]
 }
+
 
 def last_doubling(*, A, alpha, s0, xp=np):
     """What the second half of a constant-lr run gains: ``power_term(1/2) - power_term(1)`` in normalized units."""

@@ -9,8 +9,8 @@ arguments so the MCMC model can build the same distribution in PyMC.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 
 def _standard_normal(u):

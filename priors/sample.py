@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import Callable
 
 import torch
 
@@ -85,7 +85,9 @@ class PriorConfig:
 
     def __post_init__(self) -> None:
         if len(self.source_weights) != len(SOURCES) or min(self.source_weights) < 0 or sum(self.source_weights) <= 0:
-            raise ValueError(f"source_weights must be {len(SOURCES)} non-negative weights over {SOURCES}, got {self.source_weights}")
+            raise ValueError(
+                f"source_weights must be {len(SOURCES)} non-negative weights over {SOURCES}, got {self.source_weights}"
+            )
         object.__setattr__(self, "source_weights", tuple(float(w) for w in self.source_weights))
         object.__setattr__(self, "quantized_n", tuple(float(v) for v in self.quantized_n))
         object.__setattr__(self, "lr_drop_jump", tuple(float(v) for v in self.lr_drop_jump))
@@ -313,7 +315,11 @@ def _screened(g, k: int, width: int, ends_ok: Callable, *args) -> torch.Tensor:
 
 
 def _constant_schedule(t: torch.Tensor) -> dict:
-    return {"lr": torch.ones_like(t), "anneal_area": torch.zeros_like(t), "known_schedule": torch.zeros_like(t[:, 0], dtype=torch.bool)}
+    return {
+        "lr": torch.ones_like(t),
+        "anneal_area": torch.zeros_like(t),
+        "known_schedule": torch.zeros_like(t[:, 0], dtype=torch.bool),
+    }
 
 
 # families: a weighted mix of 1-3 Domhan et al. families at a random time scale,
@@ -502,9 +508,22 @@ def _progress(g, n, cfg: PriorConfig, fuse: Callable, k: int) -> tuple[dict, tor
 
 
 def _progress_curves(u, gaps, cells: int, p_known: float, inclusion: float, jump_range: tuple[float, float], noise: NoiseConfig):
-    times_u, horizon_u, known_u, schedule_u, scale_u, metric_u, warp_u, events_u, jump_u, drop_u, pick_u, include_u, weight_u, params_u = (
-        u.split(_PROGRESS_COLUMNS, 1)
-    )
+    (
+        times_u,
+        horizon_u,
+        known_u,
+        schedule_u,
+        scale_u,
+        metric_u,
+        warp_u,
+        events_u,
+        jump_u,
+        drop_u,
+        pick_u,
+        include_u,
+        weight_u,
+        params_u,
+    ) = u.split(_PROGRESS_COLUMNS, 1)
     t = logging_times(times_u, gaps)
     horizon = torch.exp(math.log(10.0) + horizon_u * math.log(1000.0))
     sched = schedules_from_uniform(schedule_u)
@@ -607,7 +626,9 @@ def _present(g, d: dict, source: torch.Tensor, cfg: PriorConfig, fuse: Callable)
     quantized = table(_QUANTIZED) & (quantized_u < cfg.p_quantized)
     n_val = torch.where(quantized, LogUniform(*cfg.quantized_n).from_uniform(n_val_u).round(), math.nan)
 
-    y, y_clean = fuse(_observed)(d["y_clean"], d["x"], d["horizon"], table(_FLIPPED), noise, d["sigma"], lower, upper, n_val, scale, shift)
+    y, y_clean = fuse(_observed)(
+        d["y_clean"], d["x"], d["horizon"], table(_FLIPPED), noise, d["sigma"], lower, upper, n_val, scale, shift
+    )
     lower = torch.where(known, lower, -math.inf)
     upper = torch.where(known, upper, math.inf)
     return CurveBatch(

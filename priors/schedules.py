@@ -129,7 +129,12 @@ class Schedule:
             _check(_finite(m) and 0 < m <= self.total, "milestones", self.milestones, f"steps in (0, total={self.total}]")
         _check(list(self.milestones) == sorted(self.milestones), "milestones", self.milestones, "increasing")
         _check(_finite(self.factor) and 0 < self.factor <= 1, "factor", self.factor, "in (0, 1]")
-        _check(_finite(self.timescale) and 0 <= self.timescale <= self.total, "timescale", self.timescale, f"in [0, total={self.total}]")
+        _check(
+            _finite(self.timescale) and 0 <= self.timescale <= self.total,
+            "timescale",
+            self.timescale,
+            f"in [0, total={self.total}]",
+        )
         if self.name == "inverse_sqrt":
             _check(self.timescale > 0, "timescale", self.timescale, "> 0 for inverse_sqrt")
 

@@ -18,7 +18,11 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line; messages that already are JSON objects are merged in."""
 
     def format(self, record: logging.LogRecord) -> str:
-        out = {"time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)), "level": record.levelname, "logger": record.name}
+        out = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)),
+            "level": record.levelname,
+            "logger": record.name,
+        }
         msg = record.getMessage()
         try:
             parsed = json.loads(msg)
@@ -52,8 +56,15 @@ def main(argv: list[str] | None = None) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
-    uvicorn.run("serve.app:create_app", factory=True, host=settings.host, port=settings.port, workers=settings.workers,
-                log_config=None, access_log=False)
+    uvicorn.run(
+        "serve.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_config=None,
+        access_log=False,
+    )
 
 
 if __name__ == "__main__":

@@ -62,7 +62,9 @@ def _response(pred, levels) -> PredictResponse:
 
 def _finite(a) -> list[float]:
     """JSON has no inf: values past float range (absurd inputs) are clipped to the largest float, not lost."""
-    return np.nan_to_num(np.asarray(a, dtype=np.float64), nan=0.0, posinf=np.finfo(float).max, neginf=-np.finfo(float).max).tolist()
+    return np.nan_to_num(
+        np.asarray(a, dtype=np.float64), nan=0.0, posinf=np.finfo(float).max, neginf=-np.finfo(float).max
+    ).tolist()
 
 
 @router.post("/predict", response_model=PredictResponse, summary="Predictive distribution of one curve at query steps")
@@ -106,17 +108,31 @@ def early_stop(body: EarlyStopRequest, request: Request) -> EarlyStopResponse:
     model = request.app.state.model
     start = time.perf_counter()
     stopper = lcpfn.EarlyStopper(
-        body.horizon, body.direction, body.threshold, min_points=body.min_points, bounds=body.bounds,
-        schedule=schedule_from_spec(body.schedule.model_dump() if body.schedule is not None else None), model=model,
+        body.horizon,
+        body.direction,
+        body.threshold,
+        min_points=body.min_points,
+        bounds=body.bounds,
+        schedule=schedule_from_spec(body.schedule.model_dump() if body.schedule is not None else None),
+        model=model,
     )
     d = stopper.should_stop(body.x, body.y, body.best_so_far)
     request.app.state.metrics.inference.labels("/v1/early-stop").observe(time.perf_counter() - start)
-    return EarlyStopResponse(stop=d.stop, prob_improve=d.prob_improve, predicted_final=_finite([d.predicted_final])[0],
-                             reason=d.reason, model=model.name)
+    return EarlyStopResponse(
+        stop=d.stop,
+        prob_improve=d.prob_improve,
+        predicted_final=_finite([d.predicted_final])[0],
+        reason=d.reason,
+        model=model.name,
+    )
 
 
-@router.post("/mcmc/predict", response_model=MCMCResponse, summary="The MCMC baseline under the same prior (slow)",
-             responses={503: {"description": "the mcmc extra (pymc) is not installed"}})
+@router.post(
+    "/mcmc/predict",
+    response_model=MCMCResponse,
+    summary="The MCMC baseline under the same prior (slow)",
+    responses={503: {"description": "the mcmc extra (pymc) is not installed"}},
+)
 def mcmc_predict(body: MCMCRequest, request: Request) -> MCMCResponse:
     from lcpfn.errors import require
 

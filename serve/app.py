@@ -59,7 +59,9 @@ class BodyLimit:
             await self._too_large(send)
 
     async def _too_large(self, send):
-        body = json.dumps({"detail": f"request body larger than the limit of {self.max_bytes} bytes (LCPFN_MAX_BODY_BYTES)"}).encode()
+        body = json.dumps(
+            {"detail": f"request body larger than the limit of {self.max_bytes} bytes (LCPFN_MAX_BODY_BYTES)"}
+        ).encode()
         await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": body})
 
@@ -97,8 +99,17 @@ class Observe:
             self.metrics.requests.labels(endpoint, str(status)).inc()
             self.metrics.latency.labels(endpoint).observe(seconds)
             if log.isEnabledFor(logging.INFO):
-                log.info(json.dumps({"event": "request", "method": scope["method"], "path": scope["path"],
-                                     "status": status, "ms": round(1e3 * seconds, 2)}))
+                log.info(
+                    json.dumps(
+                        {
+                            "event": "request",
+                            "method": scope["method"],
+                            "path": scope["path"],
+                            "status": status,
+                            "ms": round(1e3 * seconds, 2),
+                        }
+                    )
+                )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -35,7 +35,7 @@ class NamedSchedule(Strict):
     timescale: Finite | None = None
 
 
-Schedule = Union[ScheduleArrays, NamedSchedule]
+Schedule = ScheduleArrays | NamedSchedule
 Level = Annotated[float, Field(gt=0.0, lt=1.0)]
 Bounds = tuple[Finite | None, Finite | None]
 

@@ -43,7 +43,9 @@ def test_no_print_in_library_code():
     for package in ("priors", "lcpfn"):
         for path in (ROOT / package).rglob("*.py"):
             calls = [
-                n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "print"
+                n
+                for n in ast.walk(ast.parse(path.read_text()))
+                if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "print"
             ]
             assert not calls, f"{path.relative_to(ROOT)} calls print()"
 
@@ -57,8 +59,13 @@ def test_lcpfn_serve_command_starts_and_answers(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "serve", "serve", "--port", str(port)], cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "serve", "serve", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         for _ in range(300):
             try:

@@ -18,9 +18,9 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -87,7 +87,11 @@ def prior_curves(n: int, *, seed: int = 424242, n_points: int = 100, lcpfn_only:
     for i in range(n):
         x, y = b.x[i].double().numpy(), b.y[i].double().numpy()
         lo, hi = float(b.lower[i]), float(b.upper[i])
-        bounds = None if not (math.isfinite(lo) or math.isfinite(hi)) else (lo if math.isfinite(lo) else None, hi if math.isfinite(hi) else None)
+        bounds = (
+            None
+            if not (math.isfinite(lo) or math.isfinite(hi))
+            else (lo if math.isfinite(lo) else None, hi if math.isfinite(hi) else None)
+        )
         sched = None
         if bool(b.known_schedule[i]):
             sched = (x, b.lr[i].double().numpy())
@@ -151,7 +155,12 @@ def power_law(curve: EvalCurve, n_ctx: int, x_query: np.ndarray) -> _Normal:
 def pfn(model, *, use_schedule: bool = True) -> Callable:
     def predict(curve: EvalCurve, n_ctx: int, x_query: np.ndarray):
         return model.predict(
-            curve.x[:n_ctx], curve.y[:n_ctx], x_query, horizon=curve.horizon, direction=curve.direction, bounds=curve.bounds,
+            curve.x[:n_ctx],
+            curve.y[:n_ctx],
+            x_query,
+            horizon=curve.horizon,
+            direction=curve.direction,
+            bounds=curve.bounds,
             schedule=curve.schedule if use_schedule else None,
         )
 
@@ -171,8 +180,14 @@ def _crps(quantiles: np.ndarray, truth: float) -> float:
     return float(2.0 * np.mean(np.maximum(_CRPS_LEVELS * diff, (_CRPS_LEVELS - 1.0) * diff)))
 
 
-def score(curves: list[EvalCurve], method: Callable, *, cutoffs=CUTOFFS, raw_units: bool = False,
-          tolerate: tuple[type[Exception], ...] = ()) -> dict[float, dict[str, float]]:
+def score(
+    curves: list[EvalCurve],
+    method: Callable,
+    *,
+    cutoffs=CUTOFFS,
+    raw_units: bool = False,
+    tolerate: tuple[type[Exception], ...] = (),
+) -> dict[float, dict[str, float]]:
     """Scores per cutoff, values in units of each curve's range (or raw units):
 
     ``ll`` mean log-likelihood of the remaining points, ``ll_final`` of the final
@@ -263,8 +278,15 @@ def _method(name: str, model, mcmc_budget: float = MCMC_BUDGET_S) -> Callable:
     if name == "mcmc":
         mcmc = require("lcpfn.mcmc", "mcmc")
         extrapolator = mcmc.MCMCExtrapolator(time_budget_s=mcmc_budget)
-        return lambda curve, n_ctx, xq: extrapolator.predict(curve.x[:n_ctx], curve.y[:n_ctx], xq, horizon=curve.horizon,
-                                                            direction=curve.direction, bounds=curve.bounds, schedule=curve.schedule)
+        return lambda curve, n_ctx, xq: extrapolator.predict(
+            curve.x[:n_ctx],
+            curve.y[:n_ctx],
+            xq,
+            horizon=curve.horizon,
+            direction=curve.direction,
+            bounds=curve.bounds,
+            schedule=curve.schedule,
+        )
     raise SystemExit(f"--methods: unknown method {name!r}; choose from {', '.join(METHODS)}")
 
 
@@ -294,8 +316,16 @@ def fan_chart(ax, curve: EvalCurve, n_ctx: int, method: Callable, title: str) ->
     ax.tick_params(labelsize=6)
 
 
-def report(suites: list[str], methods: list[str], out: Path, *, n_prior: int = 300, model_path: str | None = None,
-           mcmc_curves: int = 4, mcmc_budget: float = MCMC_BUDGET_S) -> str:
+def report(
+    suites: list[str],
+    methods: list[str],
+    out: Path,
+    *,
+    n_prior: int = 300,
+    model_path: str | None = None,
+    mcmc_curves: int = 4,
+    mcmc_budget: float = MCMC_BUDGET_S,
+) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -318,10 +348,15 @@ def report(suites: list[str], methods: list[str], out: Path, *, n_prior: int = 3
             for m in methods:
                 bar.set_postfix_str(f"{name.split(' ')[0]} / {m}")
                 if m == "mcmc":  # minutes per curve: a fixed subset, with the PFN on the same curves beside it
-                    few = [curves[i] for i in np.random.default_rng(1).choice(len(curves), min(mcmc_curves, len(curves)), replace=False)]
+                    few = [
+                        curves[i]
+                        for i in np.random.default_rng(1).choice(len(curves), min(mcmc_curves, len(curves)), replace=False)
+                    ]
                     res = score(few, _method(m, model, mcmc_budget), raw_units=raw, tolerate=(BudgetExceededError,))
                     failed = sum(r["failed"] for r in res.values())
-                    label = f"mcmc ({len(few)} curves" + (f"; {failed} of {len(few) * len(CUTOFFS)} fits out of time)" if failed else ")")
+                    label = f"mcmc ({len(few)} curves" + (
+                        f"; {failed} of {len(few) * len(CUTOFFS)} fits out of time)" if failed else ")"
+                    )
                     results[name][label] = res
                     results[name][f"pfn (same {len(few)})"] = score(few, pfn(model), raw_units=raw)
                 else:
@@ -331,7 +366,8 @@ def report(suites: list[str], methods: list[str], out: Path, *, n_prior: int = 3
     lines = [
         "# Evaluation",
         "",
-        f"Model `{model.name}` ({model.card['n_params']:,} parameters, {model.card['training']['curves_seen']:,} prior curves seen).",
+        f"Model `{model.name}` ({model.card['n_params']:,} parameters, "
+        f"{model.card['training']['curves_seen']:,} prior curves seen).",
         f"Regenerate: `python -m training.evaluate --suites {','.join(_shown(s) for s in suites)} --methods {','.join(methods)} "
         f"--n-prior {n_prior}" + (f" --mcmc-curves {mcmc_curves} --mcmc-budget {mcmc_budget:g}`." if "mcmc" in methods else "`."),
         "",
@@ -346,10 +382,19 @@ def report(suites: list[str], methods: list[str], out: Path, *, n_prior: int = 3
         lines += [f"## {name}", ""]
         for metric, what in METRICS:
             lines += [f"**{what}**", "", table(res, metric, fmt="{:.2f}" if metric == "ms" else "{:.3f}"), ""]
-    aware = [n for n in results if "pfn" in results[n] and "pfn-noschedule" in results[n] and any(c.schedule is not None for c in data[n])]
+    aware = [
+        n
+        for n in results
+        if "pfn" in results[n] and "pfn-noschedule" in results[n] and any(c.schedule is not None for c in data[n])
+    ]
     if aware:
-        lines += ["## Schedule awareness", "", "Final-value error of the same model with and without the schedule given "
-                  "(median absolute error in units of the curve's range; change = 1 - with / without).", ""]
+        lines += [
+            "## Schedule awareness",
+            "",
+            "Final-value error of the same model with and without the schedule given "
+            "(median absolute error in units of the curve's range; change = 1 - with / without).",
+            "",
+        ]
         lines += ["| suite | cutoff | with schedule | without | change |", "|---|---|---|---|---|"]
         for n in aware:
             for c in CUTOFFS:
@@ -397,8 +442,16 @@ def report(suites: list[str], methods: list[str], out: Path, *, n_prior: int = 3
     fig.tight_layout()
     fig.savefig(figures / "error_vs_cutoff.png", dpi=110)
     plt.close(fig)
-    lines += ["## Calibration (cutoff 20 %)", "", f"![calibration]({figures.name}/calibration.png)", "",
-              "## Final-value error against cutoff", "", f"![error vs cutoff]({figures.name}/error_vs_cutoff.png)", ""]
+    lines += [
+        "## Calibration (cutoff 20 %)",
+        "",
+        f"![calibration]({figures.name}/calibration.png)",
+        "",
+        "## Final-value error against cutoff",
+        "",
+        f"![error vs cutoff]({figures.name}/error_vs_cutoff.png)",
+        "",
+    ]
     text = "\n".join(lines)
     out.write_text(text)
     return text
@@ -428,8 +481,11 @@ def main(argv: list[str] | None = None) -> None:
 
     default_data = sorted(glob.glob(str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "*.jsonl.gz")))
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--suites", default=",".join(["prior", "lcpfn-prior", *default_data]),
-                   help="comma-separated: prior, lcpfn-prior and/or .jsonl.gz files of real curves")
+    p.add_argument(
+        "--suites",
+        default=",".join(["prior", "lcpfn-prior", *default_data]),
+        help="comma-separated: prior, lcpfn-prior and/or .jsonl.gz files of real curves",
+    )
     p.add_argument("--methods", default="pfn,pfn-noschedule,last,powerlaw", help=f"comma-separated, from {', '.join(METHODS)}")
     p.add_argument("--n-prior", type=int, default=300, help="curves per prior suite")
     p.add_argument("--model", help="exported .onnx (default: the shipped model)")
@@ -438,8 +494,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", default="docs/evaluation.md", help="markdown report; figures go in a folder of the same name")
     args = p.parse_args(argv)
     suites = [s for part in args.suites.split(",") for s in (sorted(glob.glob(part)) if "*" in part else [part]) if s]
-    report(suites, [m for m in args.methods.split(",") if m], Path(args.out), n_prior=args.n_prior, model_path=args.model,
-           mcmc_curves=args.mcmc_curves, mcmc_budget=args.mcmc_budget)
+    report(
+        suites,
+        [m for m in args.methods.split(",") if m],
+        Path(args.out),
+        n_prior=args.n_prior,
+        model_path=args.model,
+        mcmc_curves=args.mcmc_curves,
+        mcmc_budget=args.mcmc_budget,
+    )
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import lcpfn
 from lcpfn.features import TOKEN_FEATURES
 from lcpfn.model import PFN
 from priors.sample import SOURCES, sample
-from training.batches import random_cut, make_task
+from training.batches import make_task, random_cut
 from training.train import load_checkpoint
 
 log = logging.getLogger(__name__)
@@ -46,10 +46,23 @@ def export_onnx(model: PFN, path: Path) -> None:
     # Example sizes >= 2 so none is specialized into the graph as a constant.
     example = (torch.randn(2, 3, f), torch.randn(2, 3), torch.randn(2, 4, f), torch.ones(2, 3, dtype=torch.bool))
     batch, n_ctx, n_qry = Dim("batch"), Dim("n_ctx"), Dim("n_qry")
-    dynamic = {"x_ctx": {0: batch, 1: n_ctx}, "y_ctx": {0: batch, 1: n_ctx}, "x_qry": {0: batch, 1: n_qry}, "ctx_mask": {0: batch, 1: n_ctx}}
+    dynamic = {
+        "x_ctx": {0: batch, 1: n_ctx},
+        "y_ctx": {0: batch, 1: n_ctx},
+        "x_qry": {0: batch, 1: n_qry},
+        "ctx_mask": {0: batch, 1: n_ctx},
+    }
     torch.onnx.export(
-        model.eval(), example, str(path), dynamo=True, dynamic_shapes=dynamic, opset_version=OPSET,
-        input_names=list(INPUTS), output_names=["logits"], external_data=False, verbose=False,
+        model.eval(),
+        example,
+        str(path),
+        dynamo=True,
+        dynamic_shapes=dynamic,
+        opset_version=OPSET,
+        input_names=list(INPUTS),
+        output_names=["logits"],
+        external_data=False,
+        verbose=False,
     )
 
 

@@ -70,7 +70,9 @@ class TrainConfig:
         if not 3 <= self.min_points <= self.max_points:
             raise ValueError(f"need 3 <= min_points <= max_points, got {self.min_points=}, {self.max_points=}")
         if self.batch_size < 1 or self.steps < 1 or self.max_queries < 1:
-            raise ValueError(f"batch_size, steps and max_queries must be >= 1, got {self.batch_size=}, {self.steps=}, {self.max_queries=}")
+            raise ValueError(
+                f"batch_size, steps and max_queries must be >= 1, got {self.batch_size=}, {self.steps=}, {self.max_queries=}"
+            )
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -193,7 +195,9 @@ def evaluate(model: PFN, curves, max_context: int) -> dict[str, float]:
     out = {}
     for c in VALIDATION_CUTOFFS:
         task = cutoff_task(curves, c, max_context)
-        logits = torch.cat([model(task.x_ctx[i : i + 256], task.y_ctx[i : i + 256], task.x_qry[i : i + 256]) for i in range(0, len(curves), 256)]).float()
+        logits = torch.cat(
+            [model(task.x_ctx[i : i + 256], task.y_ctx[i : i + 256], task.x_qry[i : i + 256]) for i in range(0, len(curves), 256)]
+        ).float()
         z, lo, hi = task.z_qry, task.lo.expand_as(task.z_qry), task.hi.expand_as(task.z_qry)
         ll = -nll_loss(logits, model.borders, z, lo, hi) - task.log_scale + log_range
         some = torch.linspace(0, z.shape[1] - 1, min(5, z.shape[1]), device=z.device).round().long()
@@ -335,8 +339,13 @@ def train(
             dist.all_reduce(loss)
             loss /= world.size
         if lead:
-            row = {"step": step, "curves_seen": step * per_rank * world.size, "loss": f"{loss.item():.5f}",
-                   "lr": f"{learning_rate(cfg, step - 1):.3e}", "seconds": f"{time.monotonic() - start:.1f}"}
+            row = {
+                "step": step,
+                "curves_seen": step * per_rank * world.size,
+                "loss": f"{loss.item():.5f}",
+                "lr": f"{learning_rate(cfg, step - 1):.3e}",
+                "seconds": f"{time.monotonic() - start:.1f}",
+            }
             if step % cfg.eval_every == 0 or step == cfg.steps:
                 row.update({k: f"{v:.4f}" for k, v in evaluate(model, val, cfg.model.max_context).items()})
                 log.info("step %d: %s", step, {k: v for k, v in row.items() if k.startswith("val")})

@@ -55,7 +55,7 @@ class LCPFNPruner(optuna.pruners.BasePruner):
         self.horizon, self.n_startup_trials = horizon, n_startup_trials
         self.last_decision = None
 
-    def prune(self, study: "optuna.study.Study", trial: "optuna.trial.FrozenTrial") -> bool:
+    def prune(self, study: optuna.study.Study, trial: optuna.trial.FrozenTrial) -> bool:
         if len(study.directions) > 1:
             raise ValueError("LCPFNPruner supports single-objective studies only")
         values = trial.intermediate_values

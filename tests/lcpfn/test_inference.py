@@ -183,5 +183,6 @@ def test_non_spinning_session_predicts_the_same(model):
     quiet = lcpfn.load(threads=1, spin=False)
     x = np.arange(1.0, 30.0)
     y = 2.0 + x**-0.5
-    np.testing.assert_allclose(quiet.predict(x, y, [100.0]).quantile([0.1, 0.9]), model.predict(x, y, [100.0]).quantile([0.1, 0.9]),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        quiet.predict(x, y, [100.0]).quantile([0.1, 0.9]), model.predict(x, y, [100.0]).quantile([0.1, 0.9]), rtol=1e-5
+    )

@@ -7,8 +7,12 @@ from priors.schedules import FEATURE_DECAY_TIME, annealing_area, constant, cosin
 
 @pytest.mark.parametrize(
     "schedule",
-    [wsd(total=1000, peak=1e-3, cooldown=0.2), cosine(total=1000, peak=1e-3, final_ratio=0.1), step(total=1000, peak=0.1),
-     constant(total=1000, peak=1e-3)],
+    [
+        wsd(total=1000, peak=1e-3, cooldown=0.2),
+        cosine(total=1000, peak=1e-3, final_ratio=0.1),
+        step(total=1000, peak=0.1),
+        constant(total=1000, peak=1e-3),
+    ],
     ids=["wsd", "cosine", "step", "constant"],
 )
 def test_step_features_equal_the_schedule_integrals_on_the_dense_grid(schedule):

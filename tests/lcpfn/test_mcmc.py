@@ -21,7 +21,7 @@ def pow3_fit():
     clean = 0.9 - 0.6 * (X / 30 * 100) ** -alpha  # pow3 at the prior's time scale (horizon 30 -> t = 100 u)
     y = clean + sigma * rng.standard_normal(len(X))
     mcmc = MCMCExtrapolator(draws=300, tune=400, chains=2, time_budget_s=240, families=("pow3",), sampler="pymc", seed=3)
-    return mcmc, mcmc.predict(X, y, [60.0], direction="max"), alpha, sigma, 0.9 - 0.6 * 200 ** -alpha
+    return mcmc, mcmc.predict(X, y, [60.0], direction="max"), alpha, sigma, 0.9 - 0.6 * 200**-alpha
 
 
 def test_recovers_the_exponent_noise_and_final_value_of_a_synthetic_curve(pow3_fit):

@@ -36,7 +36,9 @@ def _sign(r: dict) -> float:
 def _inside(values, prior, what: str) -> None:
     lo, hi = np.quantile(prior, [0.05, 0.95])
     values = np.atleast_1d(values)
-    assert np.all((values >= lo) & (values <= hi)), f"{what}: {np.round(values, 4)} outside the prior's 5-95 % [{lo:.4g}, {hi:.4g}]"
+    assert np.all((values >= lo) & (values <= hi)), (
+        f"{what}: {np.round(values, 4)} outside the prior's 5-95 % [{lo:.4g}, {hi:.4g}]"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +65,9 @@ def test_overfitting_of_real_curves_lies_inside_the_prior(name):
 
 
 def test_jumps_at_lr_drops_of_real_step_schedules_lie_inside_the_prior():
-    prior = C.prior_statistic(lambda x, y, lr, d: C.lr_drop_jump(y, lr, d), n=4000,
-                              keep=lambda b: b.source == SOURCES.index("progress"))
+    prior = C.prior_statistic(
+        lambda x, y, lr, d: C.lr_drop_jump(y, lr, d), n=4000, keep=lambda b: b.source == SOURCES.index("progress")
+    )
     runs = [r for r in _records("torch_real_dev") if r["meta"]["schedule"] == "step"]
     jumps = np.array([C.lr_drop_jump(np.asarray(r["y"]), np.asarray(r["lr"]), _sign(r)) for r in runs])
     _inside(np.quantile(jumps[np.isfinite(jumps)], [0.25, 0.5, 0.75]), prior, "jump after the lr drop / range, quartiles")
@@ -72,8 +75,11 @@ def test_jumps_at_lr_drops_of_real_step_schedules_lie_inside_the_prior():
 
 def test_final_to_initial_loss_of_lm_runs_lies_inside_the_prior():
     laws = [SOURCES.index(s) for s in ("multi_power", "lr_annealing", "intrinsic_time")]
-    prior = C.prior_statistic(lambda x, y, lr, d: C.final_to_initial(y), n=8000,
-                              keep=lambda b: (b.x[:, 0] == 0) & (b.source >= min(laws)) & (b.source <= max(laws)))
+    prior = C.prior_statistic(
+        lambda x, y, lr, d: C.final_to_initial(y),
+        n=8000,
+        keep=lambda b: (b.x[:, 0] == 0) & (b.source >= min(laws)) & (b.source <= max(laws)),
+    )
     ratios = [C.final_to_initial(np.asarray(r["y"])) for r in _records("lm_cpu") if r["x"][0] == 0]
     assert ratios
     _inside(ratios, prior, "lm_cpu final / initial loss")
@@ -95,6 +101,6 @@ def test_cooldown_gains_of_real_runs_lie_inside_the_prior():
         px, py = np.asarray(parent["x"], float), np.asarray(parent["y"], float)
         bx, blr = np.asarray(branch["x"], float), np.asarray(branch["lr"], float)
         end = bx[-1]
-        real = C.cooldown_gain_ratio(lambda s: np.interp(s, px, py), branch["y"][-1], end)
-        prior = C.law_cooldown_gain_ratios(lambda u: np.interp(u * end, bx, blr) / blr.max(), 2000)
+        real = C.cooldown_gain_ratio(lambda s, px=px, py=py: np.interp(s, px, py), branch["y"][-1], end)
+        prior = C.law_cooldown_gain_ratios(lambda u, end=end, bx=bx, blr=blr: np.interp(u * end, bx, blr) / blr.max(), 2000)
         _inside(real, prior, f"{name}: cooldown gain / stable drop from 40 to 80 %")

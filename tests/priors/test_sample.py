@@ -108,8 +108,11 @@ def test_lcpfn_curves_stay_in_unit_range_before_rescaling():
 
 
 def test_noise_scale_follows_config():
-    quiet = P.PriorConfig(noise=NoiseConfig(log_sigma_loc=-9.0, log_sigma_scale=0.0, p_outliers=0.0), p_quantized=0.0,
-                          source_weights=(1, 0, 1, 1, 1, 1))
+    quiet = P.PriorConfig(
+        noise=NoiseConfig(log_sigma_loc=-9.0, log_sigma_scale=0.0, p_outliers=0.0),
+        p_quantized=0.0,
+        source_weights=(1, 0, 1, 1, 1, 1),
+    )
     b = P.sample(torch.Generator().manual_seed(4), 300, 50, config=quiet)
     span = b.y_clean.amax(1) - b.y_clean.amin(1)
     rounding = 1e-6 * b.y_clean.abs().amax(1)  # float32 after a large random offset
@@ -172,8 +175,9 @@ def test_samples_on_cuda():
     assert b.y.is_cuda and torch.isfinite(b.y).all()
 
 
-
-@pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None, reason="torch.compile on CPU needs a C++ compiler")
+@pytest.mark.skipif(
+    shutil.which("g++") is None and shutil.which("c++") is None, reason="torch.compile on CPU needs a C++ compiler"
+)
 def test_compiled_sampling_draws_the_same_curves_as_eager():
     eager = P.sample(torch.Generator().manual_seed(8), 400, 30)
     fused = P.sample(torch.Generator().manual_seed(8), 400, 30, compiled=True)

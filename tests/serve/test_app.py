@@ -59,7 +59,10 @@ def test_predict_with_horizon_and_schedules(client):
 
 
 def test_batch_predicts_every_curve(client):
-    curves = [{**CURVE, "horizon": 50}, {"x": [1, 2, 3], "y": [0.2, 0.4, 0.5], "direction": "max", "bounds": [0, 1], "x_query": [30]}]
+    curves = [
+        {**CURVE, "horizon": 50},
+        {"x": [1, 2, 3], "y": [0.2, 0.4, 0.5], "direction": "max", "bounds": [0, 1], "x_query": [30]},
+    ]
     r = client.post("/v1/predict/batch", json={"curves": curves})
     assert r.status_code == 200, r.text
     preds = r.json()["predictions"]
@@ -67,8 +70,17 @@ def test_batch_predicts_every_curve(client):
 
 
 def test_early_stop_decision(client):
-    r = client.post("/v1/early-stop", json={"x": list(range(1, 16)), "y": [0.3 + 0.002 * i for i in range(15)], "direction": "max",
-                                             "bounds": [0, 1], "horizon": 100, "best_so_far": 0.95})
+    r = client.post(
+        "/v1/early-stop",
+        json={
+            "x": list(range(1, 16)),
+            "y": [0.3 + 0.002 * i for i in range(15)],
+            "direction": "max",
+            "bounds": [0, 1],
+            "horizon": 100,
+            "best_so_far": 0.95,
+        },
+    )
     assert r.status_code == 200, r.text
     assert r.json()["stop"] is True and r.json()["prob_improve"] < 0.05
 

@@ -49,7 +49,15 @@ def test_real_curves_read_the_shared_data_format(tmp_path):
     path = tmp_path / "c.jsonl.gz"
     rows = [
         {"id": "a", "suite": "s", "metric": "accuracy", "direction": "max", "x": [1, 2, 3], "y": [0.1, 0.5, 0.6], "lr": None},
-        {"id": "b", "suite": "s", "metric": "loss", "direction": "min", "x": [1, 2, 4], "y": [3.0, 2.0, 1.0], "lr": [1e-3, 1e-3, 5e-4]},
+        {
+            "id": "b",
+            "suite": "s",
+            "metric": "loss",
+            "direction": "min",
+            "x": [1, 2, 4],
+            "y": [3.0, 2.0, 1.0],
+            "lr": [1e-3, 1e-3, 5e-4],
+        },
     ]
     with gzip.open(path, "wt") as f:
         f.write("\n".join(json.dumps(r) for r in rows))
@@ -73,8 +81,17 @@ def test_report_writes_tables_schedule_awareness_and_figures(tmp_path, monkeypat
     data = tmp_path / "llm.jsonl.gz"
     x = np.arange(1.0, 61.0)
     lr = np.where(x < 48, 1e-3, 1e-3 * (60 - x) / 12 + 1e-5)
-    rows = [{"id": f"wsd{i}", "metric": "loss", "direction": "min", "x": x.tolist(),
-             "y": (2.0 + (1 + i) * x**-0.5 - 0.3 * (lr < 1e-3) * (1 - lr / 1e-3)).tolist(), "lr": lr.tolist()} for i in range(3)]
+    rows = [
+        {
+            "id": f"wsd{i}",
+            "metric": "loss",
+            "direction": "min",
+            "x": x.tolist(),
+            "y": (2.0 + (1 + i) * x**-0.5 - 0.3 * (lr < 1e-3) * (1 - lr / 1e-3)).tolist(),
+            "lr": lr.tolist(),
+        }
+        for i in range(3)
+    ]
     with gzip.open(data, "wt") as f:
         f.write("\n".join(json.dumps(r) for r in rows))
     out = tmp_path / "report.md"
@@ -84,7 +101,12 @@ def test_report_writes_tables_schedule_awareness_and_figures(tmp_path, monkeypat
     assert "| mcmc (2 curves) |" in text and "| pfn (same 2) |" in text
     assert "## Schedule awareness" in text and "| llm.jsonl.gz | 40 % |" in text
     figures = tmp_path / "report"
-    assert {p.name for p in figures.glob("*.png")} == {"fan_prior.png", "fan_llm_jsonl_gz.png", "calibration.png", "error_vs_cutoff.png"}
+    assert {p.name for p in figures.glob("*.png")} == {
+        "fan_prior.png",
+        "fan_llm_jsonl_gz.png",
+        "calibration.png",
+        "error_vs_cutoff.png",
+    }
 
 
 def test_tolerated_failures_leave_the_curve_out_and_are_counted():

@@ -66,8 +66,23 @@ def test_learning_rate_warms_up_then_decays():
 def test_torchrun_two_processes_train_together(tmp_path):
     """The multi-GPU path (DistributedDataParallel), exercised with two CPU processes over gloo."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "training.train", "--preset", "tiny", "--steps", "4", "--out", str(tmp_path), "--device", "cpu"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "training.train",
+        "--preset",
+        "tiny",
+        "--steps",
+        "4",
+        "--out",
+        str(tmp_path),
+        "--device",
+        "cpu",
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     _, cfg, step = load_checkpoint(tmp_path / "checkpoint.pt")
