@@ -24,6 +24,7 @@ def pow3_fit():
     return mcmc, mcmc.predict(X, y, [60.0], direction="max"), alpha, sigma, 0.9 - 0.6 * 200**-alpha
 
 
+@pytest.mark.slow
 def test_recovers_the_exponent_noise_and_final_value_of_a_synthetic_curve(pow3_fit):
     _, pred, alpha, sigma, final = pow3_fit
     assert pred.diagnostics["draws"] >= 300
@@ -34,6 +35,7 @@ def test_recovers_the_exponent_noise_and_final_value_of_a_synthetic_curve(pow3_f
     assert sigma / 2 < pred.diagnostics["noise_sd"] < sigma * 2
 
 
+@pytest.mark.slow
 def test_prediction_contract_holds(pow3_fit):
     _, pred, *_ = pow3_fit
     assert isinstance(pred, Prediction)
@@ -72,6 +74,7 @@ def test_mixture_predictive_stays_exact_when_a_draw_lies_far_beyond_a_limit():
     assert np.trapezoid(density, grid) == pytest.approx(1.0, rel=1e-3)
 
 
+@pytest.mark.slow
 def test_schedule_aware_law_runs_with_a_schedule():
     x = np.arange(100, 1300, 100, dtype=float)
     y = 3.0 + 2.0 * (x / 100) ** -0.5
@@ -103,6 +106,7 @@ def test_bad_options_are_named():
         MCMCExtrapolator(law="nope")
 
 
+@pytest.mark.slow
 def test_nutpie_path_when_installed():
     pytest.importorskip("nutpie")
     mcmc = MCMCExtrapolator(draws=100, tune=100, chains=2, time_budget_s=120, sampler="nutpie", families=("pow3",))
@@ -112,6 +116,7 @@ def test_nutpie_path_when_installed():
     assert not [k for k in pred.diagnostics["posterior_mean"] if k.endswith("__")]  # nutpie's unconstrained twins
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", ["pymc", "nutpie"])
 def test_budget_too_small_for_any_draw_is_budget_exceeded(sampler):
     if sampler == "nutpie":

@@ -178,6 +178,7 @@ def test_samples_on_cuda():
 @pytest.mark.skipif(
     shutil.which("g++") is None and shutil.which("c++") is None, reason="torch.compile on CPU needs a C++ compiler"
 )
+@pytest.mark.slow
 def test_compiled_sampling_draws_the_same_curves_as_eager():
     eager = P.sample(torch.Generator().manual_seed(8), 400, 30)
     fused = P.sample(torch.Generator().manual_seed(8), 400, 30, compiled=True)

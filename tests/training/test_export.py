@@ -2,6 +2,7 @@ import hashlib
 import json
 
 import numpy as np
+import pytest
 import torch
 
 import lcpfn
@@ -10,6 +11,7 @@ from training.export import PARITY_TOLERANCE, parity
 from training.train import load_checkpoint
 
 
+@pytest.mark.slow
 def test_export_matches_torch_and_writes_a_card(tiny_run):
     run, onnx = tiny_run
     model, cfg, step = load_checkpoint(run / "checkpoint.pt")
@@ -21,6 +23,7 @@ def test_export_matches_torch_and_writes_a_card(tiny_run):
     assert "val_ll_10" in card["training"]["validation"] and card["parity_max_abs_logit_diff"] < PARITY_TOLERANCE
 
 
+@pytest.mark.slow
 def test_library_prediction_equals_the_torch_model(tiny_run):
     """lcpfn.load() (numpy features + ONNX Runtime) gives the torch model's logits for the same curve."""
     run, onnx = tiny_run

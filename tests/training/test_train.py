@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TINY = PRESETS["tiny"]
 
 
+@pytest.mark.slow
 def test_tiny_preset_learns(tiny_run):
     run, _ = tiny_run
     model, cfg, step = load_checkpoint(run / "checkpoint.pt")
@@ -32,6 +33,7 @@ def test_tiny_preset_learns(tiny_run):
     assert rows[-1]["val_ll_80"] and rows[-1]["val_cover90_80"]
 
 
+@pytest.mark.slow
 def test_resume_is_exact(tmp_path):
     cfg = replace(TINY, steps=6, checkpoint_every=100, eval_every=100)
     train(cfg, tmp_path / "straight")
@@ -46,6 +48,7 @@ def test_resume_is_exact(tmp_path):
     assert [int(r["step"]) for r in rows] == list(range(1, 7))
 
 
+@pytest.mark.slow
 def test_resume_refuses_another_config(tmp_path):
     train(replace(TINY, steps=2), tmp_path)
     with pytest.raises(ValueError, match="different config"):
@@ -63,6 +66,7 @@ def test_learning_rate_warms_up_then_decays():
     assert lrs[0] < lrs[1] and lrs[1] == pytest.approx(cfg.lr) and lrs[3] == pytest.approx(cfg.lr * cfg.min_lr_ratio, rel=0.01)
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes_train_together(tmp_path):
     """The multi-GPU path (DistributedDataParallel), exercised with two CPU processes over gloo."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
