@@ -19,6 +19,8 @@ unknown), and where the metric's known bounds lie in normalized units.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -39,6 +41,11 @@ N_TOKEN_FEATURES = len(TOKEN_FEATURES)
 # Recent level: median of the last n_ctx / RECENT_FRACTION points, at most RECENT_MAX.
 RECENT_FRACTION = 10
 RECENT_MAX = 5
+# Normalized values are clipped at +-Z_LIMIT spreads from the recent level: a diverged
+# evaluation that logs 1e40 among values near 1 must not overflow the model's float32
+# inputs (it would make every prediction of the curve NaN). The model saw nothing beyond
+# a few hundred spreads, so the clip changes no prediction of a sane curve.
+Z_LIMIT = 1e6
 
 
 def to_lower_better(y, direction, *, xp=np):
@@ -76,6 +83,45 @@ def normalized_bounds(lower, upper, direction, loc, scale, *, xp=np):
     return (best - loc) / scale, (worst - loc) / scale
 
 
+@dataclass(frozen=True)
+class ContextNormalization:
+    """How a batch of curves becomes units-free, from their contexts; every field ``(B, 1)`` but ``direction`` ``(B,)``."""
+
+    direction: Any  # +1 higher is better, -1 lower is better
+    loc: Any
+    scale: Any
+    best: Any  # known limits of the normalized values (+-inf if unknown)
+    worst: Any
+
+    def z(self, y, *, xp=np):
+        """Values ``(B, N)`` in normalized units (lower is better), clipped at ``+-Z_LIMIT``."""
+        return xp.clip((to_lower_better(y, self.direction, xp=xp) - self.loc) / self.scale, -Z_LIMIT, Z_LIMIT)
+
+
+def normalize_context(y_ctx, direction, lower, upper, *, xp=np) -> ContextNormalization:
+    """The one normalization of training, inference and the MCMC baseline: flip to lower-is-better,
+    then shift and scale by the context values ``(B, Nc)`` (:func:`location_scale`); known
+    limits ``lower``/``upper`` ``(B,)`` follow into normalized units.
+
+    >>> norm = normalize_context(np.array([[0.2, 0.4, 0.5]]), np.array([1.0]), np.array([0.0]), np.array([1.0]))
+    >>> norm.z(np.array([[0.5, 0.6]])).round(3).tolist(), round(float(norm.best[0, 0]), 3)
+    ([[0.0, -0.417]], -2.083)
+    """
+    y_lb = to_lower_better(y_ctx, direction, xp=xp)
+    loc, scale = location_scale(y_lb, xp=xp)
+    best, worst = normalized_bounds(lower, upper, direction, loc, scale, xp=xp)
+    return ContextNormalization(direction, loc, scale, best, worst)
+
+
+def evenly_spaced(n: int, k: int) -> np.ndarray:
+    """At most ``k`` indices of ``range(n)``, evenly spaced, the first and last included.
+
+    >>> evenly_spaced(10, 4).tolist(), evenly_spaced(3, 5).tolist()
+    ([0, 3, 6, 9], [0, 1, 2])
+    """
+    return np.unique(np.round(np.linspace(0, n - 1, min(n, k))).astype(np.int64))
+
+
 def token_features(t, lr, cum_lr, anneal_area, known, horizon_known, best_z, worst_z, *, xp=np):
     """Features ``(B, N, N_TOKEN_FEATURES)`` of N positions; ``known``, ``horizon_known`` (B,) bool, bounds (B, 1)."""
     known_f = 1.0 * known[:, None] + 0.0 * t
@@ -111,5 +157,4 @@ def subsample_context(n: int, max_context: int) -> np.ndarray:
     if n <= max_context:
         return np.arange(n)
     recent = max(1, max_context // 8)
-    older = np.unique(np.round(np.linspace(0, n - recent - 1, max_context - recent)).astype(np.int64))
-    return np.concatenate([older, np.arange(n - recent, n)])
+    return np.concatenate([evenly_spaced(n - recent, max_context - recent), np.arange(n - recent, n)])

@@ -22,7 +22,7 @@ import numpy as np
 
 from lcpfn.distribution import BarDistribution
 from lcpfn.errors import ModelFileError
-from lcpfn.features import TOKEN_FEATURES, location_scale, normalized_bounds, subsample_context, to_lower_better, token_features
+from lcpfn.features import TOKEN_FEATURES, normalize_context, subsample_context, token_features
 from lcpfn.inputs import Curve, ScheduleLike, check_curve, curves_from_dicts, step_features
 from lcpfn.prediction import BarPredictive, Prediction
 
@@ -106,10 +106,7 @@ class Model:
     def _prepare(self, curve: Curve) -> _Prepared:
         keep = subsample_context(len(curve.x), self.max_context)
         xs, ys = curve.x[keep], curve.y[keep]
-        direction = np.array([curve.direction])
-        y_lb = to_lower_better(ys[None, :], direction)
-        loc, scale = location_scale(y_lb)
-        best, worst = normalized_bounds(np.array([curve.lower]), np.array([curve.upper]), direction, loc, scale)
+        norm = normalize_context(ys[None, :], np.array([curve.direction]), np.array([curve.lower]), np.array([curve.upper]))
         steps = np.concatenate([xs, curve.x_query])
         f = step_features(curve, steps)
         feats = token_features(
@@ -119,18 +116,18 @@ class Model:
             f.anneal_area[None],
             np.array([f.known]),
             np.array([f.horizon_known]),
-            best,
-            worst,
+            norm.best,
+            norm.worst,
         )[0]
         n = len(xs)
         return _Prepared(
             x_ctx=feats[:n],
-            y_ctx=((y_lb - loc) / scale)[0],
+            y_ctx=norm.z(ys[None, :])[0],
             x_qry=feats[n:],
-            loc=float(loc[0, 0]),
-            scale=float(scale[0, 0]),
-            lo=float(best[0, 0]),
-            hi=float(worst[0, 0]),
+            loc=float(norm.loc[0, 0]),
+            scale=float(norm.scale[0, 0]),
+            lo=float(norm.best[0, 0]),
+            hi=float(norm.worst[0, 0]),
             curve=curve,
         )
 

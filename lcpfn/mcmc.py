@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lcpfn.errors import BudgetExceededError, InvalidCurveError, require
-from lcpfn.features import location_scale, normalized_bounds, to_lower_better
+from lcpfn.features import evenly_spaced, normalize_context
 from lcpfn.inputs import SCHEDULE_GRID, Curve, ScheduleLike, check_curve, schedule_on_grid
 from lcpfn.prediction import Prediction
 from priors.laws import FAMILIES, SCHEDULE_LAWS, power_term
@@ -153,12 +153,9 @@ class _Problem:
 
 
 def _problem(curve: Curve) -> _Problem:
-    keep = np.unique(np.round(np.linspace(0, len(curve.x) - 1, min(len(curve.x), MAX_FIT_POINTS))).astype(int))
+    keep = evenly_spaced(len(curve.x), MAX_FIT_POINTS)
     xs, ys = curve.x[keep], curve.y[keep]
-    direction = np.array([curve.direction])
-    y_lb = to_lower_better(ys[None], direction)
-    loc, scale = location_scale(y_lb)
-    best, worst = normalized_bounds(np.array([curve.lower]), np.array([curve.upper]), direction, loc, scale)
+    norm = normalize_context(ys[None], np.array([curve.direction]), np.array([curve.lower]), np.array([curve.upper]))
     sched = None
     horizon = curve.time_unit
     if curve.schedule is not None:
@@ -172,12 +169,12 @@ def _problem(curve: Curve) -> _Problem:
         sched = (grid, interpolate(u, fine.s1, xs / horizon), interpolate(u, fine.s1, curve.x_query / horizon))
     return _Problem(
         xs / horizon,
-        ((y_lb - loc) / scale)[0],
+        norm.z(ys[None])[0],
         curve.x_query / horizon,
-        float(loc[0, 0]),
-        float(scale[0, 0]),
-        float(best[0, 0]),
-        float(worst[0, 0]),
+        float(norm.loc[0, 0]),
+        float(norm.scale[0, 0]),
+        float(norm.best[0, 0]),
+        float(norm.worst[0, 0]),
         sched,
     )
 
@@ -413,7 +410,7 @@ class MCMCExtrapolator:
 
         names = [v.name for v in model.free_RVs] + [v.name for v in model.deterministics]
         flat = {n: post[n].values.reshape(n_draws, *post[n].shape[2:]) for n in names if n in post}
-        keep = np.unique(np.linspace(0, n_draws - 1, min(n_draws, MAX_PREDICTIVE_DRAWS)).round().astype(int))
+        keep = evenly_spaced(n_draws, MAX_PREDICTIVE_DRAWS)
         s1_qry = None if problem.schedule is None else problem.schedule[2]
         a, b = model["a"], model["b"]
         mu_graph = b + a * law(problem.u_qry, s1_qry)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from lcpfn.features import location_scale, normalized_bounds, subsample_context, to_lower_better, token_features
+from lcpfn.features import normalize_context, subsample_context, token_features
 from priors.sample import CurveBatch
 
 
@@ -34,11 +34,10 @@ def make_task(curves: CurveBatch, n_ctx: int, query_idx: torch.Tensor, max_conte
     n = curves.x.shape[1]
     if not 1 <= n_ctx < n:
         raise ValueError(f"n_ctx must be in [1, n_points={n}), got {n_ctx=}")
-    y = to_lower_better(curves.y, curves.direction, xp=torch)
-    ctx_idx = torch.as_tensor(subsample_context(n_ctx, max_context), device=y.device)
-    loc, scale = location_scale(y[:, ctx_idx], xp=torch)
-    z = (y - loc) / scale
-    best, worst = normalized_bounds(curves.lower, curves.upper, curves.direction, loc, scale, xp=torch)
+    ctx_idx = torch.as_tensor(subsample_context(n_ctx, max_context), device=curves.y.device)
+    norm = normalize_context(curves.y[:, ctx_idx], curves.direction, curves.lower, curves.upper, xp=torch)
+    z = norm.z(curves.y, xp=torch)
+    best, worst = norm.best, norm.worst
     # Where the horizon is hidden, time is in units of the last context step, as at inference.
     unit = torch.where(curves.horizon_known, curves.horizon, curves.x[:, n_ctx - 1])
     t = curves.x / unit[:, None]
@@ -53,7 +52,7 @@ def make_task(curves: CurveBatch, n_ctx: int, query_idx: torch.Tensor, max_conte
         z_qry=z_qry,
         lo=best,
         hi=worst,
-        log_scale=torch.log(scale),
+        log_scale=torch.log(norm.scale),
         query_idx=query_idx,
     )
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from lcpfn.errors import BudgetExceededError, require
+from lcpfn.features import evenly_spaced
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ class EvalCurve:
         n_ctx = int(np.clip(round(fraction * n), 2, n - 1))
         rest = np.arange(n_ctx, n)
         if len(rest) > MAX_EVAL_QUERIES:
-            rest = rest[np.unique(np.round(np.linspace(0, len(rest) - 1, MAX_EVAL_QUERIES)).astype(int))]
+            rest = rest[evenly_spaced(len(rest), MAX_EVAL_QUERIES)]
         return n_ctx, rest
 
 
