@@ -53,6 +53,7 @@ from priors.parameters import LogNormal, LogUniform, Normal, params_from_uniform
 from priors.schedules import (
     FEATURE_DECAY_TIME,
     SCHEDULE_UNIFORMS,
+    ScheduleConfig,
     ScheduleGrid,
     ScheduleParams,
     annealing_area_at_grid,
@@ -67,20 +68,47 @@ MAX_REJECTION_ROUNDS = 200
 
 
 @dataclass(frozen=True)
+class LoggingConfig:
+    """When curves are logged, in normalized time (fractions of the run)."""
+
+    p_first_step: float = 0.5  # the first logged point is the first step (1/n), else late ...
+    late_first: tuple[float, float] = (0.001, 0.301)  # ... uniformly here, as after a warmup
+    p_irregular: float = 0.5  # gaps mixed with exponential ones ...
+    max_irregular: float = 0.95  # ... with a uniform weight up to this
+    p_log_spaced: float = 1 / 6
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "late_first", tuple(float(v) for v in self.late_first))
+
+
+@dataclass(frozen=True)
 class PriorConfig:
-    """Mixture weights and knobs of the prior; JSON round-trippable via ``asdict``."""
+    """Every constant of the prior: mixture weights, ranges and knobs. JSON round-trippable via ``asdict``
+    (the model card holds it, enough to rebuild the prior that trained the model). Ranges are
+    ``(low, high)`` of log-uniform draws unless said otherwise."""
 
     source_weights: tuple[float, ...] = (0.2, 0.15, 0.18, 0.12, 0.12, 0.23)  # over SOURCES
     p_known_schedule: float = 0.75
     p_horizon_known: float = 0.7  # for curves whose schedule is hidden (a revealed schedule reveals the horizon)
     p_bounds_known: float = 0.5
-    p_affine: float = 0.5
+    p_affine: float = 0.5  # values mapped by a random a*y + b ...
+    affine_scale: tuple[float, float] = (1e-3, 1e3)  # ... a log-uniform ...
+    affine_shift_sd: float = 10.0  # ... b / a normal
     grid_size: int = 32  # schedule grid cells for the laws' pairwise sums
     family_inclusion: float = 0.2  # chance each family joins a "families" mixture
+    family_time_scale: tuple[float, float] = (100.0, 0.75)  # LC-PFN epochs per run: log-normal (median, sd of the log)
+    family_horizon: tuple[float, float] = (10.0, 1000.0)  # steps of a families run
+    family_metrics: tuple[float, float, float] = (0.5, 0.25, 0.25)  # shown as accuracy, error rate, score
+    law_horizon: tuple[float, float] = (500.0, 1e6)  # steps of a schedule-law run
+    progress_horizon: tuple[float, float] = (10.0, 1e4)
+    progress_metrics: tuple[float, float, float, float] = (0.4, 0.15, 0.1, 0.35)  # accuracy, error rate, score, loss
+    lr_drop_jump: tuple[float, float] = (0.01, 1.0)  # progress: a full lr decay's jump, x the curve's own gain
+    lcpfn_log_sigma: tuple[float, float] = (-4.0, 1.0)  # LC-PFN's absolute noise: normal log sd (mean, sd)
     p_log_from_zero: float = 0.15  # loss curves logged from step 0 (the untrained model's loss), as LM runs are
     p_quantized: float = 0.3  # accuracies and error rates measured on a finite validation set ...
-    quantized_n: tuple[float, float] = (30.0, 3000.0)  # ... of log-uniformly this many examples
-    lr_drop_jump: tuple[float, float] = (0.01, 1.0)  # progress: a full lr decay's jump, log-uniform, x the curve's own gain
+    quantized_n: tuple[float, float] = (30.0, 3000.0)  # ... of this many examples
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     noise: NoiseConfig = field(default_factory=NoiseConfig)
 
     def __post_init__(self) -> None:
@@ -88,11 +116,13 @@ class PriorConfig:
             raise ValueError(
                 f"source_weights must be {len(SOURCES)} non-negative weights over {SOURCES}, got {self.source_weights}"
             )
-        object.__setattr__(self, "source_weights", tuple(float(w) for w in self.source_weights))
-        object.__setattr__(self, "quantized_n", tuple(float(v) for v in self.quantized_n))
-        object.__setattr__(self, "lr_drop_jump", tuple(float(v) for v in self.lr_drop_jump))
-        if isinstance(self.noise, dict):  # from JSON
-            object.__setattr__(self, "noise", NoiseConfig(**self.noise))
+        for f in fields(self):  # JSON gives lists for tuples and dicts for the nested configs
+            value = getattr(self, f.name)
+            if isinstance(value, list):
+                object.__setattr__(self, f.name, tuple(float(v) for v in value))
+        for name, kind in (("logging", LoggingConfig), ("schedule", ScheduleConfig), ("noise", NoiseConfig)):
+            if isinstance(getattr(self, name), dict):
+                object.__setattr__(self, name, kind(**getattr(self, name)))
 
 
 @dataclass(frozen=True)
@@ -204,36 +234,38 @@ TIMES_UNIFORMS = 5  # columns of ``u`` that the logging times read
 _IRREGULAR = 2  # ... of which this one says whether the gaps are irregular
 
 
-def _irregular_gaps(g: torch.Generator, times_u: torch.Tensor, n: int) -> torch.Tensor:
+def _irregular_gaps(g: torch.Generator, times_u: torch.Tensor, n: int, cfg: LoggingConfig) -> torch.Tensor:
     """U(0, 1) gaps ``(k, n - 1)`` for rows logged irregularly, zeros for the regular ones
     (they ignore their gaps, so only irregular rows draw them)."""
     gaps = torch.zeros(len(times_u), n - 1, device=g.device)
-    rows = (times_u[:, _IRREGULAR] >= 0.5).nonzero().squeeze(1)
+    rows = (times_u[:, _IRREGULAR] < cfg.p_irregular).nonzero().squeeze(1)
     gaps[rows] = _uniforms(g, len(rows), n - 1)
     return gaps
 
 
-def _first_time(times_u: torch.Tensor, n: int, p_zero: float = 0.0) -> torch.Tensor:
+def _first_time(times_u: torch.Tensor, n: int, cfg: LoggingConfig, p_zero: float = 0.0) -> torch.Tensor:
     """Normalized time ``(k, 1)`` of the first logged point: step 0 (``p_zero``, not for
-    log-spaced logging), the first step (to a half in all), or late, as after a warmup."""
-    first = torch.where(times_u[:, :1] < 0.5, 1.0 / n, 0.001 + 0.3 * times_u[:, 1:2])
-    return torch.where((times_u[:, :1] < p_zero) & ~_log_spaced(times_u), 0.0, first)
+    log-spaced logging), the first step, or late, as after a warmup."""
+    late = cfg.late_first[0] + (cfg.late_first[1] - cfg.late_first[0]) * times_u[:, 1:2]
+    first = torch.where(times_u[:, :1] < cfg.p_first_step, 1.0 / n, late)
+    return torch.where((times_u[:, :1] < p_zero) & ~_log_spaced(times_u, cfg), 0.0, first)
 
 
-def _log_spaced(times_u: torch.Tensor) -> torch.Tensor:
-    return times_u[:, 4:5] < 1 / 6
+def _log_spaced(times_u: torch.Tensor, cfg: LoggingConfig) -> torch.Tensor:
+    return times_u[:, 4:5] < cfg.p_log_spaced
 
 
-def logging_times(times_u: torch.Tensor, gaps: torch.Tensor, p_zero: float = 0.0) -> torch.Tensor:
+def logging_times(times_u: torch.Tensor, gaps: torch.Tensor, cfg: LoggingConfig, p_zero: float = 0.0) -> torch.Tensor:
     """Normalized times ``(k, n)`` of logged points, strictly increasing, ending at 1.
 
     From uniforms ``times_u`` ``(k, TIMES_UNIFORMS)`` and :func:`_irregular_gaps`: gaps
-    anywhere from regular to exponential; a sixth log-spaced; a share ``p_zero`` from step 0.
+    anywhere from regular to exponential; some log-spaced; a share ``p_zero`` from step 0.
     """
     n = gaps.shape[1] + 1
-    first = _first_time(times_u, n, p_zero)
-    irregular = torch.where(times_u[:, _IRREGULAR : _IRREGULAR + 1] < 0.5, 0.0, 0.95 * times_u[:, 3:4])
-    log_spaced = _log_spaced(times_u)
+    first = _first_time(times_u, n, cfg, p_zero)
+    irregular_u = times_u[:, _IRREGULAR : _IRREGULAR + 1]
+    irregular = torch.where(irregular_u < cfg.p_irregular, cfg.max_irregular * times_u[:, 3:4], 0.0)
+    log_spaced = _log_spaced(times_u, cfg)
     exp_gaps = -torch.log1p(-gaps)
     steps = (1.0 - irregular) + irregular * exp_gaps
     frac = torch.cumsum(steps, 1) / steps.sum(1, keepdim=True)
@@ -329,9 +361,9 @@ _FAMILY_COLUMNS = (TIMES_UNIFORMS, 1, 1, 1, WARP_UNIFORMS, EVENTS_UNIFORMS, 1, l
 
 
 def _families(g, n, cfg: PriorConfig, fuse: Callable, k: int) -> tuple[dict, torch.Tensor]:
-    u = _screened(g, k, sum(_FAMILY_COLUMNS), fuse(_families_ends_ok), n, cfg.family_inclusion, cfg.noise)
-    gaps = _irregular_gaps(g, u[:, :TIMES_UNIFORMS], n)
-    return fuse(_family_curves)(u, gaps, cfg.family_inclusion, cfg.noise)
+    u = _screened(g, k, sum(_FAMILY_COLUMNS), fuse(_families_ends_ok), n, cfg)
+    gaps = _irregular_gaps(g, u[:, :TIMES_UNIFORMS], n, cfg.logging)
+    return fuse(_family_curves)(u, gaps, cfg)
 
 
 def _family_weights(pick_u, include_u, weight_u, inclusion: float) -> torch.Tensor:
@@ -343,25 +375,38 @@ def _family_weights(pick_u, include_u, weight_u, inclusion: float) -> torch.Tens
     return w / w.sum(1, keepdim=True).clamp(min=1e-12)
 
 
-def _family_setup(u, inclusion: float, noise: NoiseConfig):
+def _time_scale(cfg: PriorConfig) -> LogNormal:
+    """LC-PFN epochs per run: the families' laws live in LC-PFN's epoch units (1..100)."""
+    median, sd = cfg.family_time_scale
+    return LogNormal(math.log(median), sd)
+
+
+def _metric(u: torch.Tensor, codes: tuple[int, ...], shares: tuple[float, ...]) -> torch.Tensor:
+    """A metric code ``(k,)`` per row, ``codes[i]`` with probability ``shares[i]``, from uniforms ``u`` ``(k,)``."""
+    edges = torch.tensor(shares, device=u.device).cumsum(0) / sum(shares)
+    pick = (u[:, None] >= edges[None, :-1]).sum(1)
+    return torch.tensor(codes, device=u.device)[pick]
+
+
+def _family_setup(u, cfg: PriorConfig):
     times_u, horizon_u, scale_u, metric_u, warp_u, events_u, pick_u, include_u, weight_u, params_u = u.split(_FAMILY_COLUMNS, 1)
-    horizon = torch.exp(math.log(10.0) + horizon_u * math.log(100.0))
-    # Laws are in LC-PFN's epoch units (1..100); a random time scale stretches them.
-    scale = LogNormal(math.log(100.0), 0.75).from_uniform(scale_u)
-    metric = (metric_u[:, 0] >= 0.5).long() + (metric_u[:, 0] >= 0.75).long()
-    w = _family_weights(pick_u, include_u, weight_u, inclusion)
-    return times_u, horizon, scale, metric, warp_from_uniform(warp_u, noise), events_from_uniform(events_u, noise), w, params_u
+    horizon = LogUniform(*cfg.family_horizon).from_uniform(horizon_u)
+    scale = _time_scale(cfg).from_uniform(scale_u)
+    metric = _metric(metric_u[:, 0], (0, 1, 2), cfg.family_metrics)
+    w = _family_weights(pick_u, include_u, weight_u, cfg.family_inclusion)
+    warp, events = warp_from_uniform(warp_u, cfg.noise), events_from_uniform(events_u, cfg.noise)
+    return times_u, horizon, scale, metric, warp, events, w, params_u
 
 
-def _families_ends_ok(u, n: int, inclusion: float, noise: NoiseConfig) -> torch.Tensor:
-    times_u, _, scale, _, warp, _, w, params_u = _family_setup(u, inclusion, noise)
-    ends = torch.cat([_first_time(times_u, n), torch.ones_like(scale)], 1)
+def _families_ends_ok(u, n: int, cfg: PriorConfig) -> torch.Tensor:
+    times_u, _, scale, _, warp, _, w, params_u = _family_setup(u, cfg)
+    ends = torch.cat([_first_time(times_u, n, cfg.logging), torch.ones_like(scale)], 1)
     return _unit_range_and_improving(_mixture(_epochs(ends, warp, scale), w, params_u, _NAMES))
 
 
-def _family_curves(u, gaps, inclusion: float, noise: NoiseConfig):
-    times_u, horizon, scale, metric, warp, events, w, params_u = _family_setup(u, inclusion, noise)
-    t = logging_times(times_u, gaps)
+def _family_curves(u, gaps, cfg: PriorConfig):
+    times_u, horizon, scale, metric, warp, events, w, params_u = _family_setup(u, cfg)
+    t = logging_times(times_u, gaps, cfg.logging)
     y = _mixture(_epochs(t, warp, scale), w, params_u, _NAMES)
     y = add_events(t, y, -1.0, events)
     no_sigma = torch.full_like(horizon[:, 0], math.nan)
@@ -376,12 +421,11 @@ def _epochs(u: torch.Tensor, warp: Warp, scale: torch.Tensor) -> torch.Tensor:
 # lcpfn: exactly LC-PFN's prior, U(0, 1) weights on its three families at epochs
 # 1..100, its noise log σ ~ N(-4, 1), shown as an accuracy whose noise may leave [0, 1].
 _LCPFN_COLUMNS = (1, len(LCPFN_FAMILIES), _n_params(LCPFN_FAMILIES))
-_LCPFN_SIGMA = LogNormal(-4.0, 1.0)
 
 
 def _lcpfn(g, n, cfg: PriorConfig, fuse: Callable, k: int) -> tuple[dict, torch.Tensor]:
     u = _screened(g, k, sum(_LCPFN_COLUMNS), fuse(_lcpfn_ends_ok))
-    return fuse(_lcpfn_curves)(u, torch.linspace(1.0, 100.0, n, device=g.device))
+    return fuse(_lcpfn_curves)(u, torch.linspace(1.0, 100.0, n, device=g.device), cfg)
 
 
 def _lcpfn_ends_ok(u) -> torch.Tensor:
@@ -390,7 +434,7 @@ def _lcpfn_ends_ok(u) -> torch.Tensor:
     return _unit_range_and_improving(_mixture(ends.expand(len(u), 2), w, params_u, LCPFN_FAMILIES))
 
 
-def _lcpfn_curves(u, epochs):
+def _lcpfn_curves(u, epochs, cfg: PriorConfig):
     sigma_u, w, params_u = u.split(_LCPFN_COLUMNS, 1)
     t = epochs.expand(len(u), -1)
     y = _mixture(t, w, params_u, LCPFN_FAMILIES)
@@ -400,7 +444,7 @@ def _lcpfn_curves(u, epochs):
         "cum_lr": t / 100.0,
         "horizon": torch.full_like(sigma_u[:, 0], 100.0),
         "metric": torch.full_like(sigma_u[:, 0], 3, dtype=torch.long),
-        "sigma": _LCPFN_SIGMA.from_uniform(sigma_u[:, 0]),
+        "sigma": LogNormal(*cfg.lcpfn_log_sigma).from_uniform(sigma_u[:, 0]),
     }
     return {**rows, **_constant_schedule(t)}, _unit_range_and_improving(y)
 
@@ -416,21 +460,21 @@ def _schedule_columns(name: str) -> tuple[int, ...]:
 def _schedule_source(name: str, candidates: Callable):
     def draw(g, n, cfg: PriorConfig, fuse: Callable, k: int) -> tuple[dict, torch.Tensor]:
         u = _uniforms(g, k, sum(_schedule_columns(name)))
-        gaps = _irregular_gaps(g, u[:, :TIMES_UNIFORMS], n)
-        return fuse(candidates)(u, gaps, cfg.grid_size, cfg.p_known_schedule, cfg.p_log_from_zero, cfg.noise)
+        gaps = _irregular_gaps(g, u[:, :TIMES_UNIFORMS], n, cfg.logging)
+        return fuse(candidates)(u, gaps, cfg)
 
     return draw
 
 
-def _schedule_candidates(name: str, u, gaps, cells: int, p_known: float, p_zero: float, noise: NoiseConfig):
+def _schedule_candidates(name: str, u, gaps, cfg: PriorConfig):
     law = SCHEDULE_LAWS[name]
     times_u, horizon_u, known_u, schedule_u, params_u, warp_u, events_u = u.split(_schedule_columns(name), 1)
-    t = logging_times(times_u, gaps, p_zero)
-    horizon = torch.exp(math.log(500.0) + horizon_u * math.log(2000.0))
+    t = logging_times(times_u, gaps, cfg.logging, cfg.p_log_from_zero)
+    horizon = LogUniform(*cfg.law_horizon).from_uniform(horizon_u)
     params = law.law_params(params_from_uniform(law.priors, params_u), torch)
-    sched = schedules_from_uniform(schedule_u)
-    warp, events = warp_from_uniform(warp_u, noise), events_from_uniform(events_u, noise)
-    y, lr, cum_lr, anneal_area = _schedule_curves(law.fn, cells, t, sched, params, warp, events)
+    sched = schedules_from_uniform(schedule_u, cfg.schedule)
+    warp, events = warp_from_uniform(warp_u, cfg.noise), events_from_uniform(events_u, cfg.noise)
+    y, lr, cum_lr, anneal_area = _schedule_curves(law.fn, cfg.grid_size, t, sched, params, warp, events)
     rows = {
         "x": t * horizon,
         "y_clean": y,
@@ -440,23 +484,23 @@ def _schedule_candidates(name: str, u, gaps, cells: int, p_known: float, p_zero:
         "sigma": torch.full_like(known_u[:, 0], math.nan),
         "lr": lr,
         "anneal_area": anneal_area,
-        "known_schedule": known_u[:, 0] < p_known,
+        "known_schedule": known_u[:, 0] < cfg.p_known_schedule,
     }
     return rows, _positive_and_decreasing(y)
 
 
 # One entry point per law, so that each compiles into a cache of its own: torch.compile
 # keeps at most 8 graphs per function, and three laws times point counts overflow one.
-def _multi_power(u, gaps, cells: int, p_known: float, p_zero: float, noise: NoiseConfig):
-    return _schedule_candidates("multi_power", u, gaps, cells, p_known, p_zero, noise)
+def _multi_power(u, gaps, cfg: PriorConfig):
+    return _schedule_candidates("multi_power", u, gaps, cfg)
 
 
-def _lr_annealing(u, gaps, cells: int, p_known: float, p_zero: float, noise: NoiseConfig):
-    return _schedule_candidates("lr_annealing", u, gaps, cells, p_known, p_zero, noise)
+def _lr_annealing(u, gaps, cfg: PriorConfig):
+    return _schedule_candidates("lr_annealing", u, gaps, cfg)
 
 
-def _intrinsic_time(u, gaps, cells: int, p_known: float, p_zero: float, noise: NoiseConfig):
-    return _schedule_candidates("intrinsic_time", u, gaps, cells, p_known, p_zero, noise)
+def _intrinsic_time(u, gaps, cfg: PriorConfig):
+    return _schedule_candidates("intrinsic_time", u, gaps, cfg)
 
 
 _POWER_PARAMS = ("L0", "A", "alpha", "s0")
@@ -503,11 +547,11 @@ _PROGRESS_COLUMNS = (
 
 def _progress(g, n, cfg: PriorConfig, fuse: Callable, k: int) -> tuple[dict, torch.Tensor]:
     u = _uniforms(g, k, sum(_PROGRESS_COLUMNS))
-    gaps = _irregular_gaps(g, u[:, :TIMES_UNIFORMS], n)
-    return fuse(_progress_curves)(u, gaps, cfg.grid_size, cfg.p_known_schedule, cfg.family_inclusion, cfg.lr_drop_jump, cfg.noise)
+    gaps = _irregular_gaps(g, u[:, :TIMES_UNIFORMS], n, cfg.logging)
+    return fuse(_progress_curves)(u, gaps, cfg)
 
 
-def _progress_curves(u, gaps, cells: int, p_known: float, inclusion: float, jump_range: tuple[float, float], noise: NoiseConfig):
+def _progress_curves(u, gaps, cfg: PriorConfig):
     (
         times_u,
         horizon_u,
@@ -524,22 +568,23 @@ def _progress_curves(u, gaps, cells: int, p_known: float, inclusion: float, jump
         weight_u,
         params_u,
     ) = u.split(_PROGRESS_COLUMNS, 1)
-    t = logging_times(times_u, gaps)
-    horizon = torch.exp(math.log(10.0) + horizon_u * math.log(1000.0))
-    sched = schedules_from_uniform(schedule_u)
+    cells = cfg.grid_size
+    t = logging_times(times_u, gaps, cfg.logging)
+    horizon = LogUniform(*cfg.progress_horizon).from_uniform(horizon_u)
+    sched = schedules_from_uniform(schedule_u, cfg.schedule)
     grid = _grid(sched, cells, t.shape[0], t.device)
-    warp, events = warp_from_uniform(warp_u, noise), events_from_uniform(events_u, noise)
+    warp, events = warp_from_uniform(warp_u, cfg.noise), events_from_uniform(events_u, cfg.noise)
     at_uw = _UniformLerp(warp_time(t, warp), cells)
     s1_end = grid.s1[:, -1:]
     # The families in LC-PFN's epoch units at the logged intrinsic times, and at half and all of the run's.
-    epochs = (torch.cat([at_uw(grid.s1), s1_end], 1) * LogNormal(math.log(100.0), 0.75).from_uniform(scale_u)).clamp(min=1e-3)
-    mix = _mixture(epochs, _family_weights(pick_u, include_u, weight_u, inclusion), params_u, _NAMES)
+    epochs = (torch.cat([at_uw(grid.s1), s1_end], 1) * _time_scale(cfg).from_uniform(scale_u)).clamp(min=1e-3)
+    mix = _mixture(epochs, _family_weights(pick_u, include_u, weight_u, cfg.family_inclusion), params_u, _NAMES)
     y, end = mix[:, :-1], mix[:, -1:]
     drop_params = params_from_uniform(_DROP_PRIORS, drop_u)
     realized = law_at_grid(multi_power, grid, {"L0": 0.0, "A": 0.0, "alpha": 1.0, "s0": 1.0, "B": -1.0, **drop_params})
-    jump = LogUniform(*jump_range).from_uniform(jump_u) * (end - y[:, :1])
+    jump = LogUniform(*cfg.lr_drop_jump).from_uniform(jump_u) * (end - y[:, :1])
     y = add_events(t, y + jump * at_uw(realized), -1.0, events)
-    metric = torch.where(metric_u[:, 0] < 0.4, 0, torch.where(metric_u[:, 0] < 0.55, 1, torch.where(metric_u[:, 0] < 0.65, 2, 5)))
+    metric = _metric(metric_u[:, 0], (0, 1, 2, 5), cfg.progress_metrics)
     lr, cum_lr, anneal_area = _schedule_features(sched, grid, t, cells)
     rows = {
         "x": t * horizon,
@@ -550,7 +595,7 @@ def _progress_curves(u, gaps, cells: int, p_known: float, inclusion: float, jump
         "sigma": torch.full_like(horizon[:, 0], math.nan),
         "lr": lr,
         "anneal_area": anneal_area,
-        "known_schedule": known_u[:, 0] < p_known,
+        "known_schedule": known_u[:, 0] < cfg.p_known_schedule,
     }
     return rows, _unit_range_and_improving(y)
 
@@ -621,8 +666,8 @@ def _present(g, d: dict, source: torch.Tensor, cfg: PriorConfig, fuse: Callable)
     bounds_u, affine_u, scale_u, shift_u, horizon_u, quantized_u, n_val_u = _uniforms(g, b, 7).unbind(1)
     known = (torch.isfinite(lower) | torch.isfinite(upper)) & (bounds_u < cfg.p_bounds_known)
     affine = affine_u < cfg.p_affine
-    scale = torch.where(affine, LogUniform(1e-3, 1e3).from_uniform(scale_u), 1.0)
-    shift = torch.where(affine, scale * Normal(0.0, 10.0).from_uniform(shift_u), 0.0)
+    scale = torch.where(affine, LogUniform(*cfg.affine_scale).from_uniform(scale_u), 1.0)
+    shift = torch.where(affine, scale * Normal(0.0, cfg.affine_shift_sd).from_uniform(shift_u), 0.0)
     quantized = table(_QUANTIZED) & (quantized_u < cfg.p_quantized)
     n_val = torch.where(quantized, LogUniform(*cfg.quantized_n).from_uniform(n_val_u).round(), math.nan)
 

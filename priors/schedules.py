@@ -251,46 +251,77 @@ def from_name(name: str, **kwargs: Any) -> Schedule:
 SCHEDULE_UNIFORMS = 12 + MAX_MILESTONES  # columns of ``u`` that :func:`schedules_from_uniform` reads
 
 
-def random_schedules(generator, batch_size: int, *, device=None) -> ScheduleParams:
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """The mixture of random schedules (normalized time: fractions of the run)."""
+
+    p_decay: float = 0.75  # the decay formula (constant, full decay, WSD) ...
+    p_step: float = 0.15  # ... step drops; inverse-sqrt the rest
+    p_constant: float = 0.2  # of the decays: constant ...
+    p_full_decay: float = 0.35  # ... cosine / linear / exponential over the whole run; WSD the rest
+    wsd_cooldown: tuple[float, float] = (0.05, 0.6)  # uniform
+    p_final_zero: float = 1 / 3  # decays to exactly 0, else log-uniformly in final_ratio
+    final_ratio: tuple[float, float] = (1e-3, 0.3)
+    max_drops: int = 3  # step: 1 to this many milestones (at most MAX_MILESTONES) ...
+    milestones: tuple[float, float] = (0.3, 0.95)  # ... uniform in this range
+    p_factor_tenth: float = 0.5  # step factor exactly 0.1, else log-uniform in factor
+    factor: tuple[float, float] = (0.1, 0.5)
+    p_warmup: float = 0.6
+    max_warmup: float = 0.1  # uniform in [0, max_warmup]
+    timescale: tuple[float, float] = (0.003, 0.09)  # inverse-sqrt, log-uniform
+
+    def __post_init__(self) -> None:
+        for name in ("wsd_cooldown", "final_ratio", "milestones", "factor", "timescale"):
+            object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
+        if not 1 <= self.max_drops <= MAX_MILESTONES:
+            raise ValueError(f"max_drops must be in [1, {MAX_MILESTONES}], got {self.max_drops}")
+
+
+def random_schedules(generator, batch_size: int, *, device=None, config: ScheduleConfig = ScheduleConfig()) -> ScheduleParams:
     """A batch of random schedules as ``(batch, 1)`` torch tensors (milestones ``(batch, M)``).
 
-    Mixture: decay family 75 % (of which constant 20 %, full cosine/linear/exponential
-    decay 35 %, WSD with 5-50 % cooldown 45 %), step 15 %, inverse-sqrt 10 %;
-    a linear warmup of 0-10 % of the run on 60 % of them.
+    Default mixture (:class:`ScheduleConfig`): decay family 75 % (of which constant 20 %,
+    full cosine/linear/exponential decay 35 %, WSD with 5-60 % cooldown 45 %), step 15 %,
+    inverse-sqrt 10 %; a linear warmup of 0-10 % of the run on 60 % of them.
     """
     import torch
 
-    return schedules_from_uniform(torch.rand(batch_size, SCHEDULE_UNIFORMS, generator=generator, device=device))
+    return schedules_from_uniform(torch.rand(batch_size, SCHEDULE_UNIFORMS, generator=generator, device=device), config)
 
 
-def schedules_from_uniform(u) -> ScheduleParams:
+def schedules_from_uniform(u, config: ScheduleConfig = ScheduleConfig()) -> ScheduleParams:
     """:func:`random_schedules` from independent U(0, 1) ``u`` of shape ``(batch, SCHEDULE_UNIFORMS)``.
 
     Pure torch, so the prior sampler can fuse it with the laws.
     """
     import torch
 
+    c = config
     (r, sub, cool, shape, has_final, final, count, factor_fixed, factor, has_warmup, warmup, timescale), raw = (
         u[:, :12].split(1, dim=1),
         u[:, 12:],
     )
-    kind = torch.where(r < 0.75, 0, torch.where(r < 0.90, 1, 2))
-    cooldown = torch.where(sub < 0.20, 0.0, torch.where(sub < 0.55, 1.0, 0.05 + 0.45 * cool))
+    kind = torch.where(r < c.p_decay, 0, torch.where(r < c.p_decay + c.p_step, 1, 2))
+    wsd_cooldown = c.wsd_cooldown[0] + (c.wsd_cooldown[1] - c.wsd_cooldown[0]) * cool
+    cooldown = torch.where(sub < c.p_constant, 0.0, torch.where(sub < c.p_constant + c.p_full_decay, 1.0, wsd_cooldown))
     shape = torch.floor(shape * len(SHAPES)).clamp(max=len(SHAPES) - 1)
-    # Final ratio: exactly 0 a third of the time, else log-uniform in [1e-3, 0.3].
-    final_ratio = torch.where(has_final < 1 / 3, 0.0, torch.exp(math.log(1e-3) + final * math.log(300.0)))
-    final_ratio = torch.where(shape == 3, final_ratio.clamp(min=1e-3), final_ratio)
+    final_ratio = torch.where(has_final < c.p_final_zero, 0.0, _log_uniform(final, c.final_ratio))
+    final_ratio = torch.where(shape == 3, final_ratio.clamp(min=c.final_ratio[0]), final_ratio)  # exponential: never 0
 
-    n_milestones = 1 + torch.floor(count * 3)  # 1-3 drops
-    milestones = torch.sort(0.3 + 0.65 * raw, dim=-1).values
+    n_milestones = 1 + torch.floor(count * c.max_drops)
+    milestones = torch.sort(c.milestones[0] + (c.milestones[1] - c.milestones[0]) * raw, dim=-1).values
     unused = torch.arange(MAX_MILESTONES, device=u.device)[None, :] >= n_milestones
     milestones = torch.where(unused, 2.0, milestones)
-    factor = torch.where(factor_fixed < 0.5, 0.1, torch.exp(math.log(0.1) + factor * math.log(5.0)))
+    factor = torch.where(factor_fixed < c.p_factor_tenth, 0.1, _log_uniform(factor, c.factor))
 
-    warmup = torch.where(has_warmup < 0.6, 0.1 * warmup, 0.0)
-    timescale = torch.exp(math.log(0.003) + timescale * math.log(30.0))
+    warmup = torch.where(has_warmup < c.p_warmup, c.max_warmup * warmup, 0.0)
+    timescale = _log_uniform(timescale, c.timescale)
     warmup = torch.where(kind == 2, torch.minimum(warmup, timescale), warmup)
     return ScheduleParams(kind, warmup, cooldown, shape, final_ratio, milestones, factor, timescale)
+
+
+def _log_uniform(u, bounds: tuple[float, float]):
+    return (math.log(bounds[0]) + u * math.log(bounds[1] / bounds[0])).exp()
 
 
 # --------------------------------------------------------------------------- integrals

@@ -116,7 +116,8 @@ def test_noise_scale_follows_config():
     b = P.sample(torch.Generator().manual_seed(4), 300, 50, config=quiet)
     span = b.y_clean.amax(1) - b.y_clean.amin(1)
     rounding = 1e-6 * b.y_clean.abs().amax(1)  # float32 after a large random offset
-    assert ((b.y - b.y_clean).abs().amax(1) <= 1e-3 * span + rounding + 1e-6).all()
+    # sd e^-9 = 1.2e-4 of the span: no deviation reaches 2e-3 of it.
+    assert ((b.y - b.y_clean).abs().amax(1) <= 2e-3 * span + rounding + 1e-6).all()
 
 
 def _accepted(rounds, rows):
