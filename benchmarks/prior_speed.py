@@ -20,7 +20,8 @@ import time
 
 import torch
 
-from priors.sample import SOURCES, PriorConfig, sample
+from priors.config import SOURCES, PriorConfig
+from priors.sample import sample
 
 
 def rate(config: PriorConfig, batch: int, n_points: int, seconds: float, compiled: bool) -> float:

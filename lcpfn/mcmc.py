@@ -43,14 +43,13 @@ from lcpfn.errors import BudgetExceededError, InvalidCurveError, require
 from lcpfn.features import evenly_spaced, normalize_context
 from lcpfn.inputs import SCHEDULE_GRID, Curve, ScheduleLike, check_curve, schedule_on_grid
 from lcpfn.prediction import Prediction
-from priors.laws import FAMILIES, SCHEDULE_LAWS, power_term
-from priors.noise import NoiseConfig
+from priors.config import PriorConfig
+from priors.laws import FAMILIES, LCPFN_FAMILIES, SCHEDULE_LAWS, power_term
 from priors.parameters import LogNormal, LogUniform, Normal, OneMinus, Uniform
 from priors.schedules import interpolate, schedule_grid
 
 log = logging.getLogger(__name__)
 
-LCPFN_FAMILIES = ("pow3", "ilog2", "janoschek")
 MAX_FIT_POINTS = 300  # longer contexts are subsampled evenly for the likelihood (the latest point kept)
 MCMC_GRID = 128  # schedule grid cells of the laws' pairwise sums (the PFN's features use SCHEDULE_GRID)
 MAX_PREDICTIVE_DRAWS = 400  # posterior draws the predictive mixture keeps (evenly thinned)
@@ -179,15 +178,16 @@ def _problem(curve: Curve) -> _Problem:
     )
 
 
-def _build(pm, pt, problem: _Problem, families: tuple[str, ...], law_name: str, noise: NoiseConfig):
+def _build(pm, pt, problem: _Problem, families: tuple[str, ...], law_name: str, prior: PriorConfig):
     """The PyMC model; returns it with the law as a function of (u, s1) for the predictive."""
     with pm.Model() as model:
         a = pm.LogNormal("a", 0.0, 2.0)  # z units per unit of the law (the context spans about 1)
         b = pm.Normal("b", 0.0, 10.0)
-        rel_sigma = pm.LogNormal("rel_sigma", noise.log_sigma_loc, noise.log_sigma_scale)
+        rel_sigma = pm.LogNormal("rel_sigma", prior.noise.log_sigma_loc, prior.noise.log_sigma_scale)
         if problem.schedule is None:
             # Accuracy-like families, increasing in [0, 1]; lower is better, so z falls as they rise.
-            time_scale = pm.LogNormal("time_scale", math.log(100.0), 0.75)
+            median, sd = prior.family_time_scale
+            time_scale = pm.LogNormal("time_scale", math.log(median), sd)
             weights = pm.Dirichlet("weights", np.ones(len(families))) if len(families) > 1 else None
             params = {f: {k: _pm_prior(pm, f"{f}.{k}", d) for k, d in FAMILIES[f].priors.items()} for f in families}
 
@@ -201,7 +201,7 @@ def _build(pm, pt, problem: _Problem, families: tuple[str, ...], law_name: str, 
         else:
             grid = problem.schedule[0]
             spec = SCHEDULE_LAWS[law_name]
-            params = {k: _pm_prior(pm, f"{law_name}.{k}", d) for k, d in spec.priors.items()}
+            params = spec.law_params({k: _pm_prior(pm, f"{law_name}.{k}", d) for k, d in spec.priors.items()}, pt)
 
             def law(u, s1):
                 return spec(pt.as_tensor(u), pt.as_tensor(s1), grid, xp=pt, **params)
@@ -252,7 +252,7 @@ class MCMCExtrapolator:
             )
         self.draws, self.tune, self.chains, self.time_budget_s = draws, tune, chains, time_budget_s
         self.target_accept, self.families, self.law, self.sampler, self.seed = target_accept, tuple(families), law, sampler, seed
-        self.noise = NoiseConfig()
+        self.prior = PriorConfig()
 
     def predict(
         self,
@@ -276,7 +276,7 @@ class MCMCExtrapolator:
         pm = require("pymc", "mcmc")
         pt = require("pytensor.tensor", "mcmc")
         problem = _problem(curve)
-        model, law = _build(pm, pt, problem, self.families, self.law, self.noise)
+        model, law = _build(pm, pt, problem, self.families, self.law, self.prior)
         start = time.perf_counter()
         idata, engine = self._sample(pm, model)
         seconds = time.perf_counter() - start

@@ -72,9 +72,9 @@ def law_cooldown_gain_ratios(lr_at, n: int, *, seed: int = 0, weights: dict[str,
     schedule relative to its peak at normalized times ``u`` in [0, 1]."""
     import torch
 
+    from priors.config import SOURCES, PriorConfig
     from priors.laws import SCHEDULE_LAWS
     from priors.parameters import params_from_uniform
-    from priors.sample import SOURCES, PriorConfig
     from priors.schedules import interpolate, schedule_grid
 
     if weights is None:
@@ -115,7 +115,8 @@ def prior_statistic(statistic, *, n: int = 4000, n_points: int = 60, seed: int =
 
     import torch
 
-    from priors.sample import PriorConfig, sample
+    from priors.config import PriorConfig
+    from priors.sample import sample
 
     config = dataclasses.replace(config or PriorConfig(), p_affine=0.0)
     b = sample(torch.Generator().manual_seed(seed), n, n_points, config=config)

@@ -174,6 +174,9 @@ class Law:
         return dict(drawn) if self.derive is None else self.derive(dict(drawn), xp)
 
 
+# LC-PFN's own prior mixes these three.
+LCPFN_FAMILIES = ("pow3", "ilog2", "janoschek")
+
 FAMILIES: dict[str, Law] = {
     law.name: law
     for law in [

@@ -17,25 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
+from priors.config import NoiseConfig
 from priors.parameters import LogUniform, Normal
-
-
-@dataclass(frozen=True)
-class NoiseConfig:
-    """Probabilities and scales of noise and pathologies (per curve unless noted)."""
-
-    # Noise std relative to the curve's range, log-normal: real validation curves run from
-    # ~0.05 % (LLM evaluations) to ~30 % (sample-wise curves of small datasets) of their range.
-    log_sigma_loc: float = -5.0
-    log_sigma_scale: float = 1.9
-    p_heteroscedastic: float = 0.3
-    p_outliers: float = 0.15
-    outlier_rate: float = 0.04  # per point, on curves that have outliers
-    p_slow_start: float = 0.1
-    p_plateau: float = 0.08
-    p_spike: float = 0.08
-    p_divergence: float = 0.04
-    p_overfit: float = 0.15  # validation loss turning up after its minimum, accuracy decaying after its peak
 
 
 def _rand(g, b, n=1):

@@ -30,17 +30,17 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 import torch
 
-from priors.laws import FAMILIES, SCHEDULE_LAWS, multi_power, positive_pow, power_term
+from priors.config import SOURCES, LoggingConfig, PriorConfig
+from priors.laws import FAMILIES, LCPFN_FAMILIES, SCHEDULE_LAWS, multi_power, positive_pow, power_term
 from priors.noise import (
     EVENTS_UNIFORMS,
     WARP_UNIFORMS,
     Events,
     Noise,
-    NoiseConfig,
     Warp,
     add_events,
     add_noise,
@@ -53,7 +53,6 @@ from priors.parameters import LogNormal, LogUniform, Normal, params_from_uniform
 from priors.schedules import (
     FEATURE_DECAY_TIME,
     SCHEDULE_UNIFORMS,
-    ScheduleConfig,
     ScheduleGrid,
     ScheduleParams,
     annealing_area_at_grid,
@@ -62,67 +61,7 @@ from priors.schedules import (
     schedules_from_uniform,
 )
 
-SOURCES = ("families", "lcpfn", "multi_power", "lr_annealing", "intrinsic_time", "progress")
-LCPFN_FAMILIES = ("pow3", "ilog2", "janoschek")
 MAX_REJECTION_ROUNDS = 200
-
-
-@dataclass(frozen=True)
-class LoggingConfig:
-    """When curves are logged, in normalized time (fractions of the run)."""
-
-    p_first_step: float = 0.5  # the first logged point is the first step (1/n), else late ...
-    late_first: tuple[float, float] = (0.001, 0.301)  # ... uniformly here, as after a warmup
-    p_irregular: float = 0.5  # gaps mixed with exponential ones ...
-    max_irregular: float = 0.95  # ... with a uniform weight up to this
-    p_log_spaced: float = 1 / 6
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "late_first", tuple(float(v) for v in self.late_first))
-
-
-@dataclass(frozen=True)
-class PriorConfig:
-    """Every constant of the prior: mixture weights, ranges and knobs. JSON round-trippable via ``asdict``
-    (the model card holds it, enough to rebuild the prior that trained the model). Ranges are
-    ``(low, high)`` of log-uniform draws unless said otherwise."""
-
-    source_weights: tuple[float, ...] = (0.2, 0.15, 0.18, 0.12, 0.12, 0.23)  # over SOURCES
-    p_known_schedule: float = 0.75
-    p_horizon_known: float = 0.7  # for curves whose schedule is hidden (a revealed schedule reveals the horizon)
-    p_bounds_known: float = 0.5
-    p_affine: float = 0.5  # values mapped by a random a*y + b ...
-    affine_scale: tuple[float, float] = (1e-3, 1e3)  # ... a log-uniform ...
-    affine_shift_sd: float = 10.0  # ... b / a normal
-    grid_size: int = 32  # schedule grid cells for the laws' pairwise sums
-    family_inclusion: float = 0.2  # chance each family joins a "families" mixture
-    family_time_scale: tuple[float, float] = (100.0, 0.75)  # LC-PFN epochs per run: log-normal (median, sd of the log)
-    family_horizon: tuple[float, float] = (10.0, 1000.0)  # steps of a families run
-    family_metrics: tuple[float, float, float] = (0.5, 0.25, 0.25)  # shown as accuracy, error rate, score
-    law_horizon: tuple[float, float] = (500.0, 1e6)  # steps of a schedule-law run
-    progress_horizon: tuple[float, float] = (10.0, 1e4)
-    progress_metrics: tuple[float, float, float, float] = (0.4, 0.15, 0.1, 0.35)  # accuracy, error rate, score, loss
-    lr_drop_jump: tuple[float, float] = (0.01, 1.0)  # progress: a full lr decay's jump, x the curve's own gain
-    lcpfn_log_sigma: tuple[float, float] = (-4.0, 1.0)  # LC-PFN's absolute noise: normal log sd (mean, sd)
-    p_log_from_zero: float = 0.15  # loss curves logged from step 0 (the untrained model's loss), as LM runs are
-    p_quantized: float = 0.3  # accuracies and error rates measured on a finite validation set ...
-    quantized_n: tuple[float, float] = (30.0, 3000.0)  # ... of this many examples
-    logging: LoggingConfig = field(default_factory=LoggingConfig)
-    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    noise: NoiseConfig = field(default_factory=NoiseConfig)
-
-    def __post_init__(self) -> None:
-        if len(self.source_weights) != len(SOURCES) or min(self.source_weights) < 0 or sum(self.source_weights) <= 0:
-            raise ValueError(
-                f"source_weights must be {len(SOURCES)} non-negative weights over {SOURCES}, got {self.source_weights}"
-            )
-        for f in fields(self):  # JSON gives lists for tuples and dicts for the nested configs
-            value = getattr(self, f.name)
-            if isinstance(value, list):
-                object.__setattr__(self, f.name, tuple(float(v) for v in value))
-        for name, kind in (("logging", LoggingConfig), ("schedule", ScheduleConfig), ("noise", NoiseConfig)):
-            if isinstance(getattr(self, name), dict):
-                object.__setattr__(self, name, kind(**getattr(self, name)))
 
 
 @dataclass(frozen=True)

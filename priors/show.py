@@ -19,7 +19,8 @@ def draw(path: Path, *, rows: int = 4, cols: int = 5, n_points: int = 100, seed:
     import matplotlib.pyplot as plt
     import torch
 
-    from priors.sample import SOURCES, sample
+    from priors.config import SOURCES
+    from priors.sample import sample
 
     g = torch.Generator().manual_seed(seed)
     batch = sample(g, rows * cols, n_points)

@@ -30,7 +30,7 @@ def test_import_direction(package):
 
 def test_core_imports_need_no_torch_and_have_no_side_effects():
     code = (
-        "import sys, lcpfn, priors, priors.schedules, priors.laws, training, serve\n"
+        "import sys, lcpfn, lcpfn.mcmc, priors, priors.config, priors.schedules, priors.laws, training, serve\n"
         "assert 'torch' not in sys.modules, 'core import pulled in torch'\n"
         "print(lcpfn.__version__)"
     )

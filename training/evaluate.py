@@ -80,7 +80,8 @@ def prior_curves(n: int, *, seed: int = 424242, n_points: int = 100, lcpfn_only:
     """Held-out curves of our prior (or, with ``lcpfn_only``, of LC-PFN's prior in raw [0, 1] units)."""
     import torch
 
-    from priors.sample import PriorConfig, sample
+    from priors.config import PriorConfig
+    from priors.sample import sample
 
     cfg = PriorConfig(source_weights=(0, 1, 0, 0, 0, 0), p_affine=0.0, p_horizon_known=1.0) if lcpfn_only else PriorConfig()
     b = sample(torch.Generator().manual_seed(seed), n, n_points, config=cfg)

@@ -28,7 +28,8 @@ import torch
 import lcpfn
 from lcpfn.features import TOKEN_FEATURES
 from lcpfn.model import PFN
-from priors.sample import SOURCES, sample
+from priors.config import SOURCES
+from priors.sample import sample
 from training.batches import make_task, random_cut
 from training.train import load_checkpoint
 

@@ -29,7 +29,8 @@ import torch
 
 from lcpfn.distribution import BarDistribution, fit_borders, nll_loss
 from lcpfn.model import PFN, ModelConfig
-from priors.sample import PriorConfig, sample
+from priors.config import PriorConfig
+from priors.sample import sample
 from training.batches import cutoff_task, make_task, random_cut
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from priors import checks as C
-from priors.sample import SOURCES
+from priors.config import SOURCES
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = {

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from priors import sample as P
-from priors.noise import NoiseConfig
+from priors.config import NoiseConfig
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,90 @@
+"""The prior's configuration: every constant it draws with, in frozen dataclasses.
+
+Plain data (no torch), so that the model card, the MCMC baseline and tools that
+never sample read the same numbers the sampler uses. JSON round-trippable via
+``dataclasses.asdict`` and ``PriorConfig(**json)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from priors.schedules import ScheduleConfig
+
+SOURCES = ("families", "lcpfn", "multi_power", "lr_annealing", "intrinsic_time", "progress")
+
+
+@dataclass(frozen=True)
+class NoiseConfig:
+    """Probabilities and scales of noise and pathologies (per curve unless noted)."""
+
+    # Noise std relative to the curve's range, log-normal: real validation curves run from
+    # ~0.05 % (LLM evaluations) to ~30 % (sample-wise curves of small datasets) of their range.
+    log_sigma_loc: float = -5.0
+    log_sigma_scale: float = 1.9
+    p_heteroscedastic: float = 0.3
+    p_outliers: float = 0.15
+    outlier_rate: float = 0.04  # per point, on curves that have outliers
+    p_slow_start: float = 0.1
+    p_plateau: float = 0.08
+    p_spike: float = 0.08
+    p_divergence: float = 0.04
+    p_overfit: float = 0.15  # validation loss turning up after its minimum, accuracy decaying after its peak
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    """When curves are logged, in normalized time (fractions of the run)."""
+
+    p_first_step: float = 0.5  # the first logged point is the first step (1/n), else late ...
+    late_first: tuple[float, float] = (0.001, 0.301)  # ... uniformly here, as after a warmup
+    p_irregular: float = 0.5  # gaps mixed with exponential ones ...
+    max_irregular: float = 0.95  # ... with a uniform weight up to this
+    p_log_spaced: float = 1 / 6
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "late_first", tuple(float(v) for v in self.late_first))
+
+
+@dataclass(frozen=True)
+class PriorConfig:
+    """Every constant of the prior: mixture weights, ranges and knobs. JSON round-trippable via ``asdict``
+    (the model card holds it, enough to rebuild the prior that trained the model). Ranges are
+    ``(low, high)`` of log-uniform draws unless said otherwise."""
+
+    source_weights: tuple[float, ...] = (0.2, 0.15, 0.18, 0.12, 0.12, 0.23)  # over SOURCES
+    p_known_schedule: float = 0.75
+    p_horizon_known: float = 0.7  # for curves whose schedule is hidden (a revealed schedule reveals the horizon)
+    p_bounds_known: float = 0.5
+    p_affine: float = 0.5  # values mapped by a random a*y + b ...
+    affine_scale: tuple[float, float] = (1e-3, 1e3)  # ... a log-uniform ...
+    affine_shift_sd: float = 10.0  # ... b / a normal
+    grid_size: int = 32  # schedule grid cells for the laws' pairwise sums
+    family_inclusion: float = 0.2  # chance each family joins a "families" mixture
+    family_time_scale: tuple[float, float] = (100.0, 0.75)  # LC-PFN epochs per run: log-normal (median, sd of the log)
+    family_horizon: tuple[float, float] = (10.0, 1000.0)  # steps of a families run
+    family_metrics: tuple[float, float, float] = (0.5, 0.25, 0.25)  # shown as accuracy, error rate, score
+    law_horizon: tuple[float, float] = (500.0, 1e6)  # steps of a schedule-law run
+    progress_horizon: tuple[float, float] = (10.0, 1e4)
+    progress_metrics: tuple[float, float, float, float] = (0.4, 0.15, 0.1, 0.35)  # accuracy, error rate, score, loss
+    lr_drop_jump: tuple[float, float] = (0.01, 1.0)  # progress: a full lr decay's jump, x the curve's own gain
+    lcpfn_log_sigma: tuple[float, float] = (-4.0, 1.0)  # LC-PFN's absolute noise: normal log sd (mean, sd)
+    p_log_from_zero: float = 0.15  # loss curves logged from step 0 (the untrained model's loss), as LM runs are
+    p_quantized: float = 0.3  # accuracies and error rates measured on a finite validation set ...
+    quantized_n: tuple[float, float] = (30.0, 3000.0)  # ... of this many examples
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+
+    def __post_init__(self) -> None:
+        if len(self.source_weights) != len(SOURCES) or min(self.source_weights) < 0 or sum(self.source_weights) <= 0:
+            raise ValueError(
+                f"source_weights must be {len(SOURCES)} non-negative weights over {SOURCES}, got {self.source_weights}"
+            )
+        for f in fields(self):  # JSON gives lists for tuples and dicts for the nested configs
+            value = getattr(self, f.name)
+            if isinstance(value, list):
+                object.__setattr__(self, f.name, tuple(float(v) for v in value))
+        for name, kind in (("logging", LoggingConfig), ("schedule", ScheduleConfig), ("noise", NoiseConfig)):
+            if isinstance(getattr(self, name), dict):
+                object.__setattr__(self, name, kind(**getattr(self, name)))
