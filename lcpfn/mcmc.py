@@ -283,7 +283,7 @@ class MCMCExtrapolator:
         post = idata.posterior
         n_draws = post.sizes["chain"] * post.sizes["draw"]
         if n_draws == 0:
-            raise BudgetExceededError(f"MCMC produced no posterior draws within time_budget_s={self.time_budget_s}; raise it")
+            raise self._no_draws()
         diagnostics = self._diagnostics(idata, engine, seconds, n_draws)
         # Parameters in the prior's own terms: not the samplers' unconstrained twins (nutpie's "a_log__").
         free = [v for v in post.data_vars if post[v].ndim == 2 and not v.startswith("log_") and not v.endswith("__")]
@@ -301,6 +301,9 @@ class MCMCExtrapolator:
         )
 
     # ----------------------------------------------------------------------- sampling
+
+    def _no_draws(self) -> BudgetExceededError:
+        return BudgetExceededError(f"MCMC produced no posterior draws within time_budget_s={self.time_budget_s}; raise it")
 
     def _sample(self, pm, model):
         engine = self.sampler
@@ -332,11 +335,9 @@ class MCMCExtrapolator:
                 try:
                     idata = run.abort()  # the draws so far
                 except Exception as e:  # nothing after warmup yet
-                    raise BudgetExceededError(
-                        f"MCMC produced no posterior draws within time_budget_s={self.time_budget_s}; raise it"
-                    ) from e
+                    raise self._no_draws() from e
             if not hasattr(idata, "posterior"):
-                raise BudgetExceededError(f"MCMC produced no posterior draws within time_budget_s={self.time_budget_s}; raise it")
+                raise self._no_draws()
             return idata, "nutpie"
         deadline = time.perf_counter() + self.time_budget_s
 
@@ -368,7 +369,7 @@ class MCMCExtrapolator:
             if t.posterior.sizes["draw"] > 0:
                 traces.append(t)
         if not traces:
-            raise BudgetExceededError(f"MCMC produced no posterior draws within time_budget_s={self.time_budget_s}; raise it")
+            raise self._no_draws()
         import arviz as az
 
         draws = min(t.posterior.sizes["draw"] for t in traces)

@@ -6,6 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from lcpfn.schedules import MAX_MILESTONES, NAMES, SHAPES
+
 Finite = float  # allow_inf_nan=False in every model's config makes these finite
 
 
@@ -23,14 +25,14 @@ class ScheduleArrays(Strict):
 class NamedSchedule(Strict):
     """A named schedule from ``priors.schedules`` with its parameters (steps in the units of x)."""
 
-    name: Literal["constant", "cosine", "linear", "exponential", "wsd", "step", "inverse_sqrt"]
+    name: Literal[NAMES]
     total: Finite
     peak: Finite
     warmup: Finite | None = None
     cooldown: Finite | None = None
-    shape: Literal["linear", "cosine", "1-sqrt", "exponential"] | None = None
+    shape: Literal[SHAPES] | None = None
     final_ratio: Finite | None = None
-    milestones: list[Finite] | None = Field(default=None, max_length=4)
+    milestones: list[Finite] | None = Field(default=None, max_length=MAX_MILESTONES)
     factor: Finite | None = None
     timescale: Finite | None = None
 

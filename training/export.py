@@ -27,6 +27,7 @@ import torch
 
 import lcpfn
 from lcpfn.features import TOKEN_FEATURES
+from lcpfn.inference import CARD_FORMAT
 from lcpfn.model import PFN
 from priors.config import SOURCES
 from priors.sample import sample
@@ -111,7 +112,7 @@ def export(checkpoint: str | Path, out: str | Path, *, name: str | None = None) 
     out.write_bytes(data)
     card = {
         "name": name or out.stem,
-        "format": "lcpfn-onnx/1",
+        "format": CARD_FORMAT,
         "package_version": lcpfn.__version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "torch_version": torch.__version__,

@@ -31,6 +31,7 @@ from lcpfn.distribution import BarDistribution, fit_borders, nll_loss
 from lcpfn.model import PFN, ModelConfig
 from priors.config import PriorConfig
 from priors.sample import sample
+from priors.schedules import cosine
 from training.batches import cutoff_task, make_task, random_cut
 
 log = logging.getLogger(__name__)
@@ -160,11 +161,9 @@ def _n_points(g: torch.Generator, cfg: TrainConfig) -> int:
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
-    """Linear warmup, then cosine down to ``min_lr_ratio``."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
-    return cfg.lr * (cfg.min_lr_ratio + (1.0 - cfg.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+    """Linear warmup, then cosine down to ``min_lr_ratio``: the prior's own cosine schedule, at step + 1."""
+    schedule = cosine(total=cfg.steps, peak=cfg.lr, final_ratio=cfg.min_lr_ratio, warmup=min(cfg.warmup_steps, cfg.steps - 1))
+    return float(schedule(step + 1))
 
 
 def prior_borders(cfg: TrainConfig, device: torch.device) -> torch.Tensor:
