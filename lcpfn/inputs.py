@@ -37,6 +37,9 @@ from priors.schedules import (
 
 MAX_POINTS = 1_000_000  # observed points per curve (longer contexts are subsampled for the model)
 MAX_QUERIES = 10_000  # query steps per curve
+# Values and bounds beyond this are refused: spreads and predictions in the user's units
+# must stay finite in float64 (a diverged run's 1e40 is fine; it is clipped in normalized units).
+MAX_ABS_VALUE = 1e100
 SCHEDULE_GRID = 1024  # cells the schedule's integrals are computed on
 
 ScheduleLike = Schedule | tuple | Callable[[np.ndarray], Any] | None
@@ -92,6 +95,9 @@ def check_curve(
     ``x_query`` defaults to the horizon (the run's final step).
     """
     x, y = _array(x, "x"), _array(y, "y")
+    huge = np.flatnonzero(np.abs(y) > MAX_ABS_VALUE)
+    if len(huge):
+        raise InvalidCurveError(f"y[{huge[0]}]={y[huge[0]]:g} is beyond +-{MAX_ABS_VALUE:g}, too large to predict from")
     if schedule is not None:
         _check_schedule_type(schedule)
     horizon = _horizon(horizon, schedule)
@@ -181,6 +187,8 @@ def _bounds(bounds) -> tuple[float, float]:
             raise InvalidCurveError(f"{name} must be a number or None, got {v!r}") from None
         if math.isnan(v):
             raise InvalidCurveError(f"{name} is NaN; use None for no limit")
+        if abs(v) > MAX_ABS_VALUE and math.isfinite(v):
+            raise InvalidCurveError(f"{name}={v:g} is beyond +-{MAX_ABS_VALUE:g}; use None for no limit")
         out.append(v)
     if not out[0] < out[1]:
         raise InvalidCurveError(f"bounds must have lower < upper, got bounds=({out[0]:g}, {out[1]:g})")

@@ -61,10 +61,12 @@ def _response(pred, levels) -> PredictResponse:
 
 
 def _finite(a) -> list[float]:
-    """JSON has no inf: values past float range (absurd inputs) are clipped to the largest float, not lost."""
-    return np.nan_to_num(
-        np.asarray(a, dtype=np.float64), nan=0.0, posinf=np.finfo(float).max, neginf=-np.finfo(float).max
-    ).tolist()
+    """Predictions as JSON numbers. Validated inputs keep them finite (``lcpfn.inputs.MAX_ABS_VALUE`` and
+    the clip in normalized units); a non-finite value would be a bug, reported as one (500), never replaced."""
+    a = np.asarray(a, dtype=np.float64)
+    if not np.all(np.isfinite(a)):
+        raise RuntimeError("the model produced a non-finite prediction for a valid curve")
+    return a.tolist()
 
 
 @router.post("/predict", response_model=PredictResponse, summary="Predictive distribution of one curve at query steps")

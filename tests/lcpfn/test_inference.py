@@ -111,6 +111,21 @@ def test_the_prediction_at_a_step_does_not_depend_on_the_other_steps_asked(n, ah
     np.testing.assert_allclose(together.quantile(levels)[:, at], alone.quantile(levels)[:, 0], rtol=1e-5, atol=1e-7)
 
 
+def test_a_diverged_evaluation_of_1e40_leaves_every_prediction_finite(model):
+    pred = model.predict(range(1, 21), [1e40] + [3 - 0.1 * i for i in range(19)], [40])
+    assert np.all(np.isfinite(pred.quantile([0.05, 0.5, 0.95]))) and np.isfinite(pred.mean).all()
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.floats(-1e100, 1e100), st.integers(0, len(X) - 1), st.sampled_from(["min", "max"]))
+def test_any_value_within_the_limits_gives_finite_predictions(value, at, direction):
+    y = LOSS.copy()
+    y[at] = value
+    pred = lcpfn.load().predict(X, y, [40, 80], direction=direction)
+    for a in (pred.quantile([0.01, 0.5, 0.99]), pred.mean, pred.log_prob(pred.median), pred.cdf(pred.median)):
+        assert np.all(np.isfinite(a))
+
+
 def test_predict_many_equals_predict(model):
     curves = [dict(x=X[:n], y=LOSS[:n], x_query=[25.0, 50.0][: 1 + n % 2]) for n in (3, 8, 20)]
     curves.append(dict(x=X, y=1 - LOSS / 10, x_query=[90.0], direction="max", bounds=(0, 1)))
@@ -139,6 +154,7 @@ def test_long_noisy_context_is_subsampled_not_refused(model):
         (dict(x=[1, 2, 3], y=[1, 2, 3], direction="up"), "direction must be 'min' or 'max'"),
         (dict(x=[1, 2, 3], y=[0.1, 0.2, 1.3], bounds=(0, 1)), "y\\[2\\]=1.3 lies outside"),
         (dict(x=[1, 2, 3], y=[1, 2, 3], bounds=(1, 0)), "lower < upper"),
+        (dict(x=[1, 2, 3], y=[1, 2e100, 3]), "y\\[1\\]=2e\\+100 is beyond"),
         (dict(x=[1, 2, 3], y=[1, 2, 3], schedule=([0, 10], [1e-3, -1e-3])), "schedule.lr must be finite and >= 0"),
         (dict(x=[1, 2, 3], y=[1, 2, 3], schedule=([0, 10], [0, 0])), "zero everywhere"),
         (dict(x=[1, 2, 3], y=[1, 2, 3], x_query=[20], schedule=([0, 10], [1, 1])), "x_query\\[0\\]=20 is after the horizon=10"),
