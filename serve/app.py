@@ -1,11 +1,12 @@
 """The FastAPI application: ``create_app(settings)``; ``uvicorn serve.app:create_app --factory``.
 
 The model is loaded once in the lifespan and warmed up before ``/readyz`` says
-ready. Endpoints are plain ``def`` functions, so FastAPI runs the CPU-bound
-inference in its thread pool, off the event loop, all sharing one ONNX Runtime
-session; concurrent ``/v1/predict`` requests are micro-batched
-(:mod:`serve.batching`). Bad input is a 422 naming the field, an oversized body a 413, a
-missing optional dependency a 503; never a 500.
+ready. The CPU-bound inference never runs on the event loop, and all of it shares
+one ONNX Runtime session: ``/v1/predict`` is ``async`` and hands its curve to the
+micro-batcher's inference thread (:mod:`serve.batching`; concurrent requests go
+through as one batch), the other endpoints are plain ``def`` functions that FastAPI
+runs in its thread pool. Bad input is a 422 naming the field, an oversized body a
+413, a missing optional dependency or an exhausted MCMC budget a 503.
 """
 
 from __future__ import annotations

@@ -328,6 +328,12 @@ def report(
     mcmc_curves: int = 4,
     mcmc_budget: float = MCMC_BUDGET_S,
 ) -> str:
+    """Score ``methods`` on ``suites``, write the markdown report ``out`` with its figures beside it, return its text.
+
+    Suites are ``prior``, ``lcpfn-prior`` or paths of real-curve files; methods are from :data:`METHODS`.
+
+    >>> report(["prior"], ["pfn", "last"], Path("/tmp/eval.md"), n_prior=20)  # doctest: +SKIP
+    """
     import matplotlib
 
     matplotlib.use("Agg")
