@@ -18,8 +18,9 @@ lengths and shapes resumed from a constant run's checkpoints, and two-stage drop
 Baselines on the same prefix: a power-law fit ``a + b x^-c`` (it cannot see the
 schedule: its gain is 0) and an LR-annealing-law fit (Tissue et al. 2024),
 ``L0 + A S1^-alpha - C S2`` with (L0, A, alpha) fitted on the prefix; a constant
-prefix cannot identify C, so C/A is set to the median of the prior's annealing law
-(``priors.laws.SCHEDULE_LAWS["lr_annealing"]``), the project's stated belief.
+prefix cannot identify C or the momentum's decay time, so they are the prior's
+median (``priors.laws.SCHEDULE_LAWS["lr_annealing"]``: a cooldown's gain relative to
+the progress of the run's last doubling), the project's stated belief.
 """
 
 from __future__ import annotations
@@ -147,10 +148,10 @@ def annealing_law(p: Pair):
 
     from priors.laws import SCHEDULE_LAWS
 
-    priors = SCHEDULE_LAWS["lr_annealing"].priors
-    c_over_a = _median(priors["C"]) / _median(priors["A"])
+    law = SCHEDULE_LAWS["lr_annealing"]
+    gain, decay_time = _median(law.priors["gain"]), _median(law.priors["decay_time"])
     total = p.branch_schedule[0][-1]
-    decay = _median(priors["decay_time"]) * total
+    decay = decay_time * total
     s1, _ = _integrals(p.branch_schedule, p.x_prefix, decay)
     s1, y = s1 / total, p.y_prefix  # normalized intrinsic time, as in the prior
     best = None
@@ -159,11 +160,12 @@ def annealing_law(p: Pair):
         fit = least_squares(lambda q: q[0] + q[1] * s1 ** -q[2] - y, q0, bounds=([0.0, 0.0, 0.01], [np.inf, np.inf, 3.0]))
         best = fit if best is None or fit.cost < best.cost else best
     l0, a, alpha = best.x
+    c = law.law_params(dict(L0=l0, A=a, alpha=alpha, s0=0.0, gain=gain, decay_time=decay_time))["C"]
     sd = max(float(np.sqrt(2 * best.cost / max(1, len(y) - 3))), 1e-9)
 
     def final(schedule):
         s1_end, s2_end = _integrals(schedule, np.array([p.x_final]), decay)
-        return float(l0 + a * (s1_end[0] / total) ** -alpha - c_over_a * a * s2_end[0] / total)
+        return float(l0 + a * (s1_end[0] / total) ** -alpha - c * s2_end[0] / total)
 
     f = final(p.branch_schedule)
     return (f, *_gaussian(f, sd), final(p.parent_schedule))
