@@ -97,8 +97,8 @@ def _validation(metrics_csv: Path) -> dict[str, float]:
     return {k: float(v) for k, v in rows[-1].items() if k.startswith("val_")} if rows else {}
 
 
-def export(checkpoint: str | Path, out: str | Path, *, name: str | None = None) -> dict:
-    """Write ``out`` (.onnx) and its card (.json); returns the card."""
+def export(checkpoint: str | Path, out: str | Path, *, name: str | None = None, extra: dict | None = None) -> dict:
+    """Write ``out`` (.onnx) and its card (.json, with ``extra`` fields added); returns the card."""
     checkpoint, out = Path(checkpoint), Path(out)
     model, cfg, step = load_checkpoint(checkpoint)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -131,6 +131,7 @@ def export(checkpoint: str | Path, out: str | Path, *, name: str | None = None) 
             "validation": _validation(checkpoint.parent / "metrics.csv"),
         },
         "parity_max_abs_logit_diff": diff,
+        **(extra or {}),
     }
     out.with_suffix(".json").write_text(json.dumps(card, indent=1))
     log.info("exported %s (%d bytes, parity %.1e) and its card", out, len(data), diff)

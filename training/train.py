@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 VALIDATION_CUTOFFS = (0.1, 0.2, 0.4, 0.8)
 VALIDATION_SEED = 20251122  # fixed, so validation figures compare across runs and presets
+THROUGHPUT_EVERY = 50
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,13 @@ class _World:
         return cls(int(os.environ.get("RANK", "0")), size, int(os.environ.get("LOCAL_RANK", "0")))
 
 
+def _clock(dev: torch.device, sync: bool) -> float:
+    """Wall-clock seconds, after the device's queued work when ``sync`` (CUDA runs asynchronously)."""
+    if sync and dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    return time.monotonic()
+
+
 def _step_generator(device: torch.device, seed: int, rank: int, step: int) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(((seed * 1_000_003 + rank) * 1_000_033 + step) % (2**63))
 
@@ -220,6 +228,8 @@ class _Metrics:
     COLUMNS = ["step", "curves_seen", "loss", "lr", "seconds"] + [
         f"val_{k}_{int(c * 100)}" for k in ("ll", "cover90") for c in VALIDATION_CUTOFFS
     ]
+    # Throughput, every THROUGHPUT_EVERY steps (timed with the device synchronized): to size the next run.
+    COLUMNS += ["steps_per_s", "prior_curves_per_s", "device_mem_gb"]
 
     def __init__(self, path: Path, resume_step: int):
         self.path = path
@@ -271,7 +281,8 @@ def train(
 
     torch.manual_seed(cfg.seed)  # model initialization only; prior draws use their own generators
     model = PFN(cfg.model).to(dev)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
+    fused = dev.type == "cuda"  # one kernel for the whole update
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98), fused=fused)
     step = 0
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location=dev, weights_only=True)
@@ -315,9 +326,12 @@ def train(
         if max_minutes is not None and time.monotonic() - start > 60 * max_minutes:
             log.info("time budget of %.1f min reached at step %d", max_minutes, step)
             break
+        timed = lead and (step + 1) % THROUGHPUT_EVERY == 0
+        t_step = _clock(dev, timed)
         g = _step_generator(dev, cfg.seed, world.rank, step)
         n_points = _n_points(g, cfg)
         curves = sample(g, per_rank, n_points, dev, config=cfg.prior)
+        t_prior = _clock(dev, timed) - t_step
         n_ctx, query = random_cut(g, n_points, cfg.max_queries)
         task = make_task(curves, n_ctx, query, cfg.model.max_context)
         for group in opt.param_groups:
@@ -346,6 +360,11 @@ def train(
                 "lr": f"{learning_rate(cfg, step - 1):.3e}",
                 "seconds": f"{time.monotonic() - start:.1f}",
             }
+            if timed:
+                seconds = _clock(dev, True) - t_step
+                row.update(steps_per_s=f"{1 / seconds:.3f}", prior_curves_per_s=f"{per_rank / max(t_prior, 1e-9):.0f}")
+                if dev.type == "cuda":
+                    row["device_mem_gb"] = f"{torch.cuda.max_memory_allocated(dev) / 2**30:.2f}"
             if step % cfg.eval_every == 0 or step == cfg.steps:
                 row.update({k: f"{v:.4f}" for k, v in evaluate(model, val, cfg.model.max_context).items()})
                 log.info("step %d: %s", step, {k: v for k, v in row.items() if k.startswith("val")})

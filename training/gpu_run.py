@@ -1,0 +1,120 @@
+"""One prepared GPU training run within a hard wall-clock budget: ``bash training/gpu_run.sh OUT``.
+
+``python -m training.gpu_run --out OUT [--minutes 9] [--preset gpu] [--device cuda]``
+
+Everything fits in ``--minutes`` of wall time, counted from the start: the prior's bar
+borders, a short timed warm-up that measures steps per second, the ``gpu`` preset
+trained for as many steps as the rest of the budget allows (the cosine lr schedule
+is set to end exactly there, so training stops cleanly at the end of its decay), the
+final validation, ONNX export with the parity check, and the files copied to ``OUT``:
+
+* ``model.onnx`` and ``model.json`` (its card: how, where and on what it was trained);
+* ``checkpoint.pt.partNN``: the full checkpoint (weights, optimizer, step, config) in
+  parts of at most 16 MiB; ``cat checkpoint.pt.part* > checkpoint.pt`` rebuilds it, and
+  ``python -m training.train --preset gpu --out DIR`` resumes it in a second chunk;
+* ``metrics.csv``: loss per step, validation figures, steps/s, prior curves/s, GPU memory.
+
+Six files, about 4 x 4 bytes per parameter in all (the ``gpu`` preset: 55 MB of the 64 MiB
+that may come back from the machine; the weights for fine-tuning are in the checkpoint).
+It installs and downloads nothing; it needs torch, numpy, onnx, onnxscript, onnxruntime
+and tqdm. ``--preset tiny --device cpu
+--minutes 1`` is the dry run the test suite makes of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import platform
+import shutil
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from training.export import export
+from training.train import PRESETS, train
+
+log = logging.getLogger(__name__)
+
+PART_BYTES = 16 * 2**20
+# Wall time kept for the final validation, the export with its parity check and the copies.
+RESERVE_MINUTES = 1.5
+WARMUP_STEPS = 60  # timed before the step budget is set: compilation and caches settle here
+
+
+def run(out: str | Path, *, minutes: float = 9.0, preset: str = "gpu", device: str | None = None) -> dict:
+    """The whole run; returns the exported model's card."""
+    start = time.monotonic()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    cfg = PRESETS[preset]
+    work = Path(tempfile.mkdtemp(prefix="lcpfn-gpu-run-"))
+    reserve = min(RESERVE_MINUTES, 0.25 * minutes)
+
+    def left() -> float:
+        return minutes - reserve - (time.monotonic() - start) / 60
+
+    # Warm-up: borders, compilation, then WARMUP_STEPS timed steps at the preset's settings.
+    warm = min(WARMUP_STEPS, cfg.steps)
+    train(cfg, work, until_step=warm, device=device)
+    seconds = _seconds_per_step(work / "metrics.csv", warm)
+    steps = max(warm + 1, warm + int(60 * left() / seconds * 0.97))
+    log.info("%.3f s per step after warm-up: %d steps fit in the %.1f min left", seconds, steps, left())
+    cfg = replace(cfg, steps=steps)
+    train(cfg, work, max_minutes=max(left(), 0.05), device=device)
+    trained_minutes = (time.monotonic() - start) / 60
+
+    step = int(torch.load(work / "checkpoint.pt", map_location="cpu", weights_only=True)["step"])
+    hardware = {
+        "device": torch.cuda.get_device_name(device) if device.startswith("cuda") else platform.processor() or "cpu",
+        "torch_version": torch.__version__,
+        "wall_minutes_training": round(trained_minutes, 2),
+        "steps": step,
+        "curves": step * cfg.batch_size,
+    }
+    card = export(work / "checkpoint.pt", out / "model.onnx", name=f"lcpfn-{preset}", extra={"trained_on": hardware})
+    _split(work / "checkpoint.pt", out)
+    shutil.copy(work / "metrics.csv", out / "metrics.csv")
+    shutil.rmtree(work, ignore_errors=True)
+    log.info("done in %.1f min: %s", (time.monotonic() - start) / 60, json.dumps(hardware))
+    return card
+
+
+def _seconds_per_step(metrics_csv: Path, warm: int) -> float:
+    """Mean seconds per step over the second half of the warm-up (the first half compiles)."""
+    import csv
+
+    with metrics_csv.open() as f:
+        seconds = {int(r["step"]): float(r["seconds"]) for r in csv.DictReader(f)}
+    half = max(1, warm // 2)
+    if warm - half < 1 or half not in seconds:
+        return max(seconds[warm] / warm, 1e-3)
+    return max((seconds[warm] - seconds[half]) / (warm - half), 1e-3)
+
+
+def _split(path: Path, out: Path) -> None:
+    data = path.read_bytes()
+    parts = max(1, math.ceil(len(data) / PART_BYTES))
+    for i in range(parts):
+        (out / f"{path.name}.part{i:02d}").write_bytes(data[i * PART_BYTES : (i + 1) * PART_BYTES])
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", required=True, help="folder for the files that come back")
+    p.add_argument("--minutes", type=float, default=9.0, help="wall-clock budget of the whole run")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="gpu")
+    p.add_argument("--device", help="cuda (default when available) or cpu")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    run(args.out, minutes=args.minutes, preset=args.preset, device=args.device)
+
+
+if __name__ == "__main__":
+    main()
