@@ -118,20 +118,23 @@ PRESETS = {
         checkpoint_every=200,
     ),
     # For an H100: ~3.4M parameters (13.6 MB), 10M+ curves.
+    # One GPU for a few minutes (training/gpu_run.sh sets the steps from its time budget):
+    # 3.4M parameters, so that ONNX (13.6 MB) and the checkpoint with its optimizer state
+    # (41 MB, in 16 MiB parts) come back from a machine that returns at most 64 MiB.
     "gpu": TrainConfig(
         preset="gpu",
         model=ModelConfig(d_model=256, n_layers=6, n_heads=8, d_ff=512, n_bars=1000, max_context=128),
         prior=PriorConfig(source_weights=(0.2, 0.22, 0.16, 0.1, 0.1, 0.22)),
         steps=40_000,
-        batch_size=512,
+        batch_size=2048,
         max_points=200,
         max_queries=48,
-        lr=5e-4,
-        warmup_steps=1000,
+        lr=1e-3,
+        warmup_steps=300,
         border_curves=100_000,
         val_curves=2048,
-        eval_every=2000,
-        checkpoint_every=1000,
+        eval_every=500,
+        checkpoint_every=500,
         compile=True,
     ),
 }
