@@ -116,7 +116,7 @@ def _gaussian(mean: float, sd: float) -> tuple[float, float]:
 def power_law(p: Pair):
     from scipy.optimize import least_squares
 
-    x, y = p.x_prefix, p.y_prefix
+    x, y = _after_start(p)
     s = x[-1]
     best = None
     for c0 in (0.3, 1.0):
@@ -129,6 +129,12 @@ def power_law(p: Pair):
     sd = max(float(np.sqrt(2 * best.cost / max(1, len(y) - 3))), 1e-9)
     final = a + b * (p.x_final / s) ** -c
     return (final, *_gaussian(final, sd), final)
+
+
+def _after_start(p: Pair) -> tuple[np.ndarray, np.ndarray]:
+    """The prefix without step 0 (the untrained model's loss is no point of a power law in time)."""
+    keep = p.x_prefix > 0
+    return p.x_prefix[keep], p.y_prefix[keep]
 
 
 def _integrals(schedule: tuple[np.ndarray, np.ndarray], at: np.ndarray, decay_steps: float) -> tuple[np.ndarray, np.ndarray]:
@@ -152,8 +158,9 @@ def annealing_law(p: Pair):
     gain, decay_time = _median(law.priors["gain"]), _median(law.priors["decay_time"])
     total = p.branch_schedule[0][-1]
     decay = decay_time * total
-    s1, _ = _integrals(p.branch_schedule, p.x_prefix, decay)
-    s1, y = s1 / total, p.y_prefix  # normalized intrinsic time, as in the prior
+    x, y = _after_start(p)
+    s1, _ = _integrals(p.branch_schedule, x, decay)
+    s1 = s1 / total  # normalized intrinsic time, as in the prior
     best = None
     for alpha0 in (0.3, 0.7):
         q0 = np.array([y[-1] * 0.9, (y[0] - y[-1]) * s1[0] ** alpha0, alpha0])
