@@ -40,10 +40,12 @@ class LoggingConfig:
     late_first: tuple[float, float] = (0.001, 0.301)  # ... uniformly here, as after a warmup
     p_irregular: float = 0.5  # gaps mixed with exponential ones ...
     max_irregular: float = 0.95  # ... with a uniform weight up to this
-    p_log_spaced: float = 1 / 6
+    p_log_spaced: float = 0.2  # (training-set sizes of sample-wise curves, LCDB's anchors) ...
+    log_spaced_first: tuple[float, float] = (1e-4, 0.03)  # ... over 1.5 to 4 decades: the first point log-uniformly here
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "late_first", tuple(float(v) for v in self.late_first))
+        object.__setattr__(self, "log_spaced_first", tuple(float(v) for v in self.log_spaced_first))
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ class PriorConfig:
     (the model card holds it, enough to rebuild the prior that trained the model). Ranges are
     ``(low, high)`` of log-uniform draws unless said otherwise."""
 
-    source_weights: tuple[float, ...] = (0.2, 0.15, 0.18, 0.12, 0.12, 0.23)  # over SOURCES
+    source_weights: tuple[float, ...] = (0.18, 0.15, 0.22, 0.12, 0.08, 0.25)  # over SOURCES
     p_known_schedule: float = 0.75
     p_horizon_known: float = 0.7  # for curves whose schedule is hidden (a revealed schedule reveals the horizon)
     p_bounds_known: float = 0.5
@@ -69,7 +71,7 @@ class PriorConfig:
     progress_metrics: tuple[float, float, float, float] = (0.4, 0.15, 0.1, 0.35)  # accuracy, error rate, score, loss
     lr_drop_jump: tuple[float, float] = (0.01, 1.0)  # progress: a full lr decay's jump, x the curve's own gain
     lcpfn_log_sigma: tuple[float, float] = (-4.0, 1.0)  # LC-PFN's absolute noise: normal log sd (mean, sd)
-    p_log_from_zero: float = 0.15  # loss curves logged from step 0 (the untrained model's loss), as LM runs are
+    p_log_from_zero: float = 0.25  # loss curves logged from step 0 (the untrained model's loss), as LM runs are
     p_quantized: float = 0.3  # accuracies and error rates measured on a finite validation set ...
     quantized_n: tuple[float, float] = (30.0, 3000.0)  # ... of this many examples
     logging: LoggingConfig = field(default_factory=LoggingConfig)

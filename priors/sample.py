@@ -187,6 +187,7 @@ def _first_time(times_u: torch.Tensor, n: int, cfg: LoggingConfig, p_zero: float
     log-spaced logging), the first step, or late, as after a warmup."""
     late = cfg.late_first[0] + (cfg.late_first[1] - cfg.late_first[0]) * times_u[:, 1:2]
     first = torch.where(times_u[:, :1] < cfg.p_first_step, 1.0 / n, late)
+    first = torch.where(_log_spaced(times_u, cfg), LogUniform(*cfg.log_spaced_first).from_uniform(times_u[:, 1:2]), first)
     return torch.where((times_u[:, :1] < p_zero) & ~_log_spaced(times_u, cfg), 0.0, first)
 
 

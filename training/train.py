@@ -103,12 +103,13 @@ PRESETS = {
         eval_every=100,
         checkpoint_every=100,
     ),
-    # The shipped CPU model: about 45 minutes on 2 cores, within the 0.2 GFLOP/curve budget.
+    # The shipped CPU model: about 2.5 hours on 2 cores, within the speed targets (2 ms per curve).
+    # LC-PFN's own prior weighs a quarter, so its benchmark holds while the rest of the prior grew.
     "cpu": TrainConfig(
         preset="cpu",
         model=ModelConfig(d_model=128, n_layers=4, n_heads=4, d_ff=384, n_bars=1000, max_context=128),
-        prior=PriorConfig(source_weights=(0.2, 0.22, 0.16, 0.1, 0.1, 0.22)),
-        steps=12_000,
+        prior=PriorConfig(source_weights=(0.16, 0.24, 0.22, 0.12, 0.05, 0.21)),
+        steps=18_000,
         batch_size=128,
         max_points=200,
         max_queries=32,
@@ -124,7 +125,7 @@ PRESETS = {
     "gpu": TrainConfig(
         preset="gpu",
         model=ModelConfig(d_model=256, n_layers=6, n_heads=8, d_ff=512, n_bars=1000, max_context=128),
-        prior=PriorConfig(source_weights=(0.2, 0.22, 0.16, 0.1, 0.1, 0.22)),
+        prior=PriorConfig(source_weights=(0.16, 0.24, 0.22, 0.12, 0.05, 0.21)),
         steps=40_000,
         batch_size=2048,
         max_points=200,
