@@ -118,7 +118,6 @@ PRESETS = {
         eval_every=500,
         checkpoint_every=200,
     ),
-    # For an H100: ~3.4M parameters (13.6 MB), 10M+ curves.
     # One GPU for a few minutes (training/gpu_run.sh sets the steps from its time budget):
     # 3.4M parameters, so that ONNX (13.6 MB) and the checkpoint with its optimizer state
     # (41 MB, in 16 MiB parts) come back from a machine that returns at most 64 MiB.
