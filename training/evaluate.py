@@ -155,6 +155,8 @@ def power_law(curve: EvalCurve, n_ctx: int, x_query: np.ndarray) -> _Normal:
 
 
 def pfn(model, *, use_schedule: bool = True) -> Callable:
+    """A method from anything with :meth:`lcpfn.Model.predict`'s signature (the PFN, the MCMC baseline)."""
+
     def predict(curve: EvalCurve, n_ctx: int, x_query: np.ndarray):
         return model.predict(
             curve.x[:n_ctx],
@@ -279,16 +281,7 @@ def _method(name: str, model, mcmc_budget: float = MCMC_BUDGET_S) -> Callable:
         return power_law
     if name == "mcmc":
         mcmc = require("lcpfn.mcmc", "mcmc")
-        extrapolator = mcmc.MCMCExtrapolator(time_budget_s=mcmc_budget)
-        return lambda curve, n_ctx, xq: extrapolator.predict(
-            curve.x[:n_ctx],
-            curve.y[:n_ctx],
-            xq,
-            horizon=curve.horizon,
-            direction=curve.direction,
-            bounds=curve.bounds,
-            schedule=curve.schedule,
-        )
+        return pfn(mcmc.MCMCExtrapolator(time_budget_s=mcmc_budget))
     raise SystemExit(f"--methods: unknown method {name!r}; choose from {', '.join(METHODS)}")
 
 
