@@ -15,11 +15,8 @@ Messages name the field and the offending value (``y[3]=nan``).
 
 from __future__ import annotations
 
+from priors.errors import LCPFNError
 from priors.schedules import InvalidScheduleError
-
-
-class LCPFNError(Exception):
-    """Base of the errors raised by lcpfn."""
 
 
 class InvalidCurveError(LCPFNError, ValueError):

@@ -29,6 +29,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from priors.errors import LCPFNError
+
 KINDS = ("decay", "step", "inverse_sqrt")
 SHAPES = ("linear", "cosine", "1-sqrt", "exponential")
 MAX_MILESTONES = 4
@@ -39,7 +41,7 @@ _EPS = 1e-9
 FEATURE_DECAY_TIME = 0.05
 
 
-class InvalidScheduleError(ValueError):
+class InvalidScheduleError(LCPFNError, ValueError):
     """A schedule parameter is out of range; the message names the field and value."""
 
 

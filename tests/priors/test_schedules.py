@@ -183,3 +183,11 @@ def test_annealing_area_of_one_schedule_skips_only_cells_without_a_drop(name):
     t = np.linspace(0.0, 1.0, 77)
     batched = S.annealing_area(t[None], S.ScheduleGrid(*(a[None] for a in grid)), 0.05)[0]  # every cell, pairwise
     np.testing.assert_allclose(S.annealing_area(t, grid, 0.05), batched, rtol=1e-12, atol=1e-15)
+
+
+def test_invalid_schedule_is_an_lcpfn_error_and_a_value_error():
+    from priors.errors import LCPFNError
+
+    with pytest.raises(LCPFNError, match="cooldown"):
+        S.wsd(total=10, peak=1e-3, cooldown=3)
+    assert issubclass(S.InvalidScheduleError, ValueError)
