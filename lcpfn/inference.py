@@ -182,10 +182,18 @@ def _read_card(path: Path) -> dict:
 
 
 def load(path: str | Path | None = None, *, threads: int | None = None, spin: bool = True) -> Model:
-    """The shipped default model, or the exported model at ``path`` (its card ``.json`` beside it).
+    """The shipped default model, a shipped model by name (``"default"``, or ``"large"`` where one is
+    shipped: ``lcpfn/models/<name>.onnx``), or the exported model at ``path`` (its card ``.json`` beside it).
 
     ``threads`` sets ONNX Runtime's intra-op threads (default: the CPU count, at most 4).
     ``spin=False`` stops idle ONNX Runtime threads from busy-waiting between calls:
     a little slower per call, much kinder to other threads sharing the cores (a server).
     """
-    return Model(DEFAULT_MODEL if path is None else path, threads=threads, spin=spin)
+    if path is None:
+        path = DEFAULT_MODEL
+    elif isinstance(path, str) and not path.endswith(".onnx") and "/" not in path and "\\" not in path:
+        shipped = sorted(p.stem for p in DEFAULT_MODEL.parent.glob("*.onnx"))
+        if path not in shipped:
+            raise ModelFileError(f"no shipped model named {path!r}; shipped: {shipped} (or give the path of an .onnx file)")
+        path = DEFAULT_MODEL.parent / f"{path}.onnx"
+    return Model(path, threads=threads, spin=spin)

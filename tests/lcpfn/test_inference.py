@@ -174,6 +174,12 @@ def test_predict_many_names_the_bad_curve(model):
         model.predict_many([dict(x=[1, 2], y=[1, 2], x_query=[3]), dict(x=[1, 2], y=[np.nan, 2], x_query=[3])])
 
 
+def test_shipped_models_load_by_name():
+    assert lcpfn.load("default").card["sha256"] == lcpfn.load().card["sha256"]
+    with pytest.raises(ModelFileError, match="no shipped model named 'huge'.*default"):
+        lcpfn.load("huge")
+
+
 def test_missing_or_corrupt_model_files_are_named(tmp_path):
     with pytest.raises(ModelFileError, match="does not exist"):
         lcpfn.load(tmp_path / "nope.onnx")
