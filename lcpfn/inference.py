@@ -101,6 +101,28 @@ class Model:
         prepared = [self._prepare(c) for c in curves_from_dicts(curves)]
         return [p for i in range(0, len(prepared), BATCH_CHUNK) for p in self._predict(prepared[i : i + BATCH_CHUNK])]
 
+    def compare_schedules(
+        self,
+        x: Sequence[float],
+        y: Sequence[float],
+        schedules: dict[str, ScheduleLike],
+        *,
+        x_query: float | None = None,
+        horizon: float | None = None,
+        direction: str = "min",
+        bounds: tuple[float | None, float | None] | None = None,
+    ):
+        """Where the run ends under each candidate schedule, and the probability each ends best (:mod:`lcpfn.what_if`)."""
+        from lcpfn.what_if import compare_schedules
+
+        return compare_schedules(self, x, y, schedules, x_query=x_query, horizon=horizon, direction=direction, bounds=bounds)
+
+    def plan_cooldown(self, x: Sequence[float], y: Sequence[float], **options):
+        """Predicted final values over cooldown starts x lengths, and the best cell (:func:`lcpfn.what_if.plan_cooldown`)."""
+        from lcpfn.what_if import plan_cooldown
+
+        return plan_cooldown(self, x, y, **options)
+
     # ----------------------------------------------------------------------- internals
 
     def _prepare(self, curve: Curve) -> _Prepared:
