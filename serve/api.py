@@ -22,6 +22,8 @@ from serve.schemas import (
     MCMCResponse,
     PredictRequest,
     PredictResponse,
+    WhatIfRequest,
+    WhatIfResponse,
 )
 
 router = APIRouter(prefix="/v1", tags=["predictions"])
@@ -127,6 +129,36 @@ def early_stop(body: EarlyStopRequest, request: Request) -> EarlyStopResponse:
         reason=d.reason,
         model=model.name,
     )
+
+
+@router.post("/what-if", response_model=WhatIfResponse, summary="Where the run ends under other schedules, before they run")
+def what_if(body: WhatIfRequest, request: Request) -> WhatIfResponse:
+    s = request.app.state.settings
+    if len(body.x) > s.max_points:
+        raise InvalidCurveError(f"x has {len(body.x)} points, more than the limit of {s.max_points} (LCPFN_MAX_POINTS)")
+    model = request.app.state.model
+    start = time.perf_counter()
+    common = {"direction": body.direction, "bounds": body.bounds}
+    if body.schedules is not None:
+        schedules = {name: schedule_from_spec(spec.model_dump()) for name, spec in body.schedules.items()}
+        result = model.compare_schedules(body.x, body.y, schedules, x_query=body.x_query, horizon=body.horizon, **common)
+        out = WhatIfResponse(model=model.name, version=lcpfn.__version__, compare=_checked(result.to_dict()))
+    else:
+        plan = model.plan_cooldown(body.x, body.y, **body.cooldown.model_dump(), **common)
+        out = WhatIfResponse(model=model.name, version=lcpfn.__version__, cooldown=_checked(plan.to_dict()))
+    request.app.state.metrics.inference.labels("/v1/what-if").observe(time.perf_counter() - start)
+    return out
+
+
+def _checked(d):
+    """A result's numbers, each checked finite (:func:`_finite`); None stays None (a plan cell that does not fit)."""
+    if isinstance(d, dict):
+        return {k: _checked(v) for k, v in d.items()}
+    if isinstance(d, list):
+        return [_checked(v) for v in d]
+    if isinstance(d, float):
+        return _finite([d])[0]
+    return d
 
 
 @router.post(

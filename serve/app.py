@@ -21,7 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 import lcpfn
-from lcpfn.errors import BudgetExceededError, InvalidCurveError, MissingDependencyError
+from lcpfn.errors import BudgetExceededError, InvalidCurveError, InvalidScheduleError, MissingDependencyError
 from serve.api import router as api_router
 from serve.batching import MicroBatcher
 from serve.config import Settings
@@ -138,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_router)
 
     @app.exception_handler(InvalidCurveError)
+    @app.exception_handler(InvalidScheduleError)
     async def invalid_curve(request: Request, e: InvalidCurveError):
         return JSONResponse(status_code=422, content={"detail": [{"loc": ["body"], "msg": str(e), "type": "invalid_curve"}]})
 

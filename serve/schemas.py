@@ -106,3 +106,41 @@ class MCMCRequest(PredictRequest):
     draws: int = Field(default=500, ge=10)
     chains: int = Field(default=2, ge=1, le=8)
     time_budget_s: float = Field(default=20.0, gt=0.0)
+
+
+class CooldownPlanSpec(Strict):
+    """WSD cooldowns to scan: each start x length, on a run of ``total`` steps at constant ``peak`` so far."""
+
+    total: Finite = Field(gt=0)
+    peak: Finite = Field(gt=0)
+    starts: list[Finite] = Field(min_length=1, max_length=50, description="steps where the cooldown would begin")
+    lengths: list[Finite] = Field(min_length=1, max_length=50, description="steps it would last")
+    shape: Literal[SHAPES] = "linear"
+    final_ratio: Finite = Field(default=0.0, ge=0.0, le=1.0)
+    warmup: Finite = Field(default=0.0, ge=0.0)
+
+
+class WhatIfRequest(Strict):
+    x: list[Finite] = Field(min_length=1, description="steps observed so far, strictly increasing")
+    y: list[Finite] = Field(min_length=1, description="observed metric values")
+    direction: Literal["min", "max"] = "min"
+    bounds: Bounds | None = None
+    schedules: dict[str, Schedule] | None = Field(
+        default=None, min_length=1, max_length=20, description="candidate schedules by name: where does each end, which ends best"
+    )
+    cooldown: CooldownPlanSpec | None = Field(default=None, description="or: a table of cooldowns to plan")
+    x_query: Finite | None = Field(default=None, description="compare the candidates at this step (default: each one's end)")
+    horizon: Finite | None = Field(default=None, description="the planned last step (default: each schedule's end)")
+
+    @model_validator(mode="after")
+    def _one_question(self):
+        if (self.schedules is None) == (self.cooldown is None):
+            raise ValueError("give exactly one of schedules (candidates to compare) and cooldown (a plan to scan)")
+        return self
+
+
+class WhatIfResponse(BaseModel):
+    model: str
+    version: str
+    compare: dict[str, Any] | None = None  # candidates (x_query, mean, median, quantiles 0.05/0.5/0.95), prob_best, best
+    cooldown: dict[str, Any] | None = None  # starts, lengths, median/low/high per cell (null where it does not fit), best
