@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 import lcpfn
 from lcpfn.errors import BudgetExceededError, InvalidCurveError, InvalidScheduleError, MissingDependencyError
@@ -27,6 +28,8 @@ from serve.batching import MicroBatcher
 from serve.config import Settings
 from serve.metrics import Metrics
 from serve.ops import router as ops_router
+from serve.pages import STATIC
+from serve.pages import router as pages_router
 
 log = logging.getLogger("lcpfn.serve")
 
@@ -132,10 +135,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=lcpfn.__version__,
         description="Bayesian learning-curve extrapolation: predictive intervals, batch predictions, early-stop decisions.",
         lifespan=lifespan,
+        docs_url=None,  # served from the package by serve.pages: the CDN's assets fail offline
+        redoc_url=None,
     )
     app.state.settings, app.state.ready, app.state.metrics = settings, False, Metrics.create()
     app.include_router(ops_router)
     app.include_router(api_router)
+    app.include_router(pages_router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(InvalidCurveError)
     @app.exception_handler(InvalidScheduleError)
