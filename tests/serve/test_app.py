@@ -162,3 +162,37 @@ def test_non_finite_mcmc_diagnostics_become_null():
     got = _json_safe({"rhat_max": math.nan, "posterior_mean": {"a": math.inf, "b": 1.5}, "sampler": "pymc", "draws": 10})
     assert got == {"rhat_max": None, "posterior_mean": {"a": None, "b": 1.5}, "sampler": "pymc", "draws": 10}
     json.dumps(got, allow_nan=False)
+
+
+def test_what_if_compares_schedules_and_plans_cooldowns(client):
+    x = list(range(200, 4200, 200))
+    y = [3.0 + 2.0 * (s / 100) ** -0.4 for s in x]
+    base = {"total": 10000, "peak": 3e-4}
+    schedules = {"none": {"name": "constant", **base}, "wsd": {"name": "wsd", "cooldown": 0.2, **base}}
+    r = client.post("/v1/what-if", json={"x": x, "y": y, "bounds": [0, None], "schedules": schedules})
+    assert r.status_code == 200, r.text
+    compare = r.json()["compare"]
+    assert set(compare["candidates"]) == {"none", "wsd"} and abs(sum(compare["prob_best"].values()) - 1) < 1e-9
+    plan = {"total": 10000, "peak": 3e-4, "starts": [5000, 8000], "lengths": [2000, 6000]}
+    r = client.post("/v1/what-if", json={"x": x, "y": y, "cooldown": plan})
+    assert r.status_code == 200, r.text
+    table = r.json()["cooldown"]
+    assert table["median"][1][1] is None and table["best"]["start"] in (5000, 8000)
+
+
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        (
+            {"schedules": {"a": {"name": "constant", "total": 100, "peak": 1}, "b": {"name": "cosine", "total": 100, "peak": 1}}},
+            "'a' and 'b' differ at step",
+        ),
+        ({"cooldown": {"total": 100, "peak": 1, "starts": [2], "lengths": [10]}}, "before the last observed step"),
+        ({}, "exactly one of schedules"),
+        ({"cooldown": {"total": 100, "peak": 1, "starts": [20], "lengths": [10], "shape": "square"}}, "shape"),
+    ],
+)
+def test_what_if_bad_input_is_422_naming_the_problem(client, body, fragment):
+    r = client.post("/v1/what-if", json={"x": [1, 2, 3, 4, 5, 6], "y": [3.0, 2.6, 2.4, 2.3, 2.25, 2.2], **body})
+    assert r.status_code == 422, r.text
+    assert fragment in r.text
