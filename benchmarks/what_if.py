@@ -210,6 +210,47 @@ def details(pairs: list[Pair], method) -> list[str]:
     return lines
 
 
+def figure(pairs: dict[str, list[Pair]], method, name: str, out: str) -> None:
+    """Predicted (median, 90 % interval) against actual final loss, one panel per file, 20 % cooldowns marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files = {k: v for k, v in pairs.items() if v}
+    fig, axes = plt.subplots(1, len(files), figsize=(4.2 * len(files), 4.0), squeeze=False)
+    for ax, (file, ps) in zip(axes[0], files.items()):
+        for p in ps:
+            med, lo, hi, _ = method(p)
+            start = _branch_start(p)
+            share = (p.x_final - start) / p.x_final
+            twenty = abs(share - 0.2) < 0.04 and "wsd" in p.id
+            color = "C3" if twenty else "C0"
+            ax.errorbar(p.y_final, med, yerr=[[med - lo], [hi - med]], fmt="o", ms=4, color=color, alpha=0.8, lw=1)
+            if twenty:
+                ax.annotate(f"{start:g}", (p.y_final, med), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        lims = [min(p.y_final for p in ps), max(p.y_final for p in ps)]
+        pad = 0.15 * (lims[1] - lims[0] or 1)
+        ax.plot([lims[0] - pad, lims[1] + pad], [lims[0] - pad, lims[1] + pad], "k--", lw=0.8)
+        ax.set_title(f"{file}: {len(ps)} branches", fontsize=8)
+        ax.set_xlabel("actual final loss", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0][0].set_ylabel(f"{name}: predicted before the branch (90 %)", fontsize=8)
+    axes[0][0].plot([], [], "o", color="C3", label="20 % cooldowns (labelled with their start step)")
+    axes[0][0].plot([], [], "o", color="C0", label="other cooldowns and drops")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def _branch_start(p: Pair) -> float:
+    """The last step at the peak lr before the branch's lr falls (after any warmup)."""
+    steps, lr = p.branch_schedule
+    at_peak = np.flatnonzero(lr >= lr.max() * (1 - 1e-6))
+    return float(steps[at_peak[-1]])
+
+
 def main() -> None:
     import lcpfn
 
@@ -217,9 +258,12 @@ def main() -> None:
     ap.add_argument("--model", help="exported .onnx (default: the shipped model)")
     ap.add_argument("--files", nargs="*", default=[str(f) for f in DEFAULT_FILES])
     ap.add_argument("--details", action="store_true", help="one row per pair for the PFN")
+    ap.add_argument("--figure", help="also draw predicted vs actual final loss of every pair (PNG)")
     args = ap.parse_args()
     model = lcpfn.load(args.model)
     methods = {model.name: pfn(model), "power-law fit": power_law, "annealing-law fit": annealing_law}
+    if args.figure:
+        figure({Path(f).name: pairs_from(Path(f)) for f in args.files}, pfn(model), model.name, args.figure)
     for path in args.files:
         pairs = pairs_from(Path(path))
         if not pairs:
