@@ -21,10 +21,10 @@ class NoiseConfig:
     # Noise std relative to the curve's range, log-normal: real validation curves run from
     # ~0.05 % (LLM evaluations) to ~30 % (sample-wise curves of small datasets) of their range.
     log_sigma_loc: float = -5.0
-    log_sigma_scale: float = 1.9
+    log_sigma_scale: float = field(default=1.9, metadata={"range": (0.0, 5.0)})
     p_heteroscedastic: float = 0.3
     p_outliers: float = 0.15
-    outlier_rate: float = 0.04  # per point, on curves that have outliers
+    outlier_rate: float = field(default=0.04, metadata={"range": (0.0, 1.0)})  # per point, on curves that have outliers
     p_slow_start: float = 0.1
     p_plateau: float = 0.08
     p_spike: float = 0.08
@@ -39,7 +39,7 @@ class LoggingConfig:
     p_first_step: float = 0.5  # the first logged point is the first step (1/n), else late ...
     late_first: tuple[float, float] = (0.001, 0.301)  # ... uniformly here, as after a warmup
     p_irregular: float = 0.5  # gaps mixed with exponential ones ...
-    max_irregular: float = 0.95  # ... with a uniform weight up to this
+    max_irregular: float = field(default=0.95, metadata={"range": (0.0, 0.99)})  # ... with a uniform weight up to this
     p_log_spaced: float = 0.2  # (training-set sizes of sample-wise curves, LCDB's anchors) ...
     log_spaced_first: tuple[float, float] = (1e-4, 0.03)  # ... over 1.5 to 4 decades: the first point log-uniformly here
 
@@ -60,9 +60,9 @@ class PriorConfig:
     p_bounds_known: float = 0.5
     p_affine: float = 0.5  # values mapped by a random a*y + b ...
     affine_scale: tuple[float, float] = (1e-3, 1e3)  # ... a log-uniform ...
-    affine_shift_sd: float = 10.0  # ... b / a normal
-    grid_size: int = 32  # schedule grid cells for the laws' pairwise sums
-    family_inclusion: float = 0.2  # chance each family joins a "families" mixture
+    affine_shift_sd: float = field(default=10.0, metadata={"range": (0.0, None)})  # ... b / a normal
+    grid_size: int = field(default=32, metadata={"range": (4, 256)})  # schedule grid cells for the laws' pairwise sums
+    family_inclusion: float = field(default=0.2, metadata={"range": (0.0, 1.0)})  # chance each family joins a mixture
     family_time_scale: tuple[float, float] = (100.0, 0.75)  # LC-PFN epochs per run: log-normal (median, sd of the log)
     family_horizon: tuple[float, float] = (10.0, 1000.0)  # steps of a families run
     family_metrics: tuple[float, float, float] = (0.5, 0.25, 0.25)  # shown as accuracy, error rate, score

@@ -24,7 +24,7 @@ on a :class:`ScheduleGrid` by :func:`schedule_grid` and :func:`annealing_area`.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -269,7 +269,7 @@ class ScheduleConfig:
     p_factor_tenth: float = 0.5  # step factor exactly 0.1, else log-uniform in factor
     factor: tuple[float, float] = (0.1, 0.5)
     p_warmup: float = 0.6
-    max_warmup: float = 0.1  # uniform in [0, max_warmup]
+    max_warmup: float = field(default=0.1, metadata={"range": (0.0, 1.0)})  # uniform in [0, max_warmup]
     timescale: tuple[float, float] = (0.003, 0.09)  # inverse-sqrt, log-uniform
 
     def __post_init__(self) -> None:

@@ -1,4 +1,4 @@
-"""Draw a grid of prior samples with their schedules: ``python -m priors.show --out docs/prior.png``."""
+"""Draw a grid of prior samples with their schedules: ``python -m priors.show --out docs/prior.png [--prior my_prior.json]``."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
-def draw(path: Path, *, rows: int = 4, cols: int = 5, n_points: int = 100, seed: int = 0) -> Path:
-    """Save a ``rows x cols`` grid of curves drawn from :func:`priors.sample.sample` to ``path``."""
+def draw(path: Path, *, rows: int = 4, cols: int = 5, n_points: int = 100, seed: int = 0, config=None) -> Path:
+    """Save a ``rows x cols`` grid of curves drawn from :func:`priors.sample.sample` (under ``config``, a
+    :class:`~priors.config.PriorConfig`, default the default prior) to ``path``."""
     try:
         import matplotlib
     except ImportError as e:
@@ -23,7 +24,7 @@ def draw(path: Path, *, rows: int = 4, cols: int = 5, n_points: int = 100, seed:
     from priors.sample import sample
 
     g = torch.Generator().manual_seed(seed)
-    batch = sample(g, rows * cols, n_points)
+    batch = sample(g, rows * cols, n_points, **({"config": config} if config is not None else {}))
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)
     for i, ax in enumerate(axes.flat):
         x, y, clean = batch.x[i].numpy(), batch.y[i].numpy(), batch.y_clean[i].numpy()
@@ -54,9 +55,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rows", type=int, default=4)
     parser.add_argument("--cols", type=int, default=5)
+    parser.add_argument("--prior", type=Path, help="JSON of PriorConfig fields to draw from (the rest default)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    draw(args.out, rows=args.rows, cols=args.cols, seed=args.seed)
+    config = None
+    if args.prior is not None:
+        import json
+
+        from priors.config import PriorConfig
+        from priors.config_json import ConfigError, config_from_json
+
+        try:
+            config = config_from_json(PriorConfig, json.loads(args.prior.read_text()), where="prior.")
+        except (OSError, ValueError, ConfigError) as e:
+            parser.error(f"{args.prior}: {e}")
+    draw(args.out, rows=args.rows, cols=args.cols, seed=args.seed, config=config)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import json
 import logging
 import math
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -30,6 +31,7 @@ import torch
 from lcpfn.distribution import BarDistribution, fit_borders, nll_loss
 from lcpfn.model import PFN, ModelConfig
 from priors.config import PriorConfig
+from priors.config_json import ConfigError, config_from_json, config_to_json
 from priors.sample import sample
 from priors.schedules import cosine
 from training.batches import cutoff_task, make_task, random_cut
@@ -51,17 +53,17 @@ class TrainConfig:
     min_points: int = 10  # points per curve drawn log-uniformly in [min_points, max_points]
     max_points: int = 200
     max_queries: int = 32  # query points per curve per step (the final point always among them)
-    lr: float = 1e-3
-    min_lr_ratio: float = 0.1
-    warmup_steps: int = 200
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
+    lr: float = field(default=1e-3, metadata={"range": (1e-7, 1.0)})
+    min_lr_ratio: float = field(default=0.1, metadata={"range": (0.0, 1.0)})
+    warmup_steps: int = field(default=200, metadata={"range": (0, None)})
+    weight_decay: float = field(default=0.01, metadata={"range": (0.0, 1.0)})
+    grad_clip: float = field(default=1.0, metadata={"range": (1e-6, None)})
     border_curves: int = 20_000  # prior curves the bar borders are fitted on
     val_curves: int = 512
     val_points: int = 100
     eval_every: int = 500
     checkpoint_every: int = 200
-    seed: int = 0
+    seed: int = field(default=0, metadata={"range": (0, None)})
     amp: bool = True  # bf16 autocast, CUDA only
     compile: bool = False  # torch.compile, CUDA only
 
@@ -401,7 +403,10 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[PFN, TrainCo
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
-    p.add_argument("--out", required=True, help="run folder; an existing checkpoint there is resumed")
+    p.add_argument("--out", help="run folder; an existing checkpoint there is resumed")
+    p.add_argument("--prior", type=Path, help="JSON of PriorConfig fields, overriding the preset's prior (nested fields in part)")
+    p.add_argument("--config", type=Path, help="JSON of TrainConfig fields (model, steps, lr, ...), overriding the preset's")
+    p.add_argument("--print-config", action="store_true", help="print the config that would train, as JSON, and exit")
     p.add_argument("--steps", type=int, help="override the preset's number of steps")
     p.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this long")
     p.add_argument("--until-step", type=int, help="stop (with a checkpoint) at this step")
@@ -411,10 +416,37 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = PRESETS[args.preset]
+    try:
+        cfg = configured(PRESETS[args.preset], prior=args.prior, config=args.config)
+    except ConfigError as e:
+        p.error(str(e))
     if args.steps:
         cfg = replace(cfg, steps=args.steps)
+    if args.print_config:
+        sys.stdout.write(config_to_json(cfg) + "\n")
+        return
+    if not args.out:
+        p.error("--out is required to train")
     train(cfg, args.out, max_minutes=args.max_minutes, until_step=args.until_step, device=args.device)
+
+
+def configured(base: TrainConfig, *, prior: Path | None = None, config: Path | None = None) -> TrainConfig:
+    """``base`` with the fields of the JSON files ``config`` (TrainConfig) and ``prior`` (its PriorConfig) applied."""
+    cfg = base
+    if config is not None:
+        cfg = config_from_json(TrainConfig, _read_json(config), base=cfg)
+        if cfg.preset == base.preset:
+            cfg = replace(cfg, preset=f"{base.preset}+{config.stem}")
+    if prior is not None:
+        cfg = replace(cfg, prior=config_from_json(PriorConfig, _read_json(prior), base=cfg.prior, where="prior."))
+    return cfg
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{path}: not a readable JSON file ({e})") from None
 
 
 if __name__ == "__main__":

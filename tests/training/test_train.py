@@ -1,4 +1,5 @@
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -94,3 +95,25 @@ def test_torchrun_two_processes_train_together(tmp_path):
     assert step == 4
     rows = list(csv.DictReader((tmp_path / "metrics.csv").open()))
     assert int(rows[-1]["curves_seen"]) == 4 * cfg.batch_size
+
+
+def test_prior_and_config_files_override_the_preset_and_print_as_json(tmp_path, capsys):
+    from training.train import main
+
+    (tmp_path / "prior.json").write_text(json.dumps({"source_weights": [0, 0, 1, 1, 1, 0], "schedule": {"p_step": 0.0}}))
+    (tmp_path / "train.json").write_text(json.dumps({"steps": 123, "model": {"n_layers": 1}}))
+    files = ["--prior", str(tmp_path / "prior.json"), "--config", str(tmp_path / "train.json")]
+    main(["--preset", "tiny", *files, "--print-config"])
+    cfg = TrainConfig.from_json(capsys.readouterr().out)
+    assert cfg.steps == 123 and cfg.model.n_layers == 1 and cfg.model.d_model == TINY.model.d_model
+    assert cfg.prior.source_weights == (0, 0, 1, 1, 1, 0) and cfg.prior.schedule.p_step == 0.0
+    assert cfg.preset == "tiny+train"
+
+
+def test_bad_config_files_exit_naming_the_key(tmp_path, capsys):
+    from training.train import main
+
+    (tmp_path / "train.json").write_text(json.dumps({"lr": -1}))
+    with pytest.raises(SystemExit):
+        main(["--preset", "tiny", "--config", str(tmp_path / "train.json"), "--print-config"])
+    assert "lr must be in [1e-07, 1], got -1" in capsys.readouterr().err
