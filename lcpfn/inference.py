@@ -22,7 +22,7 @@ import numpy as np
 
 from lcpfn.distribution import BarDistribution
 from lcpfn.errors import ModelFileError
-from lcpfn.features import TOKEN_FEATURES, normalize_context, subsample_context, token_features
+from lcpfn.features import TOKEN_FEATURES, ContextNormalization, normalize_context, subsample_context, token_features
 from lcpfn.inputs import Curve, ScheduleLike, check_curve, curves_from_dicts, step_features
 from lcpfn.prediction import BarPredictive, Prediction
 
@@ -34,17 +34,54 @@ BATCH_CHUNK = 256  # curves per ONNX Runtime call in predict_many
 
 
 @dataclass(frozen=True)
-class _Prepared:
+class Prepared:
     """One curve as model inputs, plus what maps predictions back."""
 
     x_ctx: np.ndarray  # (Nc, F)
     y_ctx: np.ndarray  # (Nc,)
     x_qry: np.ndarray  # (Q, F)
-    loc: float
-    scale: float
-    lo: float  # known limits of z
-    hi: float
+    norm: ContextNormalization  # (1, 1) fields: the curve's units <-> the model's
     curve: Curve
+
+
+def prepare(curve: Curve, max_context: int) -> Prepared:
+    """A checked curve as the model sees it: its (subsampled) context and query tokens."""
+    keep = subsample_context(len(curve.x), max_context)
+    xs, ys = curve.x[keep], curve.y[keep]
+    norm = normalize_context(ys[None, :], np.array([curve.direction]), np.array([curve.lower]), np.array([curve.upper]))
+    steps = np.concatenate([xs, curve.x_query])
+    f = step_features(curve, steps)
+    known, horizon_known = np.array([f.known]), np.array([f.horizon_known])
+    schedule = (f.t[None], f.lr[None], f.cum_lr[None], f.anneal_area[None])
+    feats = token_features(*schedule, known, horizon_known, norm.best, norm.worst)
+    n = len(xs)
+    return Prepared(x_ctx=feats[0, :n], y_ctx=norm.z(ys[None, :])[0], x_qry=feats[0, n:], norm=norm, curve=curve)
+
+
+def model_inputs(batch: list[Prepared]) -> dict[str, np.ndarray]:
+    """The model's float32 inputs for curves of any lengths: padded, with the context mask."""
+    b, f = len(batch), len(TOKEN_FEATURES)
+    n_ctx = max(len(p.y_ctx) for p in batch)
+    n_qry = max(len(p.x_qry) for p in batch)
+    x_ctx = np.zeros((b, n_ctx, f), np.float32)
+    y_ctx = np.zeros((b, n_ctx), np.float32)
+    mask = np.zeros((b, n_ctx), bool)
+    x_qry = np.zeros((b, n_qry, f), np.float32)
+    for i, p in enumerate(batch):
+        x_ctx[i, : len(p.y_ctx)], y_ctx[i, : len(p.y_ctx)], mask[i, : len(p.y_ctx)] = p.x_ctx, p.y_ctx, True
+        x_qry[i, : len(p.x_qry)] = p.x_qry
+    return {"x_ctx": x_ctx, "y_ctx": y_ctx, "x_qry": x_qry, "ctx_mask": mask}
+
+
+def predictions(batch: list[Prepared], logits: np.ndarray, bars: BarDistribution, name: str) -> list[Prediction]:
+    """Predictions in the users' units from the model's logits ``(B, Q, K)`` for ``batch``."""
+    out = []
+    for i, p in enumerate(batch):
+        lo, hi = float(p.norm.best[0, 0]), float(p.norm.worst[0, 0])
+        normalized = BarPredictive(bars, logits[i, : len(p.x_qry)].astype(np.float64), lo, hi)
+        loc, scale = float(p.norm.loc[0, 0]), float(p.norm.scale[0, 0])
+        out.append(Prediction(p.curve.x_query, normalized, loc, scale, p.curve.direction, model=name))
+    return out
 
 
 class Model:
@@ -125,57 +162,12 @@ class Model:
 
     # ----------------------------------------------------------------------- internals
 
-    def _prepare(self, curve: Curve) -> _Prepared:
-        keep = subsample_context(len(curve.x), self.max_context)
-        xs, ys = curve.x[keep], curve.y[keep]
-        norm = normalize_context(ys[None, :], np.array([curve.direction]), np.array([curve.lower]), np.array([curve.upper]))
-        steps = np.concatenate([xs, curve.x_query])
-        f = step_features(curve, steps)
-        feats = token_features(
-            f.t[None],
-            f.lr[None],
-            f.cum_lr[None],
-            f.anneal_area[None],
-            np.array([f.known]),
-            np.array([f.horizon_known]),
-            norm.best,
-            norm.worst,
-        )[0]
-        n = len(xs)
-        return _Prepared(
-            x_ctx=feats[:n],
-            y_ctx=norm.z(ys[None, :])[0],
-            x_qry=feats[n:],
-            loc=float(norm.loc[0, 0]),
-            scale=float(norm.scale[0, 0]),
-            lo=float(norm.best[0, 0]),
-            hi=float(norm.worst[0, 0]),
-            curve=curve,
-        )
+    def _prepare(self, curve: Curve) -> Prepared:
+        return prepare(curve, self.max_context)
 
-    def _predict(self, batch: list[_Prepared]) -> list[Prediction]:
-        b, f = len(batch), len(TOKEN_FEATURES)
-        n_ctx = max(len(p.y_ctx) for p in batch)
-        n_qry = max(len(p.x_qry) for p in batch)
-        x_ctx = np.zeros((b, n_ctx, f), np.float32)
-        y_ctx = np.zeros((b, n_ctx), np.float32)
-        mask = np.zeros((b, n_ctx), bool)
-        x_qry = np.zeros((b, n_qry, f), np.float32)
-        for i, p in enumerate(batch):
-            x_ctx[i, : len(p.y_ctx)], y_ctx[i, : len(p.y_ctx)], mask[i, : len(p.y_ctx)] = p.x_ctx, p.y_ctx, True
-            x_qry[i, : len(p.x_qry)] = p.x_qry
-        logits = self._session.run(None, {"x_ctx": x_ctx, "y_ctx": y_ctx, "x_qry": x_qry, "ctx_mask": mask})[0]
-        return [
-            Prediction(
-                x_query=p.curve.x_query,
-                normalized=BarPredictive(self.bars, logits[i, : len(p.x_qry)].astype(np.float64), p.lo, p.hi),
-                loc=p.loc,
-                scale=p.scale,
-                direction=p.curve.direction,
-                model=self.name,
-            )
-            for i, p in enumerate(batch)
-        ]
+    def _predict(self, batch: list[Prepared]) -> list[Prediction]:
+        logits = self._session.run(None, model_inputs(batch))[0]
+        return predictions(batch, logits, self.bars, self.name)
 
 
 def _read_card(path: Path) -> dict:
