@@ -44,6 +44,7 @@ class EvalCurve:
     schedule: tuple | None = None  # (steps, lrs) over the whole run, if known
     y_range: float = 1.0  # scores are per unit of this range
     horizon: float | None = None  # planned last step, if known
+    group: str | None = None  # runs an HPO study would compare (same task)
 
     def cut(self, fraction: float) -> tuple[int, np.ndarray]:
         """Context length and the indices of the scored remaining points."""
@@ -72,7 +73,7 @@ def real_curves(path: str | Path, *, with_schedule: bool = True) -> list[EvalCur
             bounds = (0.0, 1.0) if r["metric"] == "accuracy" else (0.0, None)
             sched = (x, np.asarray(r["lr"], float)) if with_schedule and r.get("lr") else None
             horizon = float((r.get("meta") or {}).get("planned_horizon") or x[-1])
-            out.append(EvalCurve(r["id"], x, y, r["direction"], bounds, sched, float(np.ptp(y)) or 1.0, horizon))
+            out.append(EvalCurve(r["id"], x, y, r["direction"], bounds, sched, float(np.ptp(y)) or 1.0, horizon, r.get("group")))
     return out
 
 

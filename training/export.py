@@ -98,7 +98,8 @@ def _validation(metrics_csv: Path) -> dict[str, float]:
 
 
 def export(checkpoint: str | Path, out: str | Path, *, name: str | None = None, extra: dict | None = None) -> dict:
-    """Write ``out`` (.onnx) and its card (.json, with ``extra`` fields added); returns the card."""
+    """Write ``out`` (.onnx), its card (.json, with ``extra`` fields added) and the torch weights (.safetensors);
+    returns the card."""
     checkpoint, out = Path(checkpoint), Path(out)
     model, cfg, step = load_checkpoint(checkpoint)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -134,8 +135,16 @@ def export(checkpoint: str | Path, out: str | Path, *, name: str | None = None, 
         **(extra or {}),
     }
     out.with_suffix(".json").write_text(json.dumps(card, indent=1))
+    _save_weights(model, out.with_suffix(".safetensors"))
     log.info("exported %s (%d bytes, parity %.1e) and its card", out, len(data), diff)
     return card
+
+
+def _save_weights(model: PFN, path: Path) -> None:
+    """The torch weights beside the ONNX file, to fine-tune from (``python -m training.finetune --base``)."""
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
 
 
 def main(argv: list[str] | None = None) -> None:

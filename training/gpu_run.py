@@ -78,7 +78,9 @@ def run(out: str | Path, *, minutes: float = 9.0, preset: str = "gpu", device: s
         "steps": step,
         "curves": step * cfg.batch_size,
     }
-    card = export(work / "checkpoint.pt", out / "model.onnx", name=f"lcpfn-{preset}", extra={"trained_on": hardware})
+    card = export(work / "checkpoint.pt", work / "model.onnx", name=f"lcpfn-{preset}", extra={"trained_on": hardware})
+    for name in ("model.onnx", "model.json"):  # the weights are in the checkpoint: 64 MiB come back at most
+        shutil.copy(work / name, out / name)
     _split(work / "checkpoint.pt", out)
     shutil.copy(work / "metrics.csv", out / "metrics.csv")
     shutil.rmtree(work, ignore_errors=True)
