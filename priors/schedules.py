@@ -262,6 +262,7 @@ class ScheduleConfig:
     p_constant: float = 0.2  # of the decays: constant ...
     p_full_decay: float = 0.35  # ... cosine / linear / exponential over the whole run; WSD the rest
     wsd_cooldown: tuple[float, float] = (0.05, 0.6)  # uniform
+    shape_weights: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)  # of the decays' shapes, over SHAPES
     p_final_zero: float = 1 / 3  # decays to exactly 0, else log-uniformly in final_ratio
     final_ratio: tuple[float, float] = (1e-3, 0.3)
     max_drops: int = 3  # step: 1 to this many milestones (at most MAX_MILESTONES) ...
@@ -273,8 +274,10 @@ class ScheduleConfig:
     timescale: tuple[float, float] = (0.003, 0.09)  # inverse-sqrt, log-uniform
 
     def __post_init__(self) -> None:
-        for name in ("wsd_cooldown", "final_ratio", "milestones", "factor", "timescale"):
+        for name in ("wsd_cooldown", "shape_weights", "final_ratio", "milestones", "factor", "timescale"):
             object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
+        if min(self.shape_weights) < 0 or sum(self.shape_weights) <= 0:
+            raise ValueError(f"shape_weights must be {len(SHAPES)} non-negative weights over {SHAPES}, got {self.shape_weights}")
         if not 1 <= self.max_drops <= MAX_MILESTONES:
             raise ValueError(f"max_drops must be in [1, {MAX_MILESTONES}], got {self.max_drops}")
 
@@ -306,7 +309,8 @@ def schedules_from_uniform(u, config: ScheduleConfig = ScheduleConfig()) -> Sche
     kind = torch.where(r < c.p_decay, 0, torch.where(r < c.p_decay + c.p_step, 1, 2))
     wsd_cooldown = c.wsd_cooldown[0] + (c.wsd_cooldown[1] - c.wsd_cooldown[0]) * cool
     cooldown = torch.where(sub < c.p_constant, 0.0, torch.where(sub < c.p_constant + c.p_full_decay, 1.0, wsd_cooldown))
-    shape = torch.floor(shape * len(SHAPES)).clamp(max=len(SHAPES) - 1)
+    edges = torch.tensor(c.shape_weights, device=u.device).cumsum(0) / sum(c.shape_weights)
+    shape = (shape >= edges[:-1]).sum(1, keepdim=True).to(u.dtype)
     final_ratio = torch.where(has_final < c.p_final_zero, 0.0, _log_uniform(final, c.final_ratio))
     final_ratio = torch.where(shape == 3, final_ratio.clamp(min=c.final_ratio[0]), final_ratio)  # exponential: never 0
 
