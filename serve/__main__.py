@@ -56,6 +56,16 @@ def main(argv: list[str] | None = None) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    # A missing or corrupt model, or a bad setting, stops here with one log line naming it, before uvicorn starts.
+    try:
+        import lcpfn
+        from serve.access import read_keys
+
+        read_keys(settings.api_keys)
+        lcpfn.load(settings.model, threads=1)
+    except (lcpfn.ModelFileError, ValueError) as e:
+        logging.getLogger("lcpfn.serve").error(json.dumps({"event": "startup_failed", "error": str(e)}))
+        sys.exit(2)
     uvicorn.run(
         "serve.app:create_app",
         factory=True,

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
 import lcpfn
-from lcpfn.errors import InvalidCurveError
+from lcpfn.errors import BudgetExceededError, InvalidCurveError, MissingDependencyError
 from lcpfn.inputs import schedule_from_spec
 from serve.schemas import (
     BatchRequest,
@@ -84,15 +84,30 @@ async def predict(body: PredictRequest, request: Request) -> PredictResponse:
         return _response(pred, body.quantiles)
 
     if batcher is not None:
-        out = await asyncio.wrap_future(batcher.submit(args, then=respond))
+        out = await _within_deadline(request, asyncio.wrap_future(batcher.submit(args, then=respond)))
     else:
-        out = await run_in_threadpool(lambda: respond(request.app.state.model.predict(**args)))
+        out = await _within_deadline(request, run_in_threadpool(lambda: respond(request.app.state.model.predict(**args))))
     request.app.state.metrics.inference.labels("/v1/predict").observe(time.perf_counter() - start)
     return out
 
 
+async def _within_deadline(request: Request, work):
+    """``await work``, or a 503 once ``LCPFN_REQUEST_TIMEOUT_S`` has passed: never a hung connection."""
+    timeout = request.app.state.settings.request_timeout_s
+    if not timeout > 0:
+        return await work
+    try:
+        return await asyncio.wait_for(work, timeout)
+    except asyncio.TimeoutError:
+        raise BudgetExceededError(f"the request took longer than LCPFN_REQUEST_TIMEOUT_S={timeout:g} s") from None
+
+
 @router.post("/predict/batch", response_model=BatchResponse, summary="Many curves in one batched inference")
-def predict_batch(body: BatchRequest, request: Request) -> BatchResponse:
+async def predict_batch(body: BatchRequest, request: Request) -> BatchResponse:
+    return await _within_deadline(request, run_in_threadpool(_predict_batch, body, request))
+
+
+def _predict_batch(body: BatchRequest, request: Request) -> BatchResponse:
     s = request.app.state.settings
     if len(body.curves) > s.max_batch:
         raise InvalidCurveError(f"curves has {len(body.curves)} entries, more than the limit of {s.max_batch} (LCPFN_MAX_BATCH)")
@@ -107,7 +122,11 @@ def predict_batch(body: BatchRequest, request: Request) -> BatchResponse:
 
 
 @router.post("/early-stop", response_model=EarlyStopResponse, summary="Should this run stop? (LC-PFN's criterion)")
-def early_stop(body: EarlyStopRequest, request: Request) -> EarlyStopResponse:
+async def early_stop(body: EarlyStopRequest, request: Request) -> EarlyStopResponse:
+    return await _within_deadline(request, run_in_threadpool(_early_stop, body, request))
+
+
+def _early_stop(body: EarlyStopRequest, request: Request) -> EarlyStopResponse:
     _limits(request, body)
     model = request.app.state.model
     start = time.perf_counter()
@@ -132,7 +151,11 @@ def early_stop(body: EarlyStopRequest, request: Request) -> EarlyStopResponse:
 
 
 @router.post("/what-if", response_model=WhatIfResponse, summary="Where the run ends under other schedules, before they run")
-def what_if(body: WhatIfRequest, request: Request) -> WhatIfResponse:
+async def what_if(body: WhatIfRequest, request: Request) -> WhatIfResponse:
+    return await _within_deadline(request, run_in_threadpool(_what_if, body, request))
+
+
+def _what_if(body: WhatIfRequest, request: Request) -> WhatIfResponse:
     s = request.app.state.settings
     if len(body.x) > s.max_points:
         raise InvalidCurveError(f"x has {len(body.x)} points, more than the limit of {s.max_points} (LCPFN_MAX_POINTS)")
@@ -165,19 +188,25 @@ def _checked(d):
     "/mcmc/predict",
     response_model=MCMCResponse,
     summary="The MCMC baseline under the same prior (slow)",
-    responses={503: {"description": "the mcmc extra (pymc) is not installed"}},
+    responses={
+        429: {"description": "every MCMC worker is busy and the queue is full (Retry-After says when to retry)"},
+        503: {"description": "the budget ran out, the worker crashed, or the mcmc extra (pymc) is not installed"},
+    },
 )
-def mcmc_predict(body: MCMCRequest, request: Request) -> MCMCResponse:
+async def mcmc_predict(body: MCMCRequest, request: Request) -> MCMCResponse:
+    # The fit runs in a worker process (serve.mcmc_pool), its budget counted from now:
+    # queueing, compilation and sampling; the server's own threads stay free for /v1/predict.
     from lcpfn.errors import require
 
     _limits(request, body)
-    require("pymc", "mcmc")
-    mcmc = require("lcpfn.mcmc", "mcmc")
+    pool = request.app.state.mcmc_pool
+    if pool is None:
+        require("pymc", "mcmc")  # raises MissingDependencyError (503) naming the extra
+        raise MissingDependencyError("the MCMC worker pool is not running")
     s = request.app.state.settings
-    extrapolator = mcmc.MCMCExtrapolator(
-        draws=min(body.draws, s.mcmc_max_draws), chains=body.chains, time_budget_s=min(body.time_budget_s, s.mcmc_max_seconds)
-    )
-    pred = extrapolator.predict(**_arguments(body))
+    budget = min(body.time_budget_s, s.mcmc_max_seconds)
+    options = {"draws": min(body.draws, s.mcmc_max_draws), "chains": body.chains}
+    pred = await asyncio.wrap_future(pool.submit({"options": options, "curve": _arguments(body)}, budget))
     return MCMCResponse(**_response(pred, body.quantiles).model_dump(), diagnostics=_json_safe(pred.diagnostics))
 
 

@@ -11,8 +11,11 @@ runs in its thread pool. Bad input is a 422 naming the field, an oversized body 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
+import signal
+import threading
 import time
 from contextlib import asynccontextmanager
 
@@ -23,9 +26,11 @@ from fastapi.staticfiles import StaticFiles
 
 import lcpfn
 from lcpfn.errors import BudgetExceededError, InvalidCurveError, InvalidScheduleError, MissingDependencyError
+from serve.access import Access, read_keys
 from serve.api import router as api_router
 from serve.batching import MicroBatcher
 from serve.config import Settings
+from serve.mcmc_pool import MCMCPool, PoolFullError, WorkerCrashedError
 from serve.metrics import Metrics
 from serve.ops import router as ops_router
 from serve.pages import STATIC
@@ -119,14 +124,22 @@ class Observe:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
 
+    keys = read_keys(settings.api_keys)  # a bad key file fails here, naming the variable
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.model = lcpfn.load(settings.model, threads=settings.threads, spin=False)  # includes a warm-up call
         app.state.batcher = MicroBatcher(app.state.model, max_batch=settings.micro_batch) if settings.micro_batch > 0 else None
+        app.state.mcmc_pool = None
+        if importlib.util.find_spec("pymc") is not None:
+            app.state.mcmc_pool = MCMCPool(workers=settings.mcmc_workers, queue=settings.mcmc_queue)
+        _drain_on_sigterm(app)
         app.state.ready = True
         log.info(json.dumps({"event": "ready", "model": app.state.model.name, "path": str(app.state.model.path)}))
         yield
         app.state.ready = False
+        if app.state.mcmc_pool is not None:
+            app.state.mcmc_pool.close()
         if app.state.batcher is not None:
             app.state.batcher.close()
 
@@ -139,6 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings, app.state.ready, app.state.metrics = settings, False, Metrics.create()
+    app.state.draining, app.state.mcmc_pool = False, None
     app.include_router(ops_router)
     app.include_router(api_router)
     app.include_router(pages_router)
@@ -151,8 +165,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(MissingDependencyError)
     @app.exception_handler(BudgetExceededError)
+    @app.exception_handler(WorkerCrashedError)
     async def unavailable(request: Request, e: Exception):
         return JSONResponse(status_code=503, content={"detail": str(e)})
+
+    @app.exception_handler(PoolFullError)
+    async def busy(request: Request, e: PoolFullError):
+        return JSONResponse(status_code=429, content={"detail": str(e)}, headers={"retry-after": str(e.retry_after)})
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, e: RequestValidationError):
@@ -161,5 +180,41 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse(status_code=422, content={"detail": errors})
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(Observe, metrics=app.state.metrics)  # outermost: sees 413s too
+    app.add_middleware(
+        Access, keys=keys, metrics_public=settings.metrics_public, rate=settings.rate_limit, burst=settings.rate_burst,
+        metrics=app.state.metrics,
+    )  # fmt: skip
+    app.add_middleware(Draining, state=app.state)
+    app.add_middleware(Observe, metrics=app.state.metrics)  # outermost: sees 401s, 413s, 429s and 503s too
     return app
+
+
+class Draining:
+    """ASGI middleware: once SIGTERM arrived, new requests get 503 while those in flight finish."""
+
+    def __init__(self, app, state):
+        self.app, self.state = app, state
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and self.state.draining and scope["path"] != "/healthz":
+            body = b'{"detail": "the service is shutting down"}'
+            await send({"type": "http.response.start", "status": 503,
+                        "headers": [(b"content-type", b"application/json"), (b"connection", b"close")]})  # fmt: skip
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
+def _drain_on_sigterm(app: FastAPI) -> None:
+    """Mark the app draining on SIGTERM, then hand the signal on (uvicorn finishes the requests in flight, then exits)."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # a test client's lifespan: no signals there
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum, frame):
+        app.state.draining = True
+        log.info(json.dumps({"event": "draining"}))
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_sigterm)

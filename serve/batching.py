@@ -75,6 +75,11 @@ class MicroBatcher:
                 return
 
     def _answer(self, batch: list) -> None:
+        # A request whose deadline passed while it queued was cancelled: skip it. The rest
+        # can no longer be cancelled, so their answers always land.
+        batch = [item for item in batch if item[2].set_running_or_notify_cancel()]
+        if not batch:
+            return
         try:
             preds = self.model.predict_many([curve for curve, _, _ in batch])
         except Exception:  # a bad curve must fail alone, with its own message: answer one by one

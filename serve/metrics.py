@@ -11,6 +11,7 @@ class Metrics:
     requests: object  # counter by endpoint and status
     latency: object  # histogram of request seconds by endpoint
     inference: object  # histogram of model seconds by endpoint
+    rate_limited: object  # counter of requests refused by the rate limit
 
     @classmethod
     def create(cls) -> Metrics:
@@ -23,4 +24,5 @@ class Metrics:
             Counter("lcpfn_requests_total", "HTTP requests", ["endpoint", "status"], registry=reg),
             Histogram("lcpfn_request_seconds", "HTTP request latency", ["endpoint"], buckets=buckets, registry=reg),
             Histogram("lcpfn_inference_seconds", "Model inference time", ["endpoint"], buckets=buckets, registry=reg),
+            Counter("lcpfn_rate_limited_total", "Requests refused by the rate limit (429)", registry=reg),
         )
