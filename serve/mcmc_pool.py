@@ -125,7 +125,7 @@ class MCMCPool:
             if self._closed.is_set():
                 raise RuntimeError("the MCMC pool is closed")
             busy = sum(w.job is not None for w in self._workers)
-            if busy == len(self._workers) and len(self._waiting) >= self.max_waiting:
+            if busy + len(self._waiting) >= len(self._workers) + self.max_waiting:
                 raise PoolFullError(
                     f"all {len(self._workers)} MCMC workers are busy and {len(self._waiting)} requests wait "
                     f"(LCPFN_MCMC_WORKERS, LCPFN_MCMC_QUEUE)",
