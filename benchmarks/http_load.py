@@ -6,6 +6,11 @@ prints throughput, p50/p99 latency (client side, and the server's own histogram)
 the error count and the server's resident memory before and after each phase.
 Target on 2 cores: p99 <= 25 ms, 0 errors, memory flat.
 
+`--soak SECONDS` instead runs paced /v1/predict load (10 clients at 5 req/s) mixed with
+two clients posting /v1/mcmc/predict back to back, and prints every minute the 5xx
+answers of each endpoint and the server's memory (its own RSS and its MCMC
+workers'): a 10-minute soak must show no 5xx on /v1/predict and RSS growth <= 10 %.
+
 A rate paces each client like a training job reporting a few times a second
 (50 clients at 2 req/s: 100 req/s in all, Poisson-like bursts included); rate 0
 is closed loop, each client firing its next request as soon as the last is
@@ -123,6 +128,41 @@ def _server_side(before: list, after: list) -> str:
     return f"p50 <= {1e3 * q(0.5):g} ms, p99 <= {1e3 * q(0.99):g} ms"
 
 
+def _tree_rss_mb(pid: int) -> tuple[float, float]:
+    """RSS of the server and of its child processes (the MCMC workers)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = [int(c) for c in children.read_text().split()] if children.exists() else []
+    return _rss_mb(pid), sum(_rss_mb(k) for k in kids)
+
+
+def soak(port: int, base: str, pid: int, seconds: float) -> None:
+    from collections import Counter
+
+    from http_isolation import _mcmc_client
+
+    async def minute(until: float, outcomes: list):
+        lat, errors = await asyncio.gather(_drive(port, 10, until - time.perf_counter(), 5.0),
+                                           *(_mcmc_client(base, until, outcomes) for _ in range(2)))[0]  # fmt: skip
+        return lat, errors
+
+    start_rss = _tree_rss_mb(pid)
+    print(f"soak {seconds:.0f} s: RSS server {start_rss[0]:.0f} MB, MCMC workers {start_rss[1]:.0f} MB")
+    print("| minute | predict requests | predict 5xx | predict p99 ms | MCMC outcomes | RSS server MB | RSS workers MB |")
+    print("|---|---|---|---|---|---|---|")
+    end, k, total_5xx = time.perf_counter() + seconds, 0, 0
+    while time.perf_counter() < end:
+        k += 1
+        outcomes: list = []
+        lat, errors = asyncio.run(minute(min(end, time.perf_counter() + 60), outcomes))
+        fivexx = sum(1 for e in errors if isinstance(e, int) and e >= 500)
+        total_5xx += fivexx
+        codes = ", ".join(f"{c}: {n}" for c, n in sorted(Counter(c for c, _ in outcomes).items())) or "-"
+        rss = _tree_rss_mb(pid)
+        print(f"| {k} | {len(lat)} | {fivexx} | {1e3 * np.percentile(lat, 99):.1f} | {codes} | {rss[0]:.0f} | {rss[1]:.0f} |")
+    growth = _tree_rss_mb(pid)[0] / start_rss[0] - 1
+    print(f"\npredict 5xx in all: {total_5xx}; server RSS growth {growth:+.1%}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--clients", type=int, default=50)
@@ -135,6 +175,7 @@ def main() -> None:
     )
     p.add_argument("--micro-batch", type=int, help="the server's LCPFN_MICRO_BATCH (default: its default; 0 turns it off)")
     p.add_argument("--model")
+    p.add_argument("--soak", type=float, help="seconds of mixed predict + MCMC load, reported every minute")
     args = p.parse_args()
     port = _free_port()
     cmd = [sys.executable, "-m", "serve", "--port", str(port)] + (["--model", args.model] if args.model else [])
@@ -153,6 +194,9 @@ def main() -> None:
         else:
             raise SystemExit("server did not become ready")
         print(f"server ready ({batching}); memory (RSS) {_rss_mb(server.pid):.0f} MB")
+        if args.soak:
+            soak(port, base, server.pid, args.soak)
+            return
         for rate in (float(r) for r in args.rates.split(",")):
             before = _histogram(base)
             latencies, errors = asyncio.run(_drive(port, args.clients, args.seconds, rate))
