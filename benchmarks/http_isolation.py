@@ -73,9 +73,8 @@ def main() -> None:
             mcmc = ", ".join(f"{k}: {v}" for k, v in sorted(codes.items())) or "-"
             wall = f"{max(walls):.1f}" if walls else "-"
             label = "predict alone" if n == 0 else f"with {n} MCMC clients"
-            print(
-                f"| {label} | {len(lat)} | {np.percentile(lat, 50):.1f} | {np.percentile(lat, 99):.1f} | {len(errors)} | {mcmc} | {wall} |"
-            )
+            p50, p99 = np.percentile(lat, [50, 99])
+            print(f"| {label} | {len(lat)} | {p50:.1f} | {p99:.1f} | {len(errors)} | {mcmc} | {wall} |")
         print(f"\nMCMC budget per request: {MCMC_BODY['time_budget_s']} s (answered within budget + 10 s: wall <= "
               f"{MCMC_BODY['time_budget_s'] + 10} s); server RSS after: {_rss_mb(server.pid):.0f} MB")  # fmt: skip
         print(json.dumps({"mcmc_body": {k: v for k, v in MCMC_BODY.items() if k not in ("x", "y")}}))
