@@ -18,6 +18,8 @@ True
 
 from __future__ import annotations
 
+import math
+
 from lcpfn.early_stopping import EarlyStopper
 from lcpfn.errors import require
 from lcpfn.inputs import ScheduleLike, schedule_from_spec
@@ -35,6 +37,21 @@ class LCPFNPruner(optuna.pruners.BasePruner):
     schedule is its own sets it as a user attribute,
     ``trial.set_user_attr("lcpfn_schedule", {"steps": [...], "lr": [...]})`` (or
     ``{"name": "wsd", "total": ..., ...}``); it overrides ``schedule``.
+
+    **NaN policy**: a trial whose latest report is NaN or infinite (a diverged run) is
+    pruned, as Optuna's own pruners prune an all-NaN trial; non-finite values earlier in
+    its history are left out of the curve the model sees.
+
+    Each decision is stored on the trial as the user attribute ``lcpfn`` (``prob_improve``,
+    ``predicted_final``, ``reason``; see ``study.trials_dataframe()`` and optuna-dashboard),
+    never on the pruner: one pruner serves many threads and processes.
+
+    **Pruned trials and samplers.** TPE reads a pruned trial's last reported value. To give
+    it the predicted final value instead, complete the trial with it rather than raising
+    ``TrialPruned`` (the pattern Optuna's ``WilcoxonPruner`` documents for its pruned trials):
+    ``if trial.should_prune(): return predicted_final(trial)``. The trial then counts as
+    complete, with the median the model predicts for its end, which is worse than the
+    best value by construction of the pruning rule.
     """
 
     def __init__(
@@ -53,7 +70,6 @@ class LCPFNPruner(optuna.pruners.BasePruner):
         self._options = dict(threshold=threshold, min_points=min_points, bounds=bounds, model=model)
         self._stopper = {d: EarlyStopper(horizon, d, schedule=schedule, **self._options) for d in ("min", "max")}
         self.horizon, self.n_startup_trials = horizon, n_startup_trials
-        self.last_decision = None
 
     def prune(self, study: optuna.study.Study, trial: optuna.trial.FrozenTrial) -> bool:
         if len(study.directions) > 1:
@@ -64,11 +80,32 @@ class LCPFNPruner(optuna.pruners.BasePruner):
         completed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         if len(completed) < max(1, self.n_startup_trials):
             return False
+        steps = sorted(values)
+        if not math.isfinite(values[steps[-1]]):
+            self._record(study, trial, {"prob_improve": 0.0, "predicted_final": None, "reason": "diverged: non-finite report"})
+            return True
+        finite = [s for s in steps if math.isfinite(values[s])]
         direction = "min" if study.direction == optuna.study.StudyDirection.MINIMIZE else "max"
         stopper = self._stopper[direction]
         spec = trial.user_attrs.get("lcpfn_schedule")
         if spec is not None:
             stopper = EarlyStopper(self.horizon, direction, schedule=schedule_from_spec(spec), **self._options)
-        steps = sorted(values)
-        self.last_decision = stopper.should_stop(steps, [values[s] for s in steps], study.best_value)
-        return self.last_decision.stop
+        d = stopper.should_stop(finite, [values[s] for s in finite], study.best_value)
+        self._record(study, trial, {"prob_improve": d.prob_improve, "predicted_final": d.predicted_final, "reason": d.reason})
+        return d.stop
+
+    @staticmethod
+    def _record(study, trial, decision: dict) -> None:
+        study._storage.set_trial_user_attr(trial._trial_id, "lcpfn", decision)
+
+
+def predicted_final(trial) -> float:
+    """The final value the pruner last predicted for ``trial`` (to complete a pruned trial with, for TPE).
+
+    Raises ``optuna.TrialPruned`` where there is none (a diverged trial): prune it then.
+    """
+    decision = trial.study._storage.get_trial_user_attrs(trial._trial_id).get("lcpfn") or {}
+    value = decision.get("predicted_final")
+    if value is None:
+        raise optuna.TrialPruned()
+    return float(value)
