@@ -5,6 +5,14 @@
 >>> d = stopper.should_stop(range(1, 11), [0.1 + 0.01 * i for i in range(10)], best_so_far=0.95)
 >>> d.stop, round(d.prob_improve, 3) < 0.05
 (True, True)
+
+The streaming form keeps the run's history and asks the model every ``every`` updates:
+
+>>> stopper = lcpfn.EarlyStopper(horizon=100, direction="max", bounds=(0, 1), best_so_far=0.95, every=5)
+>>> for epoch in range(1, 11):
+...     d = stopper.update(epoch, 0.1 + 0.01 * epoch)
+>>> d.stop
+True
 """
 
 from __future__ import annotations
@@ -39,6 +47,11 @@ class EarlyStopper:
     Stops when ``P(final value beats best_so_far) < threshold``, never before
     ``min_points`` observed points. ``schedule`` and ``bounds`` are passed to
     :meth:`lcpfn.Model.predict`; ``model`` defaults to the shipped one.
+
+    :meth:`update` is the streaming form for one run: it keeps the history, asks the
+    model every ``every`` updates against ``best_so_far`` (given here or to
+    ``update``), and stops a run whose latest value is NaN or infinite (diverged);
+    non-finite values earlier in the history are left out of the curve the model sees.
     """
 
     def __init__(
@@ -51,6 +64,8 @@ class EarlyStopper:
         schedule: ScheduleLike = None,
         bounds: tuple[float | None, float | None] | None = None,
         model=None,
+        best_so_far: float | None = None,
+        every: int = 1,
     ):
         if not (isinstance(horizon, (int, float)) and math.isfinite(horizon) and horizon > 0):
             raise InvalidCurveError(f"horizon must be a finite number of steps > 0, got {horizon=}")
@@ -61,8 +76,14 @@ class EarlyStopper:
         if not (isinstance(min_points, int) and min_points >= 1):
             raise InvalidCurveError(f"min_points must be an integer >= 1, got {min_points=}")
         self.horizon, self.direction, self.threshold = float(horizon), direction, threshold
+        if not (isinstance(every, int) and every >= 1):
+            raise InvalidCurveError(f"every must be an integer >= 1, got {every=}")
         self.min_points, self.schedule, self.bounds = min_points, schedule, bounds
+        self.best_so_far, self.every = best_so_far, every
         self._model = model
+        self._steps: list[float] = []
+        self._values: list[float] = []
+        self._last = Decision(False, 1.0, math.nan, "no observation yet")
 
     @property
     def model(self):
@@ -85,3 +106,22 @@ class EarlyStopper:
         if p < self.threshold:
             return Decision(True, p, final, f"P(final beats {best_so_far:g}) = {p:.3f} < threshold {self.threshold:g}")
         return Decision(False, p, final, f"P(final beats {best_so_far:g}) = {p:.3f} >= threshold {self.threshold:g}")
+
+    def update(self, step: float, value: float, *, best_so_far: float | None = None) -> Decision:
+        """Add the value observed at ``step`` to this run's history; the decision, fresh every ``every`` updates."""
+        if not math.isfinite(value):
+            self._last = Decision(True, 0.0, math.nan, f"diverged: the value at step {step:g} is {value}")
+            return self._last
+        if self._steps and not step > self._steps[-1]:
+            raise InvalidCurveError(f"step must increase, but step={step:g} <= the previous {self._steps[-1]:g}")
+        self._steps.append(float(step))
+        self._values.append(float(value))
+        best = self.best_so_far if best_so_far is None else best_so_far
+        if len(self._steps) % self.every == 0 or len(self._steps) == 1:
+            self._last = self.should_stop(self._steps, self._values, best)
+        return self._last
+
+    def reset(self) -> None:
+        """Forget the history: the next :meth:`update` starts a new run."""
+        self._steps, self._values = [], []
+        self._last = Decision(False, 1.0, math.nan, "no observation yet")

@@ -48,3 +48,16 @@ def test_bad_options_are_named(kwargs, message):
 def test_bad_best_so_far_is_named():
     with pytest.raises(InvalidCurveError, match="best_so_far"):
         lcpfn.EarlyStopper(horizon=100).should_stop(X, 1.0 / X, best_so_far=float("nan"))
+
+
+def test_streaming_updates_ask_the_model_every_few_steps_and_stop_diverged_runs():
+    stopper = lcpfn.EarlyStopper(horizon=100, direction="max", bounds=(0, 1), best_so_far=0.95, every=5, min_points=5)
+    decisions = [stopper.update(epoch, 0.1 + 0.01 * epoch) for epoch in range(1, 11)]
+    assert decisions[1] is decisions[0]  # between asks, the last decision stands
+    assert not decisions[0].stop and decisions[-1].stop
+    d = stopper.update(11, float("nan"))
+    assert d.stop and d.reason.startswith("diverged")
+    stopper.reset()
+    assert not stopper.update(1, 0.5).stop
+    with pytest.raises(lcpfn.InvalidCurveError, match="step must increase"):
+        stopper.update(1, 0.6)
