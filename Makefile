@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-EXTRAS := train,mcmc,serve,optuna,dev
+EXTRAS := train,mcmc,serve,optuna,ray,lightning,dev
 
 .PHONY: test test-fast lint serve bench train-cpu export prior-picture clean
 
