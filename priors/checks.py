@@ -23,17 +23,20 @@ from __future__ import annotations
 
 import numpy as np
 
-# Gaussian noise of sd s gives second differences of sd s * sqrt(6); 0.6745 turns a median
-# absolute deviation into a standard deviation.
-_MAD_TO_SD = 1.0 / (0.6745 * np.sqrt(6.0))
+# Residuals from a local quadratic (Savitzky-Golay, 5 points): the curve's bend does not
+# count as noise. Gaussian noise of sd s leaves residuals of sd s * sqrt(18 / 35); 0.6745
+# turns a median absolute deviation into a standard deviation.
+_SMOOTH = np.array([-3.0, 12.0, 17.0, 12.0, -3.0]) / 35.0
+_MAD_TO_SD = 1.0 / (0.6745 * np.sqrt(18.0 / 35.0))
 
 
 def noise_to_range(y: np.ndarray) -> float:
-    """Noise sd (robust, from second differences) over the range of ``y``."""
+    """Noise sd (robust: the residuals of a local quadratic fit) over the range of ``y``."""
     span = float(np.ptp(y))
-    if len(y) < 5 or span <= 0:
+    if len(y) < 7 or span <= 0:
         return float("nan")
-    return float(np.median(np.abs(np.diff(y, 2))) * _MAD_TO_SD / span)
+    residuals = y[2:-2] - np.convolve(y, _SMOOTH[::-1], mode="valid")
+    return float(np.median(np.abs(residuals)) * _MAD_TO_SD / span)
 
 
 def final_to_initial(y: np.ndarray) -> float:
