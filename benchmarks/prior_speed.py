@@ -4,7 +4,7 @@
                                      [--modes eager,compiled]
 
 Prints the whole mixture's rate and each source's alone at ``--batch`` curves per
-call (target: >= 200,000 curves/s for the mixture on 2 threads; LC-PFN's per-curve
+call (targets for the mixture on 2 threads: >= 150,000 curves/s compiled for prior v2; LC-PFN's per-curve
 Python loop does ~5,600), then the mixture's rate at the ``--sweep`` batch sizes:
 each call has a fixed cost (~3 ms compiled, ~16 ms eager: Python dispatch of the
 tensor operations), so small calls are dominated by it, and past ~8,192 curves
