@@ -210,16 +210,21 @@ def details(pairs: list[Pair], method) -> list[str]:
     return lines
 
 
-def figure(pairs: dict[str, list[Pair]], method, name: str, out: str) -> None:
-    """Predicted (median, 90 % interval) against actual final loss, one panel per file, 20 % cooldowns marked."""
+def figure(pairs: dict[str, list[Pair]], method, name: str, out: str, model=None) -> None:
+    """Predicted (median, 90 % interval) against actual final loss, one panel per file, 20 % cooldowns marked;
+    with ``model``, first a panel of 20 % cooldowns started at different points of the 25M GPT's constant run."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     files = {k: v for k, v in pairs.items() if v}
-    fig, axes = plt.subplots(1, len(files), figsize=(4.2 * len(files), 4.0), squeeze=False)
-    for ax, (file, ps) in zip(axes[0], files.items()):
+    scan = model is not None and (SHARED / "mpl_llm_25m.jsonl.gz").exists()
+    n = len(files) + scan
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 4.0), squeeze=False)
+    if scan:
+        _cooldown_scan(axes[0][0], model)
+    for ax, (file, ps) in zip(axes[0][int(scan) :], files.items()):
         for p in ps:
             med, lo, hi, _ = method(p)
             start = _branch_start(p)
@@ -235,13 +240,42 @@ def figure(pairs: dict[str, list[Pair]], method, name: str, out: str) -> None:
         ax.set_title(f"{file}: {len(ps)} branches", fontsize=8)
         ax.set_xlabel("actual final loss", fontsize=8)
         ax.tick_params(labelsize=7)
-    axes[0][0].set_ylabel(f"{name}: predicted before the branch (90 %)", fontsize=8)
-    axes[0][0].plot([], [], "o", color="C3", label="20 % cooldowns (labelled with their start step)")
-    axes[0][0].plot([], [], "o", color="C0", label="other cooldowns and drops")
-    axes[0][0].legend(fontsize=7)
+    first = axes[0][int(scan)]
+    first.set_ylabel(f"{name}: predicted before the branch (90 %)", fontsize=8)
+    first.plot([], [], "o", color="C3", label="20 % cooldowns (labelled with their start step)")
+    first.plot([], [], "o", color="C0", label="other cooldowns and drops")
+    first.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
+
+
+def _cooldown_scan(ax, model) -> None:
+    """The 25M GPT: a 20 % linear cooldown started at step s (run of s / 0.8 steps), predicted from the constant
+    run up to s, against the constant run's own loss there and the real cooldowns of the file."""
+    records = {r["id"].split("/")[-1]: r for r in _read(SHARED / "mpl_llm_25m.jsonl.gz")}
+    parent = records["constant_72000"]
+    px, py = np.asarray(parent["x"], float), np.asarray(parent["y"], float)
+    starts = np.array([8000, 12000, 16000, 20000, 30000, 40000, 57600])
+    q = []
+    for s in starts:
+        total = s / 0.8
+        steps = np.linspace(0, total, 2049)
+        lr = np.where(steps <= s, 3e-4, 3e-4 * np.clip((total - steps) / (total - s), 0, 1))
+        keep = px < s
+        pred = model.predict(px[keep], py[keep], horizon=total, schedule=(steps, lr), bounds=(0, None))
+        q.append(pred.quantile([0.05, 0.5, 0.95])[:, 0])
+    q = np.array(q)
+    ax.fill_between(starts, q[:, 0], q[:, 2], color="C0", alpha=0.25, label="predicted 90 %")
+    ax.plot(starts, q[:, 1], "C0o-", ms=3, label="predicted median")
+    ax.plot(starts, np.interp(starts / 0.8, px, py), "k--", lw=0.8, label="constant lr, same step")
+    for key in ("wsd_20000_24000", "wsdld_20000_24000"):
+        ax.plot([20000], [records[key]["y"][-1]], "C3*", ms=9, label=f"actual {key}" if key.startswith("wsd_") else None)
+    ax.set_title("25M GPT: 20 % cooldowns started at step s", fontsize=8)
+    ax.set_xlabel("cooldown start s (run of s / 0.8 steps)", fontsize=8)
+    ax.set_ylabel("final loss", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=6)
 
 
 def _branch_start(p: Pair) -> float:
@@ -263,7 +297,7 @@ def main() -> None:
     model = lcpfn.load(args.model)
     methods = {model.name: pfn(model), "power-law fit": power_law, "annealing-law fit": annealing_law}
     if args.figure:
-        figure({Path(f).name: pairs_from(Path(f)) for f in args.files}, pfn(model), model.name, args.figure)
+        figure({Path(f).name: pairs_from(Path(f)) for f in args.files}, pfn(model), model.name, args.figure, model=model)
     for path in args.files:
         pairs = pairs_from(Path(path))
         if not pairs:
