@@ -298,20 +298,28 @@ def main() -> None:
     methods = {model.name: pfn(model), "power-law fit": power_law, "annealing-law fit": annealing_law}
     if args.figure:
         figure({Path(f).name: pairs_from(Path(f)) for f in args.files}, pfn(model), model.name, args.figure, model=model)
+    everything = []
     for path in args.files:
         pairs = pairs_from(Path(path))
         if not pairs:
             print(f"## {Path(path).name}: no pairs (file missing or without branches)\n")
             continue
-        print(f"## {Path(path).name}: {len(pairs)} pairs\n")
-        print("| method | median rel. final-loss error | median cooldown-gain error | 90 % coverage |")
-        print("|---|---|---|---|")
-        for name, m in methods.items():
-            r = evaluate(pairs, m)
-            print(f"| {name} | {r['rel_err']:.2%} | {r['gain_err']:.0%} | {r['cover90']:.2f} |")
-        print()
+        everything += pairs
+        _table(f"{Path(path).name}: {len(pairs)} pairs", pairs, methods)
         if args.details:
             print("\n".join(details(pairs, methods[model.name])) + "\n")
+    if len(everything) > 1:
+        _table(f"all dev pairs: {len(everything)}", everything, methods)
+
+
+def _table(title: str, pairs: list[Pair], methods: dict) -> None:
+    print(f"## {title}\n")
+    print("| method | median rel. final-loss error | median cooldown-gain error | 90 % coverage |")
+    print("|---|---|---|---|")
+    for name, m in methods.items():
+        r = evaluate(pairs, m)
+        print(f"| {name} | {r['rel_err']:.2%} | {r['gain_err']:.0%} | {r['cover90']:.2f} |")
+    print()
 
 
 if __name__ == "__main__":
