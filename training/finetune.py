@@ -163,7 +163,7 @@ def finetune(base: str | Path, curves_path: str | Path, out: str | Path, *, conf
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         if (step + 1) % config.eval_every == 0 or step + 1 == config.steps:
-            row = {"step": step + 1, "loss": float(loss), **_scores(model, held)}
+            row = {"step": step + 1, "loss": loss.item(), **_scores(model, held)}
             rows.append(row)
             log.info("step %d: held-out ll %.3f", step + 1, _mean_ll(row))
             if _mean_ll(row) > best:
