@@ -226,6 +226,42 @@ FAMILIES: dict[str, Law] = {
 }
 
 
+def family_weights(pick_u, include_u, weight_u, inclusion: float, xp=np):
+    """Mixture weights ``(k, F)`` of the families from uniforms: the family ``floor(pick_u F)`` always
+    joins, each other with probability ``inclusion``; weights ``weight_u`` ``(k, F)`` renormalized."""
+    f = include_u.shape[-1]
+    index = xp.cumsum(0.0 * include_u + 1.0, axis=-1) - 1.0  # 0 .. F-1, built from the input (any device)
+    pick = xp.clip(xp.floor(pick_u * f), 0.0, f - 1.0)
+    include = (include_u < inclusion) | (index == pick)
+    w = xp.where(include, weight_u, 0.0)
+    return w / xp.clip(w.sum(-1, keepdims=True), 1e-12, math.inf)
+
+
+def family_mixture(t, w, params: list[dict], names: tuple[str, ...], xp=np):
+    """``Σ_f w_f f(t)`` ``(k, m)`` over the families ``names`` with weight ``w[:, f] > 0``, ``params[f]`` each.
+
+    Every family is evaluated on every row: cheaper than gathering each family's
+    rows, and a family a row leaves out (whose values may not even be finite
+    there) adds an exact zero.
+    """
+    y = 0.0 * t
+    for j, (name, p) in enumerate(zip(names, params)):
+        wj = w[:, j : j + 1]
+        y = y + xp.where(wj > 0, wj * FAMILIES[name].fn(t, xp=xp, **p), 0.0)
+    return y
+
+
+def is_family_curve(y, xp=np):
+    """``(k,)``: rows ``(k, m)`` in time order that the prior keeps for an accuracy-like curve: finite, in [0, 1], improving."""
+    inside = xp.isfinite(y) & (y >= 0.0) & (y <= 1.0)
+    return xp.all(inside, axis=-1) & (y[:, -1] > y[:, 0])
+
+
+def is_loss_curve(y, xp=np):
+    """``(k,)``: rows ``(k, m)`` in time order that the prior keeps for a loss curve: finite, positive, decreasing."""
+    return xp.all(xp.isfinite(y) & (y > 0.0), axis=-1) & (y[:, -1] < y[:, 0])
+
+
 def last_doubling(*, A, alpha, s0, xp=np):
     """What the second half of a constant-lr run gains: ``power_term(1/2) - power_term(1)`` in normalized units."""
     return A * (positive_pow(0.5 + s0, -alpha, xp) - positive_pow(1.0 + s0, -alpha, xp))

@@ -1,9 +1,16 @@
 """Prior distributions of law parameters.
 
-Each is a frozen dataclass that turns uniforms into draws (:meth:`from_uniform`, the
-inverse CDF, so the prior sampler can take all of a curve's randomness from one
-uniform matrix and transform it inside a fused function) and names its family and
-arguments so the MCMC model can build the same distribution in PyMC.
+Each is a frozen dataclass with two entry points to the same distribution:
+:meth:`from_uniform` turns uniforms into draws (the inverse CDF, so the prior sampler
+can take all of a curve's randomness from one uniform matrix and transform it inside
+a fused function), and :meth:`from_normal` turns standard normals into draws (the
+same map after ``Φ``), so that the MCMC baseline samples every parameter as a
+standard normal and maps it with the sampler's own definition.
+
+>>> import torch
+>>> d = LogUniform(0.1, 10.0)
+>>> float(d.from_uniform(torch.tensor(0.5))), float(d.from_normal(torch.tensor(0.0), torch))
+(1.0, 1.0)
 """
 
 from __future__ import annotations
@@ -18,6 +25,11 @@ def _standard_normal(u):
 
     # torch.rand's uniforms lie in [0, 1 - 2^-24]; 0 would map to -inf.
     return torch.special.ndtri(u.clamp(min=2.0**-25))
+
+
+def _phi(x, xp):
+    """The standard normal CDF in namespace ``xp`` (torch or pytensor.tensor: both have ``erfc``)."""
+    return 0.5 * xp.erfc(-x / math.sqrt(2.0))
 
 
 @dataclass(frozen=True)
@@ -37,6 +49,9 @@ class Uniform(_Distribution):
     def from_uniform(self, u):
         return self.low + (self.high - self.low) * u
 
+    def from_normal(self, x, xp):
+        return self.from_uniform(_phi(x, xp))
+
 
 @dataclass(frozen=True)
 class Normal(_Distribution):
@@ -45,6 +60,9 @@ class Normal(_Distribution):
 
     def from_uniform(self, u):
         return self.loc + self.scale * _standard_normal(u)
+
+    def from_normal(self, x, xp):
+        return self.loc + self.scale * x
 
 
 @dataclass(frozen=True)
@@ -56,6 +74,9 @@ class LogNormal(_Distribution):
 
     def from_uniform(self, u):
         return (self.loc + self.scale * _standard_normal(u)).exp()
+
+    def from_normal(self, x, xp):
+        return xp.exp(self.loc + self.scale * x)
 
 
 @dataclass(frozen=True)
@@ -69,6 +90,10 @@ class LogUniform(_Distribution):
         lo, hi = math.log(self.low), math.log(self.high)
         return (lo + (hi - lo) * u).exp()
 
+    def from_normal(self, x, xp):
+        lo, hi = math.log(self.low), math.log(self.high)
+        return xp.exp(lo + (hi - lo) * _phi(x, xp))
+
 
 @dataclass(frozen=True)
 class OneMinus(_Distribution):
@@ -79,6 +104,9 @@ class OneMinus(_Distribution):
     def from_uniform(self, u):
         return 1.0 - self.base.from_uniform(u)
 
+    def from_normal(self, x, xp):
+        return 1.0 - self.base.from_normal(x, xp)
+
 
 Distribution = Uniform | Normal | LogNormal | LogUniform | OneMinus
 
@@ -86,3 +114,8 @@ Distribution = Uniform | Normal | LogNormal | LogUniform | OneMinus
 def params_from_uniform(priors: Mapping[str, Distribution], u) -> dict:
     """One draw ``(k, 1)`` of each parameter in ``priors`` from uniforms ``u`` ``(k, len(priors))``, column by column."""
     return {name: d.from_uniform(u[:, j : j + 1]) for j, (name, d) in enumerate(priors.items())}
+
+
+def params_from_normal(priors: Mapping[str, Distribution], x, xp) -> dict:
+    """:func:`params_from_uniform` from standard normals ``x`` ``(k, len(priors))`` in namespace ``xp``."""
+    return {name: d.from_normal(x[:, j : j + 1], xp) for j, (name, d) in enumerate(priors.items())}

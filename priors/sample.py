@@ -35,7 +35,18 @@ from dataclasses import dataclass, fields
 import torch
 
 from priors.config import SOURCES, LoggingConfig, PriorConfig
-from priors.laws import FAMILIES, LCPFN_FAMILIES, SCHEDULE_LAWS, multi_power, positive_pow, power_term
+from priors.laws import (
+    FAMILIES,
+    LCPFN_FAMILIES,
+    SCHEDULE_LAWS,
+    family_mixture,
+    family_weights,
+    is_family_curve,
+    is_loss_curve,
+    multi_power,
+    positive_pow,
+    power_term,
+)
 from priors.noise import (
     EVENTS_UNIFORMS,
     WARP_UNIFORMS,
@@ -253,25 +264,7 @@ def _n_params(names: tuple[str, ...]) -> int:
 
 
 def _mixture(t: torch.Tensor, w: torch.Tensor, params_u: torch.Tensor, names: tuple[str, ...]) -> torch.Tensor:
-    """``Σ_f w_f f(t)`` ``(k, m)`` over the families with weight ``w[:, f] > 0``.
-
-    Every family is evaluated on every row, fused into one loop: cheaper than
-    gathering each family's rows, and a family a row leaves out (whose values
-    may not even be finite there) adds an exact zero.
-    """
-    y = torch.zeros_like(t)
-    for j, (name, params) in enumerate(zip(names, _family_params(params_u, names))):
-        wj = w[:, j : j + 1]
-        y = y + torch.where(wj > 0, wj * FAMILIES[name].fn(t, xp=torch, **params), 0.0)
-    return y
-
-
-def _unit_range_and_improving(y: torch.Tensor) -> torch.Tensor:
-    return torch.isfinite(y).all(1) & (y >= 0).all(1) & (y <= 1).all(1) & (y[:, -1] > y[:, 0])
-
-
-def _positive_and_decreasing(y: torch.Tensor) -> torch.Tensor:
-    return torch.isfinite(y).all(1) & (y > 0).all(1) & (y[:, -1] < y[:, 0])
+    return family_mixture(t, w, _family_params(params_u, names), names, torch)
 
 
 def _screened(g, k: int, width: int, ends_ok: Callable, *args) -> torch.Tensor:
@@ -306,15 +299,6 @@ def _families(g, n, cfg: PriorConfig, fuse: Callable, k: int) -> tuple[dict, tor
     return fuse(_family_curves)(u, gaps, cfg)
 
 
-def _family_weights(pick_u, include_u, weight_u, inclusion: float) -> torch.Tensor:
-    """Mixture weights ``(k, F)``: one family picked, each other joining with ``inclusion``."""
-    f = include_u.shape[1]
-    pick = torch.floor(pick_u * f).clamp(max=f - 1)
-    include = (include_u < inclusion) | (torch.arange(f, device=pick.device)[None, :] == pick)
-    w = torch.where(include, weight_u, 0.0)
-    return w / w.sum(1, keepdim=True).clamp(min=1e-12)
-
-
 def _time_scale(cfg: PriorConfig) -> LogNormal:
     """LC-PFN epochs per run: the families' laws live in LC-PFN's epoch units (1..100)."""
     median, sd = cfg.family_time_scale
@@ -333,7 +317,7 @@ def _family_setup(u, cfg: PriorConfig):
     horizon = LogUniform(*cfg.family_horizon).from_uniform(horizon_u)
     scale = _time_scale(cfg).from_uniform(scale_u)
     metric = _metric(metric_u[:, 0], (0, 1, 2), cfg.family_metrics)
-    w = _family_weights(pick_u, include_u, weight_u, cfg.family_inclusion)
+    w = family_weights(pick_u, include_u, weight_u, cfg.family_inclusion, torch)
     warp, events = warp_from_uniform(warp_u, cfg.noise), events_from_uniform(events_u, cfg.noise)
     return times_u, horizon, scale, metric, warp, events, w, params_u
 
@@ -341,7 +325,7 @@ def _family_setup(u, cfg: PriorConfig):
 def _families_ends_ok(u, n: int, cfg: PriorConfig) -> torch.Tensor:
     times_u, _, scale, _, warp, _, w, params_u = _family_setup(u, cfg)
     ends = torch.cat([_first_time(times_u, n, cfg.logging), torch.ones_like(scale)], 1)
-    return _unit_range_and_improving(_mixture(_epochs(ends, warp, scale), w, params_u, _NAMES))
+    return is_family_curve(_mixture(_epochs(ends, warp, scale), w, params_u, _NAMES), torch)
 
 
 def _family_curves(u, gaps, cfg: PriorConfig):
@@ -351,7 +335,7 @@ def _family_curves(u, gaps, cfg: PriorConfig):
     y = add_events(t, y, -1.0, events)
     no_sigma = torch.full_like(horizon[:, 0], math.nan)
     rows = {"x": t * horizon, "y_clean": y, "cum_lr": t, "horizon": horizon[:, 0], "metric": metric, "sigma": no_sigma}
-    return {**rows, **_constant_schedule(t)}, _unit_range_and_improving(y)
+    return {**rows, **_constant_schedule(t)}, is_family_curve(y, torch)
 
 
 def _epochs(u: torch.Tensor, warp: Warp, scale: torch.Tensor) -> torch.Tensor:
@@ -371,7 +355,7 @@ def _lcpfn(g, n, cfg: PriorConfig, fuse: Callable, k: int) -> tuple[dict, torch.
 def _lcpfn_ends_ok(u) -> torch.Tensor:
     _, w, params_u = u.split(_LCPFN_COLUMNS, 1)
     ends = torch.tensor([[1.0, 100.0]], device=u.device)
-    return _unit_range_and_improving(_mixture(ends.expand(len(u), 2), w, params_u, LCPFN_FAMILIES))
+    return is_family_curve(_mixture(ends.expand(len(u), 2), w, params_u, LCPFN_FAMILIES), torch)
 
 
 def _lcpfn_curves(u, epochs, cfg: PriorConfig):
@@ -386,7 +370,7 @@ def _lcpfn_curves(u, epochs, cfg: PriorConfig):
         "metric": torch.full_like(sigma_u[:, 0], 3, dtype=torch.long),
         "sigma": LogNormal(*cfg.lcpfn_log_sigma).from_uniform(sigma_u[:, 0]),
     }
-    return {**rows, **_constant_schedule(t)}, _unit_range_and_improving(y)
+    return {**rows, **_constant_schedule(t)}, is_family_curve(y, torch)
 
 
 # multi_power, lr_annealing, intrinsic_time: loss (metric 4) under a random schedule
@@ -426,7 +410,7 @@ def _schedule_candidates(name: str, u, gaps, cfg: PriorConfig):
         "anneal_area": anneal_area,
         "known_schedule": known_u[:, 0] < cfg.p_known_schedule,
     }
-    return rows, _positive_and_decreasing(y)
+    return rows, is_loss_curve(y, torch)
 
 
 # One entry point per law, so that each compiles into a cache of its own: torch.compile
@@ -518,7 +502,7 @@ def _progress_curves(u, gaps, cfg: PriorConfig):
     s1_end = grid.s1[:, -1:]
     # The families in LC-PFN's epoch units at the logged intrinsic times, and at half and all of the run's.
     epochs = (torch.cat([at_uw(grid.s1), s1_end], 1) * _time_scale(cfg).from_uniform(scale_u)).clamp(min=1e-3)
-    mix = _mixture(epochs, _family_weights(pick_u, include_u, weight_u, cfg.family_inclusion), params_u, _NAMES)
+    mix = _mixture(epochs, family_weights(pick_u, include_u, weight_u, cfg.family_inclusion, torch), params_u, _NAMES)
     y, end = mix[:, :-1], mix[:, -1:]
     drop_params = params_from_uniform(_DROP_PRIORS, drop_u)
     realized = law_at_grid(multi_power, grid, {"L0": 0.0, "A": 0.0, "alpha": 1.0, "s0": 1.0, "B": -1.0, **drop_params})
@@ -537,7 +521,7 @@ def _progress_curves(u, gaps, cfg: PriorConfig):
         "anneal_area": anneal_area,
         "known_schedule": known_u[:, 0] < cfg.p_known_schedule,
     }
-    return rows, _unit_range_and_improving(y)
+    return rows, is_family_curve(y, torch)
 
 
 _DRAWS = {
