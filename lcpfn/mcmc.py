@@ -1,41 +1,62 @@
-"""The MCMC baseline: Bayesian extrapolation under the same laws and priors, done the slow way.
+"""The MCMC baseline: Bayesian extrapolation under the PFN's own prior, done the slow way.
 
 >>> from lcpfn.mcmc import MCMCExtrapolator
->>> mcmc = MCMCExtrapolator(draws=200, tune=300, chains=2, time_budget_s=60, seed=1)
+>>> mcmc = MCMCExtrapolator(draws=500, chains=2, time_budget_s=120, seed=1)
 >>> pred = mcmc.predict(range(1, 21), [1 - 0.5 * t ** -0.5 for t in range(1, 21)], [100], direction="max")
->>> pred.quantile([0.05, 0.95]).shape, pred.diagnostics["chains"], pred.diagnostics["sampler"] in ("nutpie", "pymc")
-((2, 1), 2, True)
+>>> pred.quantile([0.05, 0.95]).shape, pred.diagnostics["chains"], pred.diagnostics["sampler"]
+((2, 1), 2, 'smc')
 
-The PyMC model is built from :mod:`priors.laws` (the same functions, through
-pytensor) with the parameter priors of :mod:`priors.laws` and works in the PFN's
-normalized units (:mod:`lcpfn.features`: flipped so lower is better, shifted and
-scaled by the context), so its predictions are comparable point by point:
+**The model is the prior.** Every random quantity the prior sampler draws from a
+uniform (:mod:`priors.sample`) is here a standard normal mapped through the same
+distribution object (:meth:`priors.parameters.Uniform.from_normal`), and the curve is
+computed by the same functions (:mod:`priors.laws`), so there is one definition of
+each parameter's prior (:func:`prior_model` builds it as a PyMC model, and a test
+checks its draws against the sampler's):
 
-* without a schedule: a weighted mix of families (default LC-PFN's pow3, ilog2
-  and janoschek; ``families=tuple(priors.laws.FAMILIES)`` for all eleven) at a
-  random time scale, as in the prior's ``families`` source;
-* with a schedule: a schedule-aware law (default ``multi_power``) on the
-  schedule's intrinsic time;
+* without a schedule, the ``families`` source: a mix of 1-3 of the eleven Domhan et al.
+  families (one picked, each other joining with the prior's inclusion probability,
+  uniform weights) at a log-normal time scale;
+* with a schedule, the sources that draw under one, mixed by the prior's source
+  weights: the multi-power law, the LR-annealing law, the intrinsic-time law and
+  ``progress`` (the families in intrinsic time with jumps at lr drops);
+* the prior's acceptance of a curve (accuracy-like curves in [0, 1] and improving,
+  losses positive and decreasing, at every step evaluated) restricts the prior;
+* the prior's noise model: Gaussian with a log-normal scale relative to the curve's
+  range, heteroscedastic on a share of curves, outliers on a share of curves.
 
-each seen through a random affine map (``z = b + a * law``, the metric's
-direction folded in) with Gaussian noise whose scale has the prior's log-normal
-law relative to the curve's range. Left out, and said so: the prior's
-pathologies (plateaus, spikes, divergence), outliers and time warps.
+Values are in the PFN's normalized units (:func:`lcpfn.features.normalize_context`).
+Known bounds pin the map from a law to them as the prior's bounds do (an accuracy
+with limits 0 and 1 is the law itself); otherwise a scale ``a ~ LogNormal(0, 2)`` and,
+without a best bound, a shift ``b ~ Normal(0, 10)`` map it, weakly informative in
+those units (the prior's random affine map acts on values before normalization, so
+it has no exact twin after it). Left out, and said so: the prior's time warps and
+events (plateaus, spikes, divergence, overfitting), quantized accuracies and LC-PFN's
+own source.
 
-The posterior predictive is the mixture over posterior draws of the observation
-density (normal, truncated at known bounds), so ``log_prob`` compares with the
-PFN's. NUTS runs with nutpie when it is installed, PyMC's sampler otherwise,
-within a wall-clock budget; ``prediction.diagnostics`` holds r-hat, bulk ESS and
-divergences, and a warning is logged when r-hat exceeds 1.01.
+**The sampler** is tempered sequential Monte Carlo (:mod:`lcpfn.smc`) over all
+particles at once: the families' mixture weights and the choice of law are
+multimodal, where NUTS chains stay in one mode (the previous NUTS baseline logged
+r-hat > 1.01 on 494 of 500 fits). The likelihood of every particle comes from one
+compiled pytensor call, compiled once per model structure (schedule or not, which
+bounds are known) and reused. The predictive is the mixture over posterior draws
+of the observation density (normal, or an outlier, truncated at known bounds), so
+``log_prob`` compares with the PFN's. ``prediction.diagnostics`` holds r-hat and
+bulk ESS over every coordinate (rank-normalized, so they hold for any monotone
+function of them) and the log marginal likelihood per chain; a warning is logged
+when r-hat exceeds 1.01.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import json
 import logging
 import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -43,17 +64,34 @@ from lcpfn.errors import BudgetExceededError, InvalidCurveError, require
 from lcpfn.features import evenly_spaced, normalize_context
 from lcpfn.inputs import SCHEDULE_GRID, Curve, ScheduleLike, check_curve, schedule_on_grid
 from lcpfn.prediction import Prediction
-from priors.config import PriorConfig
-from priors.laws import FAMILIES, LCPFN_FAMILIES, SCHEDULE_LAWS, power_term
-from priors.parameters import LogNormal, LogUniform, Normal, OneMinus, Uniform
-from priors.schedules import interpolate, schedule_grid
+from lcpfn.smc import OutOfTime, smc
+from priors.config import SOURCES, PriorConfig
+from priors.laws import (
+    FAMILIES,
+    SCHEDULE_LAWS,
+    family_mixture,
+    family_weights,
+    is_family_curve,
+    is_loss_curve,
+    multi_power,
+    power_term,
+)
+from priors.parameters import LogNormal, LogUniform, Normal, Uniform, params_from_normal
+from priors.schedules import ScheduleGrid, interpolate, schedule_grid
 
 log = logging.getLogger(__name__)
 
-MAX_FIT_POINTS = 300  # longer contexts are subsampled evenly for the likelihood (the latest point kept)
-MCMC_GRID = 128  # schedule grid cells of the laws' pairwise sums (the PFN's features use SCHEDULE_GRID)
-MAX_PREDICTIVE_DRAWS = 400  # posterior draws the predictive mixture keeps (evenly thinned)
+MAX_FIT_POINTS = 100  # longer contexts are subsampled evenly for the likelihood (first and latest points kept)
+MAX_PREDICTIVE_DRAWS = 1000  # posterior draws the predictive mixture keeps (evenly thinned)
 RHAT_WARNING = 1.01
+SCHEDULE_SOURCES = ("multi_power", "lr_annealing", "intrinsic_time", "progress")
+# Where no known bound pins the map from a law to normalized units (see the module docstring).
+SCALE_PRIOR = LogNormal(0.0, 2.0)
+SHIFT_PRIOR = Normal(0.0, 10.0)
+_SLOPE = Uniform(-2.0, 2.0)  # heteroscedastic noise: log sd changes by this over the run (priors.noise.draw_noise)
+_OUTLIER_SIZE = (0.1, 1.1)  # an outlier's jump, x the curve's range, either sign (priors.noise.add_noise)
+_DROP_PRIORS = {k: SCHEDULE_LAWS["multi_power"].priors[k] for k in ("C", "beta", "gamma")}  # progress's jumps
+_CARD = Path(__file__).resolve().parent / "models" / "default.json"
 
 
 # --------------------------------------------------------------------------- the predictive
@@ -61,49 +99,103 @@ RHAT_WARNING = 1.01
 
 @dataclass(frozen=True)
 class MixturePredictive:
-    """Mixture over ``D`` draws of normals ``(mu (D, Q), sigma (D, 1))`` truncated to ``[lo, hi]``."""
+    """Mixture over ``D`` draws of ``(1 - r) N(mu, sigma) + r Outlier(mu, sigma, span)``, truncated to ``[lo, hi]``.
+
+    ``mu``, ``sigma`` are ``(D, Q)`` (``sigma`` may be ``(D, 1)``); ``rate``, ``span`` ``(D, 1)``
+    (default: no outliers). An outlier adds to the normal a jump uniform in
+    ``span * [0.1, 1.1]`` of either sign, the prior's.
+    """
 
     mu: np.ndarray
     sigma: np.ndarray
     lo: float = -math.inf
     hi: float = math.inf
+    rate: np.ndarray | None = None
+    span: np.ndarray | None = None
 
-    def _std(self, z):
-        return (z - self.mu) / self.sigma
+    def _parts(self, z):
+        """log pdf and cdf of each component at ``z`` (broadcast against ``mu``), before truncation."""
+        from scipy.special import ndtr
+
+        s = (z - self.mu) / self.sigma
+        log_pdf_n = -0.5 * s**2 - np.log(self.sigma * math.sqrt(2 * math.pi))
+        if self.rate is None:
+            return log_pdf_n, None, ndtr(s), None
+        low, high = _OUTLIER_SIZE[0] * self.span, _OUTLIER_SIZE[1] * self.span
+        d = z - self.mu
+
+        def box(v):  # E_j Φ((v - j) / σ) over j ~ U(low, high), and its derivative
+            a, b = (v - low) / self.sigma, (v - high) / self.sigma
+            cdf = self.sigma * (_psi(a) - _psi(b)) / (high - low)
+            return cdf, (ndtr(a) - ndtr(b)) / (high - low)
+
+        up_cdf, up_pdf = box(d)
+        down_cdf, down_pdf = box(-d)
+        with np.errstate(divide="ignore"):
+            log_pdf_o = np.log(0.5 * (up_pdf + down_pdf))
+        return log_pdf_n, log_pdf_o, ndtr(s), 0.5 * up_cdf + 0.5 * (1.0 - down_cdf)
+
+    def _component_cdf(self, z):
+        _, _, cdf_n, cdf_o = self._parts(z)
+        return cdf_n if cdf_o is None else (1.0 - self.rate) * cdf_n + self.rate * cdf_o
 
     def _log_mass(self):
-        """log P(lo <= value <= hi) per draw and query; accurate when a draw's mean lies far outside."""
-        return _log_ndtr_diff(self._std(self.lo), self._std(self.hi))
+        """log P(lo <= value <= hi) per draw and query; exact in the tails when there are no outliers."""
+        if self.rate is None:
+            return _log_ndtr_diff((self.lo - self.mu) / self.sigma, (self.hi - self.mu) / self.sigma)
+        with np.errstate(divide="ignore"):
+            return np.log(np.clip(self._component_cdf(self.hi) - self._component_cdf(self.lo), 0.0, None))
 
     def cdf(self, z):
         z = np.clip(np.broadcast_to(np.asarray(z, dtype=float), self.mu.shape[1:]), self.lo, self.hi)
-        below = np.exp(_log_ndtr_diff(self._std(self.lo), self._std(z[None])) - self._log_mass())
+        if self.rate is None:
+            below = np.exp(_log_ndtr_diff((self.lo - self.mu) / self.sigma, (z[None] - self.mu) / self.sigma) - self._log_mass())
+        else:
+            below = (self._component_cdf(z[None]) - self._component_cdf(self.lo)) / np.exp(self._log_mass())
         return np.clip(np.mean(below, axis=0), 0.0, 1.0)
 
     def log_prob(self, z):
         z = np.broadcast_to(np.asarray(z, dtype=float), self.mu.shape[1:])
-        logpdf = -0.5 * self._std(z[None]) ** 2 - np.log(self.sigma * math.sqrt(2 * math.pi)) - self._log_mass()
-        top = logpdf.max(axis=0)
-        out = top + np.log(np.mean(np.exp(logpdf - top), axis=0))
+        log_pdf_n, log_pdf_o, _, _ = self._parts(z[None])
+        if log_pdf_o is None:
+            log_pdf = log_pdf_n
+        else:
+            with np.errstate(divide="ignore"):
+                log_pdf = np.logaddexp(np.log1p(-self.rate) + log_pdf_n, np.log(self.rate) + log_pdf_o)
+        log_pdf = log_pdf - self._log_mass()
+        top = log_pdf.max(axis=0)
+        out = top + np.log(np.mean(np.exp(log_pdf - top), axis=0))
         return np.where((z >= self.lo) & (z <= self.hi), out, -np.inf)
 
     def quantile(self, levels):
         """By bisection on the mixture's cdf: ``(Q, L)``."""
         levels = np.asarray(levels, dtype=float)
-        spread = 10.0 * self.sigma.max()
-        low = np.full((self.mu.shape[1], len(levels)), max(self.lo, self.mu.min() - spread))
-        high = np.full_like(low, min(self.hi, self.mu.max() + spread))
-        for _ in range(50):
+        reach = 10.0 * self.sigma.max() + (0.0 if self.span is None else _OUTLIER_SIZE[1] * self.span.max())
+        low = np.full((self.mu.shape[1], len(levels)), max(self.lo, self.mu.min() - reach))
+        high = np.full_like(low, min(self.hi, self.mu.max() + reach))
+        for _ in range(60):
             mid = 0.5 * (low + high)
             below = np.stack([self.cdf(mid[:, j]) for j in range(len(levels))], axis=1) < levels[None, :]
             low, high = np.where(below, mid, low), np.where(below, high, mid)
         return 0.5 * (low + high)
 
     def mean(self):
+        """Truncated normal means, with outliers counted at their (symmetric) centre ``mu``."""
         from scipy.stats import truncnorm
 
-        a, b = (self.lo - self.mu) / self.sigma, (self.hi - self.mu) / self.sigma
-        return np.mean(truncnorm.mean(a, b, loc=self.mu, scale=np.broadcast_to(self.sigma, self.mu.shape)), axis=0)
+        sigma = np.broadcast_to(self.sigma, self.mu.shape)
+        a, b = (self.lo - self.mu) / sigma, (self.hi - self.mu) / sigma
+        normal = truncnorm.mean(a, b, loc=self.mu, scale=sigma)
+        if self.rate is not None:
+            normal = (1.0 - self.rate) * normal + self.rate * np.clip(self.mu, self.lo, self.hi)
+        return np.mean(normal, axis=0)
+
+
+def _psi(t):
+    """``∫_{-inf}^t Φ``: ``t Φ(t) + φ(t)``."""
+    from scipy.special import ndtr
+
+    return t * ndtr(t) + np.exp(-0.5 * t**2) / math.sqrt(2 * math.pi)
 
 
 def _log_ndtr_diff(a, b):
@@ -119,54 +211,44 @@ def _log_ndtr_diff(a, b):
         return log_hi + np.log1p(-np.exp(np.minimum(log_lo - log_hi, 0.0)))
 
 
-# --------------------------------------------------------------------------- the model
-
-
-def _pm_prior(pm, name: str, dist):
-    """The PyMC twin of a :mod:`priors.parameters` distribution."""
-    if isinstance(dist, Uniform):
-        return pm.Uniform(name, dist.low, dist.high)
-    if isinstance(dist, Normal):
-        return pm.Normal(name, dist.loc, dist.scale)
-    if isinstance(dist, LogNormal):
-        return pm.LogNormal(name, dist.loc, dist.scale)
-    if isinstance(dist, LogUniform):
-        return pm.Deterministic(name, pm.math.exp(pm.Uniform(f"log_{name}", math.log(dist.low), math.log(dist.high))))
-    if isinstance(dist, OneMinus):
-        return pm.Deterministic(name, 1.0 - _pm_prior(pm, f"{name}_base", dist.base))
-    raise TypeError(f"no PyMC twin for {type(dist).__name__}")
+# --------------------------------------------------------------------------- the problem
 
 
 @dataclass(frozen=True)
 class _Problem:
-    """A checked curve in normalized units, with what the laws need at context and query steps."""
+    """A checked curve in normalized units: the data inputs of the compiled model."""
 
-    u_ctx: np.ndarray
-    z_ctx: np.ndarray
-    u_qry: np.ndarray
+    u_ctx: np.ndarray  # (Nc,) context times / horizon
+    z_ctx: np.ndarray  # (Nc,)
+    u_qry: np.ndarray  # (Q,)
     loc: float
     scale: float
-    lo: float
-    hi: float
-    schedule: tuple | None  # (grid, s1_ctx, s1_qry) when a schedule is known
+    best: float  # known limits in normalized units, +-inf if unknown
+    worst: float
+    schedule: tuple | None  # (s1 at every evaluated time (T,), interpolation weights (T, G + 1), grid fields (5, G + 1))
+
+    @property
+    def times(self) -> np.ndarray:
+        """Every time the model evaluates: the context, the queries, and the run's end."""
+        return np.concatenate([self.u_ctx, self.u_qry, [max(1.0, float(self.u_qry.max()))]])
+
+    @property
+    def bounds(self) -> str:
+        if math.isfinite(self.best) and math.isfinite(self.worst):
+            return "both"
+        return "best" if math.isfinite(self.best) else "none"
+
+    def inputs(self) -> list[np.ndarray]:
+        data = [self.u_ctx, self.z_ctx, self.u_qry, np.float64(self.best), np.float64(self.worst)]
+        return data + (list(self.schedule) if self.schedule is not None else [])
 
 
-def _problem(curve: Curve) -> _Problem:
+def _problem(curve: Curve, grid_size: int) -> _Problem:
     keep = evenly_spaced(len(curve.x), MAX_FIT_POINTS)
     xs, ys = curve.x[keep], curve.y[keep]
     norm = normalize_context(ys[None], np.array([curve.direction]), np.array([curve.lower]), np.array([curve.upper]))
-    sched = None
     horizon = curve.time_unit
-    if curve.schedule is not None:
-        _, grid_lr = schedule_on_grid(curve)
-        u = np.linspace(0.0, 1.0, SCHEDULE_GRID + 1)
-        fine = schedule_grid(u, grid_lr / grid_lr.max())
-        # The laws' pairwise sums run on a coarser grid (each gradient costs points x cells);
-        # its intrinsic times are the fine grid's, so s1 - s1_k stays exact at the cell edges.
-        every = SCHEDULE_GRID // MCMC_GRID
-        grid = schedule_grid(u[::every], fine.lr[::every])._replace(s1=fine.s1[::every])
-        sched = (grid, interpolate(u, fine.s1, xs / horizon), interpolate(u, fine.s1, curve.x_query / horizon))
-    return _Problem(
+    problem = _Problem(
         xs / horizon,
         norm.z(ys[None])[0],
         curve.x_query / horizon,
@@ -174,85 +256,268 @@ def _problem(curve: Curve) -> _Problem:
         float(norm.scale[0, 0]),
         float(norm.best[0, 0]),
         float(norm.worst[0, 0]),
-        sched,
+        None,
     )
+    if curve.schedule is None:
+        return problem
+    _, grid_lr = schedule_on_grid(curve)
+    fine_u = np.linspace(0.0, 1.0, SCHEDULE_GRID + 1)
+    fine = schedule_grid(fine_u, grid_lr / grid_lr.max())
+    # The laws' pairwise sums run on the prior's coarse grid (``grid_size`` cells, uniform in u), with
+    # the fine grid's intrinsic times, as the sampler does; what they add is interpolated to each time.
+    every = SCHEDULE_GRID // grid_size
+    grid = schedule_grid(fine_u[::every], fine.lr[::every])._replace(s1=fine.s1[::every])
+    times = problem.times
+    weights = np.stack([interpolate(grid.u, np.eye(len(grid.u))[k], times) for k in range(len(grid.u))], axis=1)
+    s1 = interpolate(fine_u, fine.s1, np.clip(times, 0.0, 1.0))
+    return dataclasses.replace(problem, schedule=(s1, weights, np.stack(list(grid))))
 
 
-def _build(pm, pt, problem: _Problem, families: tuple[str, ...], law_name: str, prior: PriorConfig):
-    """The PyMC model; returns it with the law as a function of (u, s1) for the predictive."""
+# --------------------------------------------------------------------------- the model
+
+
+class _Columns:
+    """Hands out consecutive columns of the standard-normal matrix ``x`` (P, D), each with a name."""
+
+    def __init__(self, x, pt):
+        self.x, self.names, self.pt = x, [], pt
+
+    def take(self, names: list[str]):
+        start = len(self.names)
+        self.names += names
+        # A static width, so that (P, 1) columns broadcast against (P, T) curves.
+        return self.pt.specify_shape(self.x[:, start : len(self.names)], (None, len(names)))
+
+    def one(self, name: str):
+        return self.take([name])
+
+
+def _phi(x, pt):
+    return 0.5 * pt.erfc(-x / math.sqrt(2.0))
+
+
+def _family_curve(cols: _Columns, t, families: tuple[str, ...], prior: PriorConfig, pt, params: dict, prefix: str = ""):
+    """The families' mixture ``(P, T)`` at intrinsic times ``t``, as the prior draws it."""
+    scale = prior.time_scale_prior().from_normal(cols.one(f"{prefix}time_scale"), pt)
+    pick = _phi(cols.one(f"{prefix}families.pick"), pt)
+    include = _phi(cols.take([f"{prefix}families.include[{f}]" for f in families]), pt)
+    weight = _phi(cols.take([f"{prefix}families.weight[{f}]" for f in families]), pt)
+    w = family_weights(pick, include, weight, prior.family_inclusion, pt)
+    each = []
+    for f in families:
+        priors = FAMILIES[f].priors
+        drawn = params_from_normal(priors, cols.take([f"{prefix}{f}.{k}" for k in priors]), pt)
+        params.update({f"{prefix}{f}.{k}": v for k, v in drawn.items()})
+        each.append(drawn)
+    params[f"{prefix}time_scale"] = scale
+    params.update({f"{prefix}weight.{f}": w[:, j : j + 1] for j, f in enumerate(families)})
+    return family_mixture(pt.clip(t * scale, 1e-3, math.inf), w, each, families, pt)
+
+
+def _law_curve(name: str, cols: _Columns, s1, grid, weights, pt, params: dict):
+    """A schedule-aware law ``(P, T)``: exact power term at each time plus what the law adds, from the grid."""
+    law = SCHEDULE_LAWS[name]
+    drawn = params_from_normal(law.priors, cols.take([f"{name}.{k}" for k in law.priors]), pt)
+    params.update({f"{name}.{k}": v for k, v in drawn.items()})
+    p = law.law_params(drawn, pt)
+    power = {k: p[k] for k in ("L0", "A", "alpha", "s0")}
+    added = law.fn(grid.u, grid.s1, grid, xp=pt, **p) - power_term(grid.s1, xp=pt, **power)
+    return power_term(s1[None, :], xp=pt, **power) + pt.dot(added, weights.T)
+
+
+def _progress_curve(cols: _Columns, s1, grid, weights, families, prior: PriorConfig, pt, params: dict):
+    """The ``progress`` source: the families in intrinsic time, with a jump at each lr drop (priors.sample)."""
+    t = pt.concatenate([s1, grid.s1[0, -1:]])[None, :]
+    mix = _family_curve(cols, t, families, prior, pt, params, prefix="progress.")
+    y, end = mix[:, :-1], mix[:, -1:]
+    drop = params_from_normal(_DROP_PRIORS, cols.take([f"progress.drop.{k}" for k in _DROP_PRIORS]), pt)
+    realized = multi_power(grid.u, grid.s1, grid, xp=pt, L0=0.0, A=0.0, alpha=1.0, s0=1.0, B=-1.0, **drop)
+    jump = LogUniform(*prior.lr_drop_jump).from_normal(cols.one("progress.jump"), pt) * (end - y[:, :1])
+    return y + jump * pt.dot(realized, weights.T)
+
+
+@dataclass(frozen=True)
+class _Structure:
+    """What the compiled graph depends on besides the data: equal structures share one compilation."""
+
+    schedule: bool
+    bounds: str  # "both", "best" or "none"
+    families: tuple[str, ...]
+    sources: tuple[str, ...]
+    prior_json: str  # the PriorConfig, as JSON
+
+    @property
+    def prior(self) -> PriorConfig:
+        return PriorConfig(**json.loads(self.prior_json))
+
+
+def _graph(structure: _Structure, pt):
+    """Symbolic inputs and outputs of the model: ``x`` (P, D) standard normals and the problem's data."""
+    prior = structure.prior
+    x = pt.matrix("x")
+    u_ctx, z_ctx, u_qry = pt.vector("u_ctx"), pt.vector("z_ctx"), pt.vector("u_qry")
+    best, worst = pt.scalar("best"), pt.scalar("worst")
+    inputs = [x, u_ctx, z_ctx, u_qry, best, worst]
+    times = pt.concatenate([u_ctx, u_qry, pt.maximum(1.0, pt.max(u_qry))[None]])
+    cols, params = _Columns(x, pt), {}
+    noise = prior.noise
+    log_sigma = Normal(noise.log_sigma_loc, noise.log_sigma_scale).from_normal(cols.one("noise.log_sigma"), pt)
+    hetero = _phi(cols.one("noise.heteroscedastic"), pt) < noise.p_heteroscedastic
+    slope = pt.where(hetero, _SLOPE.from_normal(cols.one("noise.slope"), pt), 0.0)
+    rate = pt.where(_phi(cols.one("noise.outliers"), pt) < noise.p_outliers, noise.outlier_rate, 0.0)
+    a = SCALE_PRIOR.from_normal(cols.one("a"), pt)
+    params.update({"noise.log_sigma": log_sigma, "noise.slope": slope, "noise.outlier_rate": rate, "a": a})
+    base = best
+    if structure.bounds == "none":
+        base = params["b"] = SHIFT_PRIOR.from_normal(cols.one("b"), pt)
+
+    def normalized(h, pinnable: bool):
+        """``h`` >= 0 measures the distance from the best value; ``z`` puts it in normalized units."""
+        if structure.bounds == "both" and pinnable:
+            return best + (worst - best) * h
+        return base + a * h
+
+    if not structure.schedule:
+        f = _family_curve(cols, times[None, :], structure.families, prior, pt, params)
+        z, feasible = normalized(1.0 - f, True), is_family_curve(f, pt)
+    else:
+        s1, weights, g = pt.vector("s1"), pt.matrix("weights"), pt.matrix("grid")
+        inputs += [s1, weights, g]
+        grid = ScheduleGrid(*(g[i][None, :] for i in range(len(ScheduleGrid._fields))))
+        zs, oks = [], []
+        for name in structure.sources:
+            if name == "progress":
+                f = _progress_curve(cols, s1, grid, weights, structure.families, prior, pt, params)
+                zs.append(normalized(1.0 - f, True))
+                oks.append(is_family_curve(f, pt))
+            else:
+                loss = _law_curve(name, cols, s1, grid, weights, pt, params)
+                zs.append(normalized(loss, False))
+                oks.append(is_loss_curve(loss, pt))
+        w = np.array([prior.source_weights[SOURCES.index(s)] for s in structure.sources])
+        edges = np.cumsum(w / w.sum())[:-1]
+        pick = pt.sum(_phi(cols.one("source"), pt) >= edges[None, :], axis=1)  # (P,)
+        params["source"] = pick[:, None]
+        z, feasible = zs[-1], oks[-1]
+        for k in range(len(zs) - 1):
+            z = pt.where(pt.eq(pick, k)[:, None], zs[k], z)
+            feasible = pt.where(pt.eq(pick, k), oks[k], feasible)
+
+    n_ctx = u_ctx.shape[0]
+    span = pt.maximum(pt.max(z, axis=1, keepdims=True) - pt.min(z, axis=1, keepdims=True), 1e-9)
+    mu = z[:, :n_ctx]
+    sigma = span * pt.exp(log_sigma + slope * (u_ctx[None, :] - 0.5))
+    loglik = pt.sum(_log_density(z_ctx[None, :] - mu, sigma, rate, span, pt), axis=1)
+    sigma_q = span * pt.exp(log_sigma + slope * (u_qry[None, :] - 0.5))
+    outputs = {
+        "loglik": pt.where(feasible, loglik, -np.inf),
+        "feasible": feasible,
+        "mu_q": z[:, n_ctx : n_ctx + u_qry.shape[0]],
+        "sigma_q": sigma_q,
+        "rate": rate,
+        "span": span,
+        "sigma": sigma,
+    }
+    return inputs, outputs, params, cols.names
+
+
+def _log_density(d, sigma, rate, span, pt):
+    """Log density of residuals ``d`` under the prior's noise: normal, or on outlier points normal plus a jump."""
+    log_normal = -0.5 * (d / sigma) ** 2 - pt.log(sigma) - 0.5 * math.log(2 * math.pi)
+    low, high = _OUTLIER_SIZE[0] * span, _OUTLIER_SIZE[1] * span
+    box = (
+        _phi((d - low) / sigma, pt) - _phi((d - high) / sigma, pt) + _phi((-d - low) / sigma, pt) - _phi((-d - high) / sigma, pt)
+    )
+    log_outlier = pt.log(0.5 * box / (high - low))
+    return pt.logaddexp(pt.log1p(-rate) + log_normal, pt.log(rate) + log_outlier)
+
+
+@functools.cache
+def _compiled(structure: _Structure):
+    """The model's two functions for a structure, compiled once per process."""
+    import pytensor
+
+    pt = require("pytensor.tensor", "mcmc")
+    inputs, out, _, names = _graph(structure, pt)
+    loglik = pytensor.function(inputs, [out["loglik"], out["feasible"]], on_unused_input="ignore")
+    predictive = pytensor.function(inputs, [out["mu_q"], out["sigma_q"], out["rate"], out["span"], out["sigma"]],
+                                   on_unused_input="ignore")  # fmt: skip
+    return loglik, predictive, names
+
+
+def prior_model(*, schedule: bool, draws: int = 1000, families: Sequence[str] = tuple(FAMILIES),
+                sources: Sequence[str] = SCHEDULE_SOURCES, prior: PriorConfig | None = None, bounds: str = "none"):  # fmt: skip
+    """The baseline's prior as a PyMC model: ``x ~ Normal(0, 1)`` of shape ``(draws, D)`` and every parameter as a
+    ``Deterministic`` of it, ``(draws, 1)`` each (``pm.draw(model["pow3.alpha"])``).
+
+    >>> import pymc as pm
+    >>> model = prior_model(schedule=False, draws=4000, families=("pow3",))
+    >>> round(float(pm.draw(model["pow3.c"], random_seed=0).mean()), 1)  # Uniform(0, 1.25)
+    0.6
+    """
+    pm = require("pymc", "mcmc")
+    pt = require("pytensor.tensor", "mcmc")
+    structure = _Structure(schedule, bounds, tuple(families), tuple(sources), _prior_json(prior))
+    import pytensor
+
+    inputs, _, params, names = _graph(structure, pt)
     with pm.Model() as model:
-        a = pm.LogNormal("a", 0.0, 2.0)  # z units per unit of the law (the context spans about 1)
-        b = pm.Normal("b", 0.0, 10.0)
-        rel_sigma = pm.LogNormal("rel_sigma", prior.noise.log_sigma_loc, prior.noise.log_sigma_scale)
-        if problem.schedule is None:
-            # Accuracy-like families, increasing in [0, 1]; lower is better, so z falls as they rise.
-            median, sd = prior.family_time_scale
-            time_scale = pm.LogNormal("time_scale", math.log(median), sd)
-            weights = pm.Dirichlet("weights", np.ones(len(families))) if len(families) > 1 else None
-            params = {f: {k: _pm_prior(pm, f"{f}.{k}", d) for k, d in FAMILIES[f].priors.items()} for f in families}
+        x = pm.Normal("x", 0.0, 1.0, shape=(draws, len(names)))
+        for name, value in params.items():
+            pm.Deterministic(name, pytensor.clone_replace(value, {inputs[0]: x}))
+    return model
 
-            def law(u, s1=None):
-                t = pt.clip(u * time_scale, 1e-3, np.inf)
-                parts = [FAMILIES[f](t, xp=pt, **params[f]) for f in families]
-                mix = parts[0] if weights is None else sum(weights[i] * p for i, p in enumerate(parts))
-                return -mix
 
-            span = a  # the families live in [0, 1]
-        else:
-            grid = problem.schedule[0]
-            spec = SCHEDULE_LAWS[law_name]
-            params = spec.law_params({k: _pm_prior(pm, f"{law_name}.{k}", d) for k, d in spec.priors.items()}, pt)
+def _prior_json(prior: PriorConfig | None) -> str:
+    from dataclasses import asdict
 
-            def law(u, s1):
-                return spec(pt.as_tensor(u), pt.as_tensor(s1), grid, xp=pt, **params)
+    return json.dumps(asdict(prior if prior is not None else shipped_prior()), sort_keys=True)
 
-            # Loss laws are unbounded; the noise is relative to the power term's drop over the run.
-            s1_end = float(grid.s1[-1])
-            power = {k: params[k] for k in ("L0", "A", "alpha", "s0")}
-            span = a * (power_term(0.0, xp=pt, **power) - power_term(s1_end, xp=pt, **power))
-        s1_ctx = None if problem.schedule is None else problem.schedule[1]
-        mu = b + a * law(problem.u_ctx, s1_ctx)
-        sigma = pm.Deterministic("sigma", span * rel_sigma + 1e-9)
-        pm.Normal("z", mu=mu, sigma=sigma, observed=problem.z_ctx)
-    return model, law
+
+@functools.cache
+def shipped_prior() -> PriorConfig:
+    """The prior the shipped model was trained on (its card), so that the baseline answers under the same one."""
+    try:
+        return PriorConfig(**json.loads(_CARD.read_text())["prior"]["config"])
+    except (OSError, KeyError, TypeError, ValueError):
+        log.warning("no readable model card at %s: the MCMC baseline uses the default PriorConfig", _CARD)
+        return PriorConfig()
+
+
+# --------------------------------------------------------------------------- the extrapolator
 
 
 class MCMCExtrapolator:
-    """NUTS under the prior's laws; ``predict`` has the PFN's signature and returns a :class:`~lcpfn.Prediction`.
+    """SMC under the PFN's prior; ``predict`` has the PFN's signature and returns a :class:`~lcpfn.Prediction`.
 
-    ``draws``/``tune`` per chain; ``time_budget_s`` bounds the whole sampling (chains
-    stop where they are when it runs out; the draws so far are used). ``families``
-    (no schedule) and ``law`` (with a schedule) choose the laws; ``sampler`` is
-    ``"auto"`` (nutpie if installed), ``"nutpie"`` or ``"pymc"``.
+    ``draws`` particles per chain, ``chains`` independent SMC runs; ``time_budget_s``
+    bounds the whole fit (compilation included; past it :class:`~lcpfn.BudgetExceededError`).
+    ``families`` (the families the mixtures draw from) and ``sources`` (the schedule-aware
+    sources, mixed by the prior's weights) restrict the model; ``prior`` defaults to the
+    shipped model's (:func:`shipped_prior`).
     """
 
     def __init__(
         self,
         *,
-        draws: int = 500,
-        tune: int = 500,
+        draws: int = 1000,
         chains: int = 2,
         time_budget_s: float = 120.0,
-        target_accept: float = 0.9,
-        families: Sequence[str] = LCPFN_FAMILIES,
-        law: str = "multi_power",
-        sampler: str = "auto",
+        families: Sequence[str] = tuple(FAMILIES),
+        sources: Sequence[str] = SCHEDULE_SOURCES,
+        prior: PriorConfig | None = None,
         seed: int = 0,
     ):
         unknown = [f for f in families if f not in FAMILIES]
         if not families or unknown:
             raise ValueError(f"families must be a non-empty subset of {sorted(FAMILIES)}, got {list(families)}")
-        if law not in SCHEDULE_LAWS:
-            raise ValueError(f"law must be one of {sorted(SCHEDULE_LAWS)}, got {law!r}")
-        if sampler not in ("auto", "nutpie", "pymc"):
-            raise ValueError(f"sampler must be 'auto', 'nutpie' or 'pymc', got {sampler!r}")
-        if draws < 1 or tune < 0 or chains < 1 or not time_budget_s > 0:
-            raise ValueError(
-                f"need draws >= 1, tune >= 0, chains >= 1, time_budget_s > 0; got {draws=}, {tune=}, {chains=}, {time_budget_s=}"
-            )
-        self.draws, self.tune, self.chains, self.time_budget_s = draws, tune, chains, time_budget_s
-        self.target_accept, self.families, self.law, self.sampler, self.seed = target_accept, tuple(families), law, sampler, seed
-        self.prior = PriorConfig()
+        if not sources or [s for s in sources if s not in SCHEDULE_SOURCES]:
+            raise ValueError(f"sources must be a non-empty subset of {list(SCHEDULE_SOURCES)}, got {list(sources)}")
+        if draws < 10 or chains < 1 or not time_budget_s > 0:
+            raise ValueError(f"need draws >= 10, chains >= 1, time_budget_s > 0; got {draws=}, {chains=}, {time_budget_s=}")
+        self.draws, self.chains, self.time_budget_s, self.seed = draws, chains, time_budget_s, seed
+        self.families, self.sources = tuple(families), tuple(sources)
+        self.prior = prior
 
     def predict(
         self,
@@ -267,167 +532,80 @@ class MCMCExtrapolator:
     ) -> Prediction:
         """Posterior predictive at ``x_query`` (default: the horizon); the arguments of :meth:`lcpfn.Model.predict`.
 
-        >>> mcmc = MCMCExtrapolator(draws=50, tune=50, chains=1)
+        >>> mcmc = MCMCExtrapolator(draws=200, chains=2)
         >>> pred = mcmc.predict([1, 2, 3, 4], [3.0, 2.5, 2.3, 2.2], horizon=10)  # doctest: +SKIP
+        >>> pred.diagnostics["rhat_max"], pred.diagnostics["ess_bulk_min"]  # doctest: +SKIP
         """
+        start = time.monotonic()
         curve = check_curve(x, y, x_query, horizon=horizon, direction=direction, bounds=bounds, schedule=schedule)
         if len(curve.x) < 2:
             raise InvalidCurveError(f"the MCMC baseline needs at least 2 observed points, got {len(curve.x)}")
-        pm = require("pymc", "mcmc")
-        pt = require("pytensor.tensor", "mcmc")
-        problem = _problem(curve)
-        model, law = _build(pm, pt, problem, self.families, self.law, self.prior)
-        start = time.perf_counter()
-        idata, engine = self._sample(pm, model)
-        seconds = time.perf_counter() - start
-        post = idata.posterior
-        n_draws = post.sizes["chain"] * post.sizes["draw"]
-        if n_draws == 0:
-            raise self._no_draws()
-        diagnostics = self._diagnostics(idata, engine, seconds, n_draws)
-        # Parameters in the prior's own terms: not the samplers' unconstrained twins (nutpie's "a_log__").
-        free = [v for v in post.data_vars if post[v].ndim == 2 and not v.startswith("log_") and not v.endswith("__")]
-        diagnostics["posterior_mean"] = {v: float(post[v].mean()) for v in free}
-        diagnostics["noise_sd"] = float(post["sigma"].mean()) * problem.scale  # in the user's units
-        mu, sigma = self._predictive(pt, model, law, post, problem, n_draws)
+        require("pytensor", "mcmc")
+        prior_json = _prior_json(self.prior)
+        problem = _problem(curve, PriorConfig(**json.loads(prior_json)).grid_size)
+        structure = _Structure(curve.schedule is not None, problem.bounds, self.families, self.sources, prior_json)
+        loglik_fn, predictive_fn, names = _compiled(structure)
+        data = problem.inputs()
+        compiled_at = time.monotonic()
+        try:
+            run = smc(
+                lambda v: loglik_fn(v, *data),
+                len(names),
+                particles=self.draws,
+                chains=self.chains,
+                rng=np.random.default_rng(self.seed),
+                deadline=start + self.time_budget_s,
+            )
+        except OutOfTime:
+            raise BudgetExceededError(
+                f"MCMC did not reach the posterior within time_budget_s={self.time_budget_s:g}; raise it"
+            ) from None
+        draws = run.particles.reshape(-1, len(names))
+        keep = evenly_spaced(len(draws), MAX_PREDICTIVE_DRAWS)
+        mu, sigma_q, rate, span, sigma_ctx = predictive_fn(draws[keep], *data)
+        diagnostics = self._diagnostics(run, names, start, compiled_at, len(draws))
+        diagnostics["noise_sd"] = float(np.median(sigma_ctx[:, -1])) * problem.scale  # at the last observed step, user units
+        outliers = rate[:, None] if np.any(rate > 0) else None
         return Prediction(
             x_query=curve.x_query,
-            normalized=MixturePredictive(mu, sigma, problem.lo, problem.hi),
+            normalized=MixturePredictive(
+                mu, sigma_q, problem.best, problem.worst, outliers, span if outliers is not None else None
+            ),
             loc=problem.loc,
             scale=problem.scale,
             direction=curve.direction,
-            model=f"mcmc-{'families' if problem.schedule is None else self.law}",
+            model=f"mcmc-{'schedule' if structure.schedule else 'families'}",
             diagnostics=diagnostics,
         )
 
-    # ----------------------------------------------------------------------- sampling
+    def _diagnostics(self, run, names: list[str], start: float, compiled_at: float, n_draws: int) -> dict:
+        out = {
+            "sampler": "smc",
+            "seconds": round(time.monotonic() - start, 2),
+            "compile_seconds": round(compiled_at - start, 2),
+            "chains": self.chains,
+            "draws": n_draws,
+            "stages": run.stages.tolist(),
+            "acceptance": round(run.acceptance, 3),
+            "log_marginal_likelihood": run.log_marginal_likelihood.round(3).tolist(),
+            "rhat_max": None,
+            "ess_bulk_min": None,
+        }
+        if self.chains > 1:
+            import arviz as az
 
-    def _no_draws(self) -> BudgetExceededError:
-        return BudgetExceededError(f"MCMC produced no posterior draws within time_budget_s={self.time_budget_s}; raise it")
-
-    def _sample(self, pm, model):
-        engine = self.sampler
-        if engine == "auto":
-            try:
-                import nutpie  # noqa: F401
-
-                engine = "nutpie"
-            except ImportError:
-                engine = "pymc"
-        if engine == "nutpie":
-            nutpie = require("nutpie", "mcmc")
-            compiled = nutpie.compile_pymc_model(model)
-            run = nutpie.sample(
-                compiled,
-                draws=self.draws,
-                tune=self.tune,
-                chains=self.chains,
-                cores=self.chains,
-                seed=self.seed,
-                progress_bar=False,
-                save_warmup=False,
-                blocking=False,
-            )
-            try:
-                idata = run.wait(timeout=self.time_budget_s)
-            except TimeoutError:
-                log.warning("MCMC stopped by its time budget of %.1f s", self.time_budget_s)
-                try:
-                    idata = run.abort()  # the draws so far
-                except Exception as e:  # nothing after warmup yet
-                    raise self._no_draws() from e
-            if not hasattr(idata, "posterior"):
-                raise self._no_draws()
-            return idata, "nutpie"
-        deadline = time.perf_counter() + self.time_budget_s
-
-        def budget(trace, draw):
-            if time.perf_counter() > deadline:
-                raise KeyboardInterrupt  # PyMC's documented way to stop sampling from a callback
-
-        traces = []
-        for chain in range(self.chains):  # one chain at a time, so a budget stop keeps the finished ones whole
-            if time.perf_counter() > deadline:
-                break
-            try:
-                with model:
-                    t = pm.sample(
-                        draws=self.draws,
-                        tune=self.tune,
-                        chains=1,
-                        cores=1,
-                        random_seed=self.seed + chain,
-                        target_accept=self.target_accept,
-                        progressbar=False,
-                        callback=budget,
-                        compute_convergence_checks=False,
-                    )
-            except ValueError as e:  # PyMC's answer to a stop before any draw after tuning
-                if "Not enough samples" not in str(e):
-                    raise
-                break
-            if t.posterior.sizes["draw"] > 0:
-                traces.append(t)
-        if not traces:
-            raise self._no_draws()
-        import arviz as az
-
-        draws = min(t.posterior.sizes["draw"] for t in traces)
-        idata = az.concat([t.isel(draw=slice(0, draws)) for t in traces], dim="chain") if len(traces) > 1 else traces[0]
-        return idata, "pymc"
-
-    def _diagnostics(self, idata, engine: str, seconds: float, n_draws: int) -> dict:
-        import arviz as az
-
-        post = idata.posterior
-        free = [v for v in post.data_vars if post[v].ndim == 2]  # scalar parameters
-        out = {"sampler": engine, "seconds": round(seconds, 2), "chains": int(post.sizes["chain"]), "draws": int(n_draws)}
-        try:
-            div = idata.sample_stats["diverging"]
-            out["divergences"] = int(div.sum())
-        except (AttributeError, KeyError):
-            out["divergences"] = None
-        if post.sizes["chain"] > 1 and post.sizes["draw"] >= 4:
-            rhat = az.rhat(post[free])
-            ess = az.ess(post[free], method="bulk")
-            out["rhat_max"] = float(max(float(rhat[v]) for v in free))
-            out["ess_bulk_min"] = float(min(float(ess[v]) for v in free))
+            # SMC particles are exchangeable and stored in ancestor order after resampling: shuffled, split-chain
+            # r-hat compares halves of one population instead of its resampling lineages, and ESS is capped by the
+            # distinct particles (a duplicate adds nothing).
+            rng = np.random.default_rng(self.seed + 1)
+            particles = az.convert_to_dataset(np.stack([rng.permutation(c) for c in run.particles]))
+            rhat = az.rhat(particles)["x"].values
+            ess = az.ess(particles, method="bulk")["x"].values
+            distinct = sum(len(np.unique(c, axis=0)) for c in run.particles)
+            out["rhat_max"], out["ess_bulk_min"] = float(np.nanmax(rhat)), float(min(np.nanmin(ess), distinct))
+            out["distinct_draws"] = int(distinct)
+            out["worst_coordinate"] = names[int(np.nanargmax(rhat))]
             if out["rhat_max"] > RHAT_WARNING:
-                log.warning(
-                    "MCMC has not converged: max r-hat %.3f > %.2f (run more draws or chains)", out["rhat_max"], RHAT_WARNING
-                )
-        else:
-            out["rhat_max"], out["ess_bulk_min"] = None, None
+                log.warning("MCMC has not converged: max r-hat %.3f > %.2f (%s)", out["rhat_max"], RHAT_WARNING,
+                            out["worst_coordinate"])  # fmt: skip
         return out
-
-    def _predictive(self, pt, model, law, post, problem: _Problem, n_draws: int):
-        """Location and scale of the observation density at the queries, per kept posterior draw."""
-        import pytensor
-
-        try:
-            from pytensor.graph.traversal import ancestors
-        except ImportError:  # pytensor < 2.31
-            from pytensor.graph.basic import ancestors
-
-        names = [v.name for v in model.free_RVs] + [v.name for v in model.deterministics]
-        flat = {n: post[n].values.reshape(n_draws, *post[n].shape[2:]) for n in names if n in post}
-        keep = evenly_spaced(n_draws, MAX_PREDICTIVE_DRAWS)
-        s1_qry = None if problem.schedule is None else problem.schedule[2]
-        a, b = model["a"], model["b"]
-        mu_graph = b + a * law(problem.u_qry, s1_qry)
-        inputs = [model[n] for n in flat if model[n] in ancestors([mu_graph])]
-        fn = pytensor.function(inputs, mu_graph, on_unused_input="ignore")
-        mu = np.stack([np.asarray(fn(*[flat[v.name][i] for v in inputs]), dtype=float).reshape(-1) for i in keep])
-        sigma = flat["sigma"][keep].reshape(-1, 1)
-        # A draw from a chain still wandering (cut by the budget) can overflow the law at the queries.
-        finite = np.isfinite(mu).all(axis=1) & np.isfinite(sigma[:, 0]) & (sigma[:, 0] > 0)
-        if not finite.any():
-            raise BudgetExceededError(
-                "MCMC posterior draws give no finite prediction at the queries (the sampler has not "
-                f"converged); raise time_budget_s={self.time_budget_s} or draws={self.draws}"
-            )
-        if not finite.all():
-            log.warning(
-                "MCMC: %d of %d posterior draws give non-finite predictions and are left out", int((~finite).sum()), len(finite)
-            )
-        return mu[finite], sigma[finite]

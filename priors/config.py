@@ -7,8 +7,10 @@ never sample read the same numbers the sampler uses. JSON round-trippable via
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 
+from priors.parameters import LogNormal
 from priors.schedules import ScheduleConfig
 
 SOURCES = ("families", "lcpfn", "multi_power", "lr_annealing", "intrinsic_time", "progress")
@@ -78,6 +80,11 @@ class PriorConfig:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     noise: NoiseConfig = field(default_factory=NoiseConfig)
+
+    def time_scale_prior(self) -> LogNormal:
+        """LC-PFN epochs per run: the families' laws live in LC-PFN's epoch units (1..100)."""
+        median, sd = self.family_time_scale
+        return LogNormal(math.log(median), sd)
 
     def __post_init__(self) -> None:
         if len(self.source_weights) != len(SOURCES) or min(self.source_weights) < 0 or sum(self.source_weights) <= 0:

@@ -232,7 +232,7 @@ def family_weights(pick_u, include_u, weight_u, inclusion: float, xp=np):
     f = include_u.shape[-1]
     index = xp.cumsum(0.0 * include_u + 1.0, axis=-1) - 1.0  # 0 .. F-1, built from the input (any device)
     pick = xp.clip(xp.floor(pick_u * f), 0.0, f - 1.0)
-    include = (include_u < inclusion) | (index == pick)
+    include = (include_u < inclusion) | (xp.abs(index - pick) < 0.5)  # ==: not elementwise in pytensor
     w = xp.where(include, weight_u, 0.0)
     return w / xp.clip(w.sum(-1, keepdims=True), 1e-12, math.inf)
 
@@ -253,13 +253,13 @@ def family_mixture(t, w, params: list[dict], names: tuple[str, ...], xp=np):
 
 def is_family_curve(y, xp=np):
     """``(k,)``: rows ``(k, m)`` in time order that the prior keeps for an accuracy-like curve: finite, in [0, 1], improving."""
-    inside = xp.isfinite(y) & (y >= 0.0) & (y <= 1.0)
+    inside = (y >= 0.0) & (y <= 1.0)  # false for NaN and infinities too
     return xp.all(inside, axis=-1) & (y[:, -1] > y[:, 0])
 
 
 def is_loss_curve(y, xp=np):
     """``(k,)``: rows ``(k, m)`` in time order that the prior keeps for a loss curve: finite, positive, decreasing."""
-    return xp.all(xp.isfinite(y) & (y > 0.0), axis=-1) & (y[:, -1] < y[:, 0])
+    return xp.all((y > 0.0) & (y < math.inf), axis=-1) & (y[:, -1] < y[:, 0])  # comparisons fail for NaN
 
 
 def last_doubling(*, A, alpha, s0, xp=np):

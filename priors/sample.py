@@ -299,12 +299,6 @@ def _families(g, n, cfg: PriorConfig, fuse: Callable, k: int) -> tuple[dict, tor
     return fuse(_family_curves)(u, gaps, cfg)
 
 
-def _time_scale(cfg: PriorConfig) -> LogNormal:
-    """LC-PFN epochs per run: the families' laws live in LC-PFN's epoch units (1..100)."""
-    median, sd = cfg.family_time_scale
-    return LogNormal(math.log(median), sd)
-
-
 def _metric(u: torch.Tensor, codes: tuple[int, ...], shares: tuple[float, ...]) -> torch.Tensor:
     """A metric code ``(k,)`` per row, ``codes[i]`` with probability ``shares[i]``, from uniforms ``u`` ``(k,)``."""
     edges = torch.tensor(shares, device=u.device).cumsum(0) / sum(shares)
@@ -315,7 +309,7 @@ def _metric(u: torch.Tensor, codes: tuple[int, ...], shares: tuple[float, ...]) 
 def _family_setup(u, cfg: PriorConfig):
     times_u, horizon_u, scale_u, metric_u, warp_u, events_u, pick_u, include_u, weight_u, params_u = u.split(_FAMILY_COLUMNS, 1)
     horizon = LogUniform(*cfg.family_horizon).from_uniform(horizon_u)
-    scale = _time_scale(cfg).from_uniform(scale_u)
+    scale = cfg.time_scale_prior().from_uniform(scale_u)
     metric = _metric(metric_u[:, 0], (0, 1, 2), cfg.family_metrics)
     w = family_weights(pick_u, include_u, weight_u, cfg.family_inclusion, torch)
     warp, events = warp_from_uniform(warp_u, cfg.noise), events_from_uniform(events_u, cfg.noise)
@@ -501,7 +495,7 @@ def _progress_curves(u, gaps, cfg: PriorConfig):
     at_uw = _UniformLerp(warp_time(t, warp), cells)
     s1_end = grid.s1[:, -1:]
     # The families in LC-PFN's epoch units at the logged intrinsic times, and at half and all of the run's.
-    epochs = (torch.cat([at_uw(grid.s1), s1_end], 1) * _time_scale(cfg).from_uniform(scale_u)).clamp(min=1e-3)
+    epochs = (torch.cat([at_uw(grid.s1), s1_end], 1) * cfg.time_scale_prior().from_uniform(scale_u)).clamp(min=1e-3)
     mix = _mixture(epochs, family_weights(pick_u, include_u, weight_u, cfg.family_inclusion, torch), params_u, _NAMES)
     y, end = mix[:, :-1], mix[:, -1:]
     drop_params = params_from_uniform(_DROP_PRIORS, drop_u)
