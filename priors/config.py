@@ -25,6 +25,9 @@ class NoiseConfig:
     # datasets) of their range (tests/priors/test_checks.py).
     log_sigma_loc: float = -5.5
     log_sigma_scale: float = field(default=2.1, metadata={"range": (0.0, 5.0)})
+    # Sample-wise curves (log-spaced points, each trained on a subset of its own) vary from point to point far more:
+    # LCDB's accuracies have noise of 7 % of their range at the median, 18 % at the upper quartile.
+    log_spaced_shift: float = 2.0
     p_heteroscedastic: float = 0.3
     p_outliers: float = 0.15
     outlier_rate: float = field(default=0.04, metadata={"range": (0.0, 1.0)})  # per point, on curves that have outliers
@@ -32,7 +35,17 @@ class NoiseConfig:
     p_plateau: float = 0.08
     p_spike: float = 0.08
     p_divergence: float = 0.04
-    p_overfit: float = 0.15  # validation loss turning up after its minimum, accuracy decaying after its peak
+    # Validation loss turning up after its minimum, accuracy decaying after its peak: common for small networks
+    # trained for epochs (families, progress; a quarter of real small-network losses end 5 % of their range above
+    # their best), rare for losses under a schedule-aware law (single-epoch pretraining) ...
+    p_overfit: float = 0.25
+    p_overfit_law: float = 0.05
+    # ... by this much x the curve's range at the end, log-uniform: real small-network losses end up to half their
+    # range above their best (a tenth of them beyond that), which sizes up to 1.5 reached half as often.
+    overfit_size: tuple[float, float] = (0.02, 3.0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "overfit_size", tuple(float(v) for v in self.overfit_size))
 
 
 @dataclass(frozen=True)
@@ -72,9 +85,15 @@ class PriorConfig:
     law_horizon: tuple[float, float] = (500.0, 1e6)  # steps of a schedule-law run
     progress_horizon: tuple[float, float] = (10.0, 1e4)
     progress_metrics: tuple[float, float, float, float] = (0.4, 0.15, 0.1, 0.35)  # accuracy, error rate, score, loss
-    lr_drop_jump: tuple[float, float] = (0.01, 1.0)  # progress: a full lr decay's jump, x the curve's own gain
+    # progress: a full lr decay's jump, x the curve's own gain; real small networks under step schedules jump by
+    # 0-7 % of their range at the drop (tests/priors/test_checks.py), a range of 1-100 % of the gain overshot that.
+    lr_drop_jump: tuple[float, float] = (0.005, 0.5)
     lcpfn_log_sigma: tuple[float, float] = (-4.0, 1.0)  # LC-PFN's absolute noise: normal log sd (mean, sd)
     p_log_from_zero: float = 0.25  # loss curves logged from step 0 (the untrained model's loss), as LM runs are
+    p_transient: float = 0.5  # loss curves (schedule laws) with an early transient: a fast fall from the initial loss ...
+    transient_size: tuple[float, float] = (0.5, 20.0)  # ... of this size x the power law's amplitude A ...
+    # ... decaying on this intrinsic time (fractions of the run; a byte-level LM halves its loss within 0.1 % of it)
+    transient_time: tuple[float, float] = (3e-4, 0.03)
     p_quantized: float = 0.3  # accuracies and error rates measured on a finite validation set ...
     quantized_n: tuple[float, float] = (30.0, 3000.0)  # ... of this many examples
     logging: LoggingConfig = field(default_factory=LoggingConfig)

@@ -84,7 +84,8 @@ class Events:
 EVENTS_UNIFORMS = 12  # columns of ``u`` that :func:`events_from_uniform` reads
 
 
-def events_from_uniform(u: torch.Tensor, cfg: NoiseConfig) -> Events:
+def events_from_uniform(u: torch.Tensor, cfg: NoiseConfig, p_overfit: float) -> Events:
+    """Events from uniforms ``(k, EVENTS_UNIFORMS)``; a curve overfits with probability ``p_overfit`` (set by its source)."""
     has_spike, at, height, recovery, diverges, onset, rate, size, overfits, ov_onset, ov_size, ov_power = u.split(1, dim=1)
     return Events(
         has_spike=has_spike < cfg.p_spike,
@@ -95,9 +96,9 @@ def events_from_uniform(u: torch.Tensor, cfg: NoiseConfig) -> Events:
         onset=0.3 + 0.65 * onset,
         rate=5.0 + 45.0 * rate,
         size=0.5 + size,
-        overfits=overfits < cfg.p_overfit,
+        overfits=overfits < p_overfit,
         overfit_onset=0.1 + 0.7 * ov_onset,
-        overfit_size=LogUniform(0.02, 1.5).from_uniform(ov_size),
+        overfit_size=LogUniform(*cfg.overfit_size).from_uniform(ov_size),
         overfit_power=1.0 + 1.5 * ov_power,
     )
 

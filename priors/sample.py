@@ -27,6 +27,7 @@ tensor operations per call rather than thousands.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Callable
@@ -39,6 +40,7 @@ from priors.laws import (
     FAMILIES,
     LCPFN_FAMILIES,
     SCHEDULE_LAWS,
+    early_transient,
     family_mixture,
     family_weights,
     is_family_curve,
@@ -312,7 +314,7 @@ def _family_setup(u, cfg: PriorConfig):
     scale = cfg.time_scale_prior().from_uniform(scale_u)
     metric = _metric(metric_u[:, 0], (0, 1, 2), cfg.family_metrics)
     w = family_weights(pick_u, include_u, weight_u, cfg.family_inclusion, torch)
-    warp, events = warp_from_uniform(warp_u, cfg.noise), events_from_uniform(events_u, cfg.noise)
+    warp, events = warp_from_uniform(warp_u, cfg.noise), events_from_uniform(events_u, cfg.noise, cfg.noise.p_overfit)
     return times_u, horizon, scale, metric, warp, events, w, params_u
 
 
@@ -328,7 +330,8 @@ def _family_curves(u, gaps, cfg: PriorConfig):
     y = _mixture(_epochs(t, warp, scale), w, params_u, _NAMES)
     y = add_events(t, y, -1.0, events)
     no_sigma = torch.full_like(horizon[:, 0], math.nan)
-    rows = {"x": t * horizon, "y_clean": y, "cum_lr": t, "horizon": horizon[:, 0], "metric": metric, "sigma": no_sigma}
+    rows = {"x": t * horizon, "y_clean": y, "cum_lr": t, "horizon": horizon[:, 0], "metric": metric, "sigma": no_sigma,
+            "log_spaced": _log_spaced(times_u, cfg.logging)[:, 0]}  # fmt: skip
     return {**rows, **_constant_schedule(t)}, is_family_curve(y, torch)
 
 
@@ -363,6 +366,7 @@ def _lcpfn_curves(u, epochs, cfg: PriorConfig):
         "horizon": torch.full_like(sigma_u[:, 0], 100.0),
         "metric": torch.full_like(sigma_u[:, 0], 3, dtype=torch.long),
         "sigma": LogNormal(*cfg.lcpfn_log_sigma).from_uniform(sigma_u[:, 0]),
+        "log_spaced": torch.zeros_like(sigma_u[:, 0], dtype=torch.bool),
     }
     return {**rows, **_constant_schedule(t)}, is_family_curve(y, torch)
 
@@ -372,7 +376,7 @@ def _lcpfn_curves(u, epochs, cfg: PriorConfig):
 
 
 def _schedule_columns(name: str) -> tuple[int, ...]:
-    return (TIMES_UNIFORMS, 1, 1, SCHEDULE_UNIFORMS, len(SCHEDULE_LAWS[name].priors), WARP_UNIFORMS, EVENTS_UNIFORMS)
+    return (TIMES_UNIFORMS, 1, 1, SCHEDULE_UNIFORMS, len(SCHEDULE_LAWS[name].priors), WARP_UNIFORMS, EVENTS_UNIFORMS, 3)
 
 
 def _schedule_source(name: str, candidates: Callable):
@@ -386,13 +390,14 @@ def _schedule_source(name: str, candidates: Callable):
 
 def _schedule_candidates(name: str, u, gaps, cfg: PriorConfig):
     law = SCHEDULE_LAWS[name]
-    times_u, horizon_u, known_u, schedule_u, params_u, warp_u, events_u = u.split(_schedule_columns(name), 1)
+    times_u, horizon_u, known_u, schedule_u, params_u, warp_u, events_u, transient_u = u.split(_schedule_columns(name), 1)
     t = logging_times(times_u, gaps, cfg.logging, cfg.p_log_from_zero)
     horizon = LogUniform(*cfg.law_horizon).from_uniform(horizon_u)
     params = law.law_params(params_from_uniform(law.priors, params_u), torch)
     sched = schedules_from_uniform(schedule_u, cfg.schedule)
-    warp, events = warp_from_uniform(warp_u, cfg.noise), events_from_uniform(events_u, cfg.noise)
-    y, lr, cum_lr, anneal_area = _schedule_curves(law.fn, cfg.grid_size, t, sched, params, warp, events)
+    warp, events = warp_from_uniform(warp_u, cfg.noise), events_from_uniform(events_u, cfg.noise, cfg.noise.p_overfit_law)
+    transient = _transient(transient_u, params["A"], cfg)
+    y, lr, cum_lr, anneal_area = _schedule_curves(law.fn, cfg.grid_size, t, sched, params, warp, events, transient)
     rows = {
         "x": t * horizon,
         "y_clean": y,
@@ -400,6 +405,7 @@ def _schedule_candidates(name: str, u, gaps, cfg: PriorConfig):
         "horizon": horizon[:, 0],
         "metric": torch.full_like(known_u[:, 0], 4, dtype=torch.long),
         "sigma": torch.full_like(known_u[:, 0], math.nan),
+        "log_spaced": _log_spaced(times_u, cfg.logging)[:, 0],
         "lr": lr,
         "anneal_area": anneal_area,
         "known_schedule": known_u[:, 0] < cfg.p_known_schedule,
@@ -436,9 +442,17 @@ def _schedule_features(sched: ScheduleParams, grid: ScheduleGrid, u: torch.Tenso
     return relative_lr(sched, u, xp=torch), at_u(grid.s1), anneal_area
 
 
-def _schedule_curves(law: Callable, cells: int, u, sched: ScheduleParams, params: dict, warp: Warp, events: Events):
+def _transient(u: torch.Tensor, amplitude: torch.Tensor, cfg: PriorConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Size ``(k, 1)`` (zero on curves without one) and time constant of the early transient, from uniforms ``(k, 3)``."""
+    has, size_u, time_u = u.split(1, 1)
+    size = torch.where(has < cfg.p_transient, LogUniform(*cfg.transient_size).from_uniform(size_u) * amplitude, 0.0)
+    return size, LogUniform(*cfg.transient_time).from_uniform(time_u)
+
+
+def _schedule_curves(law: Callable, cells: int, u, sched: ScheduleParams, params: dict, warp: Warp, events: Events,
+                     transient: tuple[torch.Tensor, torch.Tensor]):  # fmt: skip
     """Loss curves of ``law`` under ``sched`` at logged times ``u`` ``(k, n)``, with their
-    lr, intrinsic time and annealing area there."""
+    lr, intrinsic time and annealing area there; ``transient`` is (size, time) of :func:`~priors.laws.early_transient`."""
     grid = _grid(sched, cells, u.shape[0], u.device)
     power = {p: params[p] for p in _POWER_PARAMS}
     # Pairwise sums cost grid², so the law runs on the grid only; what it adds
@@ -446,7 +460,8 @@ def _schedule_curves(law: Callable, cells: int, u, sched: ScheduleParams, params
     # term itself is evaluated exactly at the logged (warped) times.
     added = law_at_grid(law, grid, params) - power_term(grid.s1, xp=torch, **power)
     at_uw = _UniformLerp(warp_time(u, warp), cells)
-    y = power_term(at_uw(grid.s1), xp=torch, **power) + at_uw(added)
+    s1 = at_uw(grid.s1)
+    y = power_term(s1, xp=torch, **power) + at_uw(added) + early_transient(s1, *transient, xp=torch)
     y = add_events(u, y, 1.0, events)
     return (y, *_schedule_features(sched, grid, u, cells))
 
@@ -491,7 +506,7 @@ def _progress_curves(u, gaps, cfg: PriorConfig):
     horizon = LogUniform(*cfg.progress_horizon).from_uniform(horizon_u)
     sched = schedules_from_uniform(schedule_u, cfg.schedule)
     grid = _grid(sched, cells, t.shape[0], t.device)
-    warp, events = warp_from_uniform(warp_u, cfg.noise), events_from_uniform(events_u, cfg.noise)
+    warp, events = warp_from_uniform(warp_u, cfg.noise), events_from_uniform(events_u, cfg.noise, cfg.noise.p_overfit)
     at_uw = _UniformLerp(warp_time(t, warp), cells)
     s1_end = grid.s1[:, -1:]
     # The families in LC-PFN's epoch units at the logged intrinsic times, and at half and all of the run's.
@@ -511,6 +526,7 @@ def _progress_curves(u, gaps, cfg: PriorConfig):
         "horizon": horizon[:, 0],
         "metric": metric,
         "sigma": torch.full_like(horizon[:, 0], math.nan),
+        "log_spaced": _log_spaced(times_u, cfg.logging)[:, 0],
         "lr": lr,
         "anneal_area": anneal_area,
         "known_schedule": known_u[:, 0] < cfg.p_known_schedule,
@@ -581,6 +597,9 @@ def _present(g, d: dict, source: torch.Tensor, cfg: PriorConfig, fuse: Callable)
 
     lower, upper = table(_LOWER), table(_UPPER)
     noise = draw_noise(g, b, n, cfg.noise)
+    # Sample-wise curves (log-spaced: each point trains on a subset of its own) are noisier.
+    shift = torch.where(d["log_spaced"][:, None], cfg.noise.log_spaced_shift, 0.0)
+    noise = dataclasses.replace(noise, log_sigma=noise.log_sigma + shift)
     bounds_u, affine_u, scale_u, shift_u, horizon_u, quantized_u, n_val_u = _uniforms(g, b, 7).unbind(1)
     known = (torch.isfinite(lower) | torch.isfinite(upper)) & (bounds_u < cfg.p_bounds_known)
     affine = affine_u < cfg.p_affine

@@ -109,7 +109,7 @@ def test_lcpfn_curves_stay_in_unit_range_before_rescaling():
 
 def test_noise_scale_follows_config():
     quiet = P.PriorConfig(
-        noise=NoiseConfig(log_sigma_loc=-9.0, log_sigma_scale=0.0, p_outliers=0.0),
+        noise=NoiseConfig(log_sigma_loc=-9.0, log_sigma_scale=0.0, p_outliers=0.0, log_spaced_shift=0.0),
         p_quantized=0.0,
         source_weights=(1, 0, 1, 1, 1, 1),
     )
@@ -118,6 +118,18 @@ def test_noise_scale_follows_config():
     rounding = 1e-6 * b.y_clean.abs().amax(1)  # float32 after a large random offset
     # sd e^-9 = 1.2e-4 of the span: no deviation reaches 2e-3 of it.
     assert ((b.y - b.y_clean).abs().amax(1) <= 2e-3 * span + rounding + 1e-6).all()
+
+
+def test_sample_wise_curves_are_noisier_by_the_configured_shift():
+    fixed = NoiseConfig(log_sigma_loc=-6.0, log_sigma_scale=0.0, p_outliers=0.0, p_heteroscedastic=0.0, log_spaced_shift=2.0)
+    cfg = P.PriorConfig(noise=fixed, p_quantized=0.0, p_affine=0.0, source_weights=(1, 0, 0, 0, 0, 0))
+    b = P.sample(torch.Generator().manual_seed(5), 2000, 40, config=cfg)
+    t = b.x / b.horizon[:, None]
+    log_spaced = (t[:, 1] / t[:, 0] > 1.05) & (t[:, 2] / t[:, 1] - t[:, 1] / t[:, 0]).abs().lt(1e-3)
+    span = b.y_clean.amax(1) - b.y_clean.amin(1)
+    rel = ((b.y - b.y_clean).std(1) / span).log()
+    # e^-6 of the span on most curves, e^-4 on the log-spaced ones (values clipped at 0 and 1 pull both down a little).
+    assert 1.6 < rel[log_spaced].median() - rel[~log_spaced].median() < 2.2
 
 
 def _accepted(rounds, rows):
@@ -205,3 +217,19 @@ def test_schedule_laws_in_causal_blocks_equal_the_full_square(name):
     full = law(gu, grid.s1, grid, xp=torch, **params)
     for blocks in (2, 4, 5):
         torch.testing.assert_close(P.law_at_grid(law.fn, grid, params, blocks), full, rtol=1e-12, atol=1e-12)
+
+
+def test_an_early_transient_lifts_the_first_losses_and_is_gone_by_the_end():
+    # Without events a multi-power loss always falls, so both configs accept the same candidates: the rows pair up.
+    calm = NoiseConfig(p_overfit_law=0.0, p_divergence=0.0, p_spike=0.0, p_slow_start=0.0, p_plateau=0.0)
+    base = dict(source_weights=(0, 0, 1, 0, 0, 0), p_log_from_zero=1.0, p_affine=0.0, noise=calm)
+    without = P.sample(torch.Generator().manual_seed(6), 500, 40, config=P.PriorConfig(**base, p_transient=0.0))
+    with_it = P.sample(torch.Generator().manual_seed(6), 500, 40, config=P.PriorConfig(**base, p_transient=1.0))
+    lift = (with_it.y_clean - without.y_clean).double()
+    rounding = 1e-6 * without.y_clean.double().abs().amax(1, keepdim=True)  # float32 near a large initial loss
+    assert (lift >= -rounding).all()
+    assert (lift[:, :1] > rounding).float().mean() > 0.95
+    # Gone by the end: at most a twentieth of the lift at step 0 is left (runs whose lr fell early keep the most).
+    assert (lift[:, -1] <= 0.05 * lift[:, 0] + rounding[:, 0]).all()
+    # 0.5 to 20 times the power law's amplitude: the loss starts well above where the power law alone would.
+    assert (lift[:, 0] / (without.y_clean[:, 0] - without.y_clean[:, -1])).median() > 0.1
