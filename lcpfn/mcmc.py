@@ -69,6 +69,7 @@ from priors.config import SOURCES, PriorConfig
 from priors.laws import (
     FAMILIES,
     SCHEDULE_LAWS,
+    early_transient,
     family_mixture,
     family_weights,
     is_family_curve,
@@ -314,15 +315,20 @@ def _family_curve(cols: _Columns, t, families: tuple[str, ...], prior: PriorConf
     return family_mixture(pt.clip(t * scale, 1e-3, math.inf), w, each, families, pt)
 
 
-def _law_curve(name: str, cols: _Columns, s1, grid, weights, pt, params: dict):
-    """A schedule-aware law ``(P, T)``: exact power term at each time plus what the law adds, from the grid."""
+def _law_curve(name: str, cols: _Columns, s1, grid, weights, prior: PriorConfig, pt, params: dict):
+    """A schedule-aware law ``(P, T)``: exact power term at each time plus what the law adds, from the grid,
+    plus the early transient of a share of curves (priors.sample)."""
     law = SCHEDULE_LAWS[name]
     drawn = params_from_normal(law.priors, cols.take([f"{name}.{k}" for k in law.priors]), pt)
     params.update({f"{name}.{k}": v for k, v in drawn.items()})
     p = law.law_params(drawn, pt)
     power = {k: p[k] for k in ("L0", "A", "alpha", "s0")}
     added = law.fn(grid.u, grid.s1, grid, xp=pt, **p) - power_term(grid.s1, xp=pt, **power)
-    return power_term(s1[None, :], xp=pt, **power) + pt.dot(added, weights.T)
+    has = _phi(cols.one(f"{name}.transient"), pt) < prior.p_transient
+    size = pt.where(has, LogUniform(*prior.transient_size).from_normal(cols.one(f"{name}.transient_size"), pt) * p["A"], 0.0)
+    time = LogUniform(*prior.transient_time).from_normal(cols.one(f"{name}.transient_time"), pt)
+    transient = early_transient(s1[None, :], size, time, xp=pt)
+    return power_term(s1[None, :], xp=pt, **power) + pt.dot(added, weights.T) + transient
 
 
 def _progress_curve(cols: _Columns, s1, grid, weights, families, prior: PriorConfig, pt, params: dict):
@@ -391,7 +397,7 @@ def _graph(structure: _Structure, pt):
                 zs.append(normalized(1.0 - f, True))
                 oks.append(is_family_curve(f, pt))
             else:
-                loss = _law_curve(name, cols, s1, grid, weights, pt, params)
+                loss = _law_curve(name, cols, s1, grid, weights, prior, pt, params)
                 zs.append(normalized(loss, False))
                 oks.append(is_loss_curve(loss, pt))
         w = np.array([prior.source_weights[SOURCES.index(s)] for s in structure.sources])
@@ -411,12 +417,15 @@ def _graph(structure: _Structure, pt):
     sigma_q = span * pt.exp(log_sigma + slope * (u_qry[None, :] - 0.5))
     outputs = {
         "loglik": pt.where(feasible, loglik, -np.inf),
+        # Each particle's likelihood depends on its own row of x only: the gradient of the sum is every row's.
+        "gradient": pt.grad(pt.sum(pt.where(feasible, loglik, 0.0)), x),
         "feasible": feasible,
         "mu_q": z[:, n_ctx : n_ctx + u_qry.shape[0]],
         "sigma_q": sigma_q,
         "rate": rate,
         "span": span,
         "sigma": sigma,
+        "parameters": pt.concatenate([pt.cast(v, "float64") for v in params.values()], axis=1),
     }
     return inputs, outputs, params, cols.names
 
@@ -434,15 +443,16 @@ def _log_density(d, sigma, rate, span, pt):
 
 @functools.cache
 def _compiled(structure: _Structure):
-    """The model's two functions for a structure, compiled once per process."""
+    """The model's functions for a structure (likelihood, with its gradient, predictive), compiled once per process."""
     import pytensor
 
     pt = require("pytensor.tensor", "mcmc")
-    inputs, out, _, names = _graph(structure, pt)
+    inputs, out, params, names = _graph(structure, pt)
     loglik = pytensor.function(inputs, [out["loglik"], out["feasible"]], on_unused_input="ignore")
-    predictive = pytensor.function(inputs, [out["mu_q"], out["sigma_q"], out["rate"], out["span"], out["sigma"]],
-                                   on_unused_input="ignore")  # fmt: skip
-    return loglik, predictive, names
+    gradient = pytensor.function(inputs, [out["loglik"], out["feasible"], out["gradient"]], on_unused_input="ignore")
+    keys = ("mu_q", "sigma_q", "rate", "span", "sigma", "parameters")
+    predictive = pytensor.function(inputs, [out[k] for k in keys], on_unused_input="ignore")
+    return loglik, gradient, predictive, names, tuple(params)
 
 
 def prior_model(*, schedule: bool, draws: int = 1000, families: Sequence[str] = tuple(FAMILIES),
@@ -482,6 +492,19 @@ def shipped_prior() -> PriorConfig:
     except (OSError, KeyError, TypeError, ValueError):
         log.warning("no readable model card at %s: the MCMC baseline uses the default PriorConfig", _CARD)
         return PriorConfig()
+
+
+def _convergence(values: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rank-normalized r-hat and bulk ESS ``(K,)`` of ``values`` ``(chains, draws, K)``.
+
+    SMC particles are exchangeable and stored in ancestor order after resampling; shuffled first, the split-chain
+    r-hat compares two halves of one population rather than two groups of resampling lineages.
+    """
+    import arviz as az
+
+    rng = np.random.default_rng(seed + 1)
+    data = az.convert_to_dataset(np.stack([rng.permutation(c) for c in values]))
+    return az.rhat(data)["x"].values, az.ess(data, method="bulk")["x"].values
 
 
 # --------------------------------------------------------------------------- the extrapolator
@@ -544,13 +567,14 @@ class MCMCExtrapolator:
         prior_json = _prior_json(self.prior)
         problem = _problem(curve, PriorConfig(**json.loads(prior_json)).grid_size)
         structure = _Structure(curve.schedule is not None, problem.bounds, self.families, self.sources, prior_json)
-        loglik_fn, predictive_fn, names = _compiled(structure)
+        loglik_fn, gradient_fn, predictive_fn, names, param_names = _compiled(structure)
         data = problem.inputs()
         compiled_at = time.monotonic()
         try:
             run = smc(
                 lambda v: loglik_fn(v, *data),
                 len(names),
+                gradient=lambda v: gradient_fn(v, *data),
                 particles=self.draws,
                 chains=self.chains,
                 rng=np.random.default_rng(self.seed),
@@ -561,16 +585,18 @@ class MCMCExtrapolator:
                 f"MCMC did not reach the posterior within time_budget_s={self.time_budget_s:g}; raise it"
             ) from None
         draws = run.particles.reshape(-1, len(names))
-        keep = evenly_spaced(len(draws), MAX_PREDICTIVE_DRAWS)
-        mu, sigma_q, rate, span, sigma_ctx = predictive_fn(draws[keep], *data)
-        diagnostics = self._diagnostics(run, names, start, compiled_at, len(draws))
+        mu, sigma_q, rate, span, sigma_ctx, parameters = predictive_fn(draws, *data)
+        # What the prediction depends on, per draw: the curve at each query and the noise at the last observed step.
+        functionals = np.concatenate([mu, sigma_ctx[:, -1:]], axis=1).reshape(self.chains, self.draws, -1)
+        diagnostics = self._diagnostics(run, names, functionals, start, compiled_at)
+        diagnostics["posterior_mean"] = {k: float(v) for k, v in zip(param_names, parameters.mean(0))}
         diagnostics["noise_sd"] = float(np.median(sigma_ctx[:, -1])) * problem.scale  # at the last observed step, user units
-        outliers = rate[:, None] if np.any(rate > 0) else None
+        keep = evenly_spaced(len(draws), MAX_PREDICTIVE_DRAWS)
+        mu, sigma_q, rate, span = mu[keep], sigma_q[keep], rate[keep], span[keep]
+        outliers = {"rate": rate, "span": span} if np.any(rate > 0) else {}
         return Prediction(
             x_query=curve.x_query,
-            normalized=MixturePredictive(
-                mu, sigma_q, problem.best, problem.worst, outliers, span if outliers is not None else None
-            ),
+            normalized=MixturePredictive(mu, sigma_q, problem.best, problem.worst, **outliers),
             loc=problem.loc,
             scale=problem.scale,
             direction=curve.direction,
@@ -578,34 +604,33 @@ class MCMCExtrapolator:
             diagnostics=diagnostics,
         )
 
-    def _diagnostics(self, run, names: list[str], start: float, compiled_at: float, n_draws: int) -> dict:
+    def _diagnostics(self, run, names: list[str], functionals: np.ndarray, start: float, compiled_at: float) -> dict:
+        """Timing, the sampler's figures and convergence: r-hat and bulk ESS of the prediction (``rhat_max``,
+        ``ess_bulk_min``: the curve at every query and the noise level, per draw) and of every coordinate
+        (``rhat_coordinates_max``, ``ess_coordinates_min``: they include directions the data cannot see, such as a
+        time scale that trades against a family's amplitude)."""
         out = {
             "sampler": "smc",
             "seconds": round(time.monotonic() - start, 2),
             "compile_seconds": round(compiled_at - start, 2),
             "chains": self.chains,
-            "draws": n_draws,
+            "draws": self.chains * self.draws,
             "stages": run.stages.tolist(),
+            "moves": run.moves,
             "acceptance": round(run.acceptance, 3),
             "log_marginal_likelihood": run.log_marginal_likelihood.round(3).tolist(),
+            "distinct_draws": int(sum(len(np.unique(c, axis=0)) for c in run.particles)),
             "rhat_max": None,
             "ess_bulk_min": None,
+            "rhat_coordinates_max": None,
+            "ess_coordinates_min": None,
         }
         if self.chains > 1:
-            import arviz as az
-
-            # SMC particles are exchangeable and stored in ancestor order after resampling: shuffled, split-chain
-            # r-hat compares halves of one population instead of its resampling lineages, and ESS is capped by the
-            # distinct particles (a duplicate adds nothing).
-            rng = np.random.default_rng(self.seed + 1)
-            particles = az.convert_to_dataset(np.stack([rng.permutation(c) for c in run.particles]))
-            rhat = az.rhat(particles)["x"].values
-            ess = az.ess(particles, method="bulk")["x"].values
-            distinct = sum(len(np.unique(c, axis=0)) for c in run.particles)
-            out["rhat_max"], out["ess_bulk_min"] = float(np.nanmax(rhat)), float(min(np.nanmin(ess), distinct))
-            out["distinct_draws"] = int(distinct)
+            rhat, ess = _convergence(functionals, self.seed)
+            out["rhat_max"], out["ess_bulk_min"] = float(np.nanmax(rhat)), float(min(np.nanmin(ess), out["distinct_draws"]))
+            rhat, ess = _convergence(run.particles, self.seed)
+            out["rhat_coordinates_max"], out["ess_coordinates_min"] = float(np.nanmax(rhat)), float(np.nanmin(ess))
             out["worst_coordinate"] = names[int(np.nanargmax(rhat))]
             if out["rhat_max"] > RHAT_WARNING:
-                log.warning("MCMC has not converged: max r-hat %.3f > %.2f (%s)", out["rhat_max"], RHAT_WARNING,
-                            out["worst_coordinate"])  # fmt: skip
+                log.warning("MCMC has not converged: max r-hat of the prediction %.3f > %.2f", out["rhat_max"], RHAT_WARNING)
         return out

@@ -18,8 +18,21 @@ def _gaussian_observation(value: float, sd: float):
     return loglik
 
 
-def test_gaussian_posterior_and_evidence_are_recovered():
-    run = smc(_gaussian_observation(1.5, 0.3), 3, particles=3000, chains=2, rng=np.random.default_rng(1))
+def _with_gradient(value: float, sd: float):
+    loglik = _gaussian_observation(value, sd)
+
+    def both(x):
+        grad = np.zeros_like(x)
+        grad[:, 0] = -(x[:, 0] - value) / sd**2
+        return (*loglik(x), grad)
+
+    return both
+
+
+@pytest.mark.parametrize("moves", ["random walk", "hmc"])
+def test_gaussian_posterior_and_evidence_are_recovered(moves):
+    gradient = _with_gradient(1.5, 0.3) if moves == "hmc" else None
+    run = smc(_gaussian_observation(1.5, 0.3), 3, particles=3000, chains=2, rng=np.random.default_rng(1), gradient=gradient)
     x = run.particles.reshape(-1, 3)
     post_var = 1.0 / (1.0 + 1.0 / 0.3**2)
     assert x[:, 0].mean() == pytest.approx(post_var * 1.5 / 0.3**2, abs=0.02)
