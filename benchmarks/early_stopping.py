@@ -11,6 +11,10 @@ SuccessiveHalvingPruner and HyperbandPruner, and the baseline "train every run k
 epochs, continue only the best fifth at k" (Egele et al. 2024 found it hard to
 beat), with the speed-up (epochs of training everything / epochs trained) and the
 regret's mean, 95th percentile and max.
+
+``--mcmc-subset N`` also replays N runs (spread over the groups) with the PFN and the
+MCMC baseline deciding (LC-PFN's criterion, asked every ``--every`` epochs): epochs
+saved, regret and the time per decision of each.
 """
 
 from __future__ import annotations
@@ -72,6 +76,62 @@ def k_epochs(runs: list[dict], k: int, keep: float = 0.2) -> tuple[int, int, flo
     return used, sum(len(r["x"]) for r in runs), (min(finals) if direction == "min" else max(finals))
 
 
+def decider_replay(runs: list[dict], order: np.ndarray, model, every: int) -> tuple[int, int, float, list[float]]:
+    """Runs in ``order``, each asked every ``every`` epochs whether to stop (LC-PFN's criterion, ``model``
+    predicting, against the best final value of the runs completed so far): epochs trained, epochs of training
+    everything, best final value found, seconds per decision."""
+    import lcpfn
+
+    direction = runs[0]["direction"]
+    horizon = max(r["meta"]["planned_horizon"] for r in runs)
+    bounds = (0.0, 1.0) if runs[0]["metric"] == "accuracy" else (0.0, None)
+    used = total = 0
+    best, seconds = None, []
+    for i in order:
+        run = runs[i]
+        schedule = (run["x"], run["lr"]) if run.get("lr") else None
+        stopper = lcpfn.EarlyStopper(horizon, direction, bounds=bounds, schedule=schedule, model=model)
+        n = len(run["x"])
+        total += n
+        stop_at = n
+        for k in range(stopper.min_points, n, every):
+            start = time.time()
+            d = stopper.should_stop(run["x"][:k], run["y"][:k], best)
+            seconds.append(time.time() - start)
+            if d.stop:
+                stop_at = k
+                break
+        used += stop_at
+        if stop_at == n:
+            final = run["y"][-1]
+            best = final if best is None else (min(best, final) if direction == "min" else max(best, final))
+    return used, total, best, seconds
+
+
+def mcmc_subset(groups: dict[str, list[dict]], n: int, every: int, budget: float) -> None:
+    """The PFN and the MCMC baseline as deciders on the same ``n`` runs (spread over the groups, one order each)."""
+    import lcpfn
+    from lcpfn.mcmc import MCMCExtrapolator
+
+    per_group = max(1, -(-n // len(groups)))
+    deciders = {"PFN": lcpfn.load(), "MCMC": MCMCExtrapolator(time_budget_s=budget)}
+    print(f"\nPFN and MCMC deciding on {per_group} runs of each of {len(groups)} groups, asked every {every} epochs\n")
+    print("| decider | epochs saved | regret: mean | max (spread units) | seconds per decision (median) |")
+    print("|---|---|---|---|---|")
+    for name, model in deciders.items():
+        used = total = 0
+        regrets, seconds = [], []
+        for runs in groups.values():
+            pick = [runs[i] for i in np.random.default_rng(0).permutation(len(runs))[:per_group]]
+            finals = np.array([r["y"][-1] for r in pick])
+            best = finals.min() if pick[0]["direction"] == "min" else finals.max()
+            u, t, found, s = decider_replay(pick, np.arange(len(pick)), model, every)
+            used, total = used + u, total + t
+            regrets.append(abs(found - best) / (float(np.ptp(finals)) or 1.0))
+            seconds += s
+        print(f"| {name} | {1 - used / total:.1%} | {np.mean(regrets):.4f} | {np.max(regrets):.4f} | {np.median(seconds):.3f} |")
+
+
 def _pruner(name: str, horizon: float, bounds):
     if name.startswith("LCPFNPruner"):
         threshold = float(name.split("=")[1].rstrip(")"))
@@ -89,6 +149,11 @@ def main() -> None:
     p.add_argument("--data", default=str(DATA))
     p.add_argument("--orders", type=int, default=2, help="random run orders per group")
     p.add_argument("--k", default="3,5,10", help="epochs of the train-k-then-keep-the-best baseline")
+    p.add_argument(
+        "--mcmc-subset", type=int, default=0, help="also compare the PFN and the MCMC baseline as deciders on this many runs"
+    )
+    p.add_argument("--every", type=int, default=5, help="with --mcmc-subset: epochs between decisions")
+    p.add_argument("--mcmc-budget", type=float, default=60.0, help="with --mcmc-subset: seconds per MCMC fit")
     args = p.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     groups = _groups(Path(args.data))
@@ -121,6 +186,8 @@ def main() -> None:
             f"| {name} | {1 - used / total:.1%} | {total / used:.2f}x | {np.mean(regrets):.4f} | "
             f"{np.percentile(regrets, 95):.4f} | {np.max(regrets):.4f} | {np.mean(raw):.4f} | {time.time() - start:.0f} |"
         )
+    if args.mcmc_subset:
+        mcmc_subset(groups, args.mcmc_subset, args.every, args.mcmc_budget)
 
 
 if __name__ == "__main__":

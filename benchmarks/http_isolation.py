@@ -13,15 +13,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import time
 from collections import Counter
 
 import httpx
 import numpy as np
-from http_load import ROOT, _drive, _free_port, _rss_mb
+from http_load import _drive, _rss_mb, start_server
 
 MCMC_BODY = {"x": list(range(1, 21)), "y": [round(2 + 3 * x**-0.5, 4) for x in range(1, 21)], "horizon": 100,
              "draws": 300, "chains": 2, "time_budget_s": 20}  # fmt: skip
@@ -50,18 +47,8 @@ def main() -> None:
     p.add_argument("--mcmc", type=int, default=4, help="concurrent MCMC clients in the second phase")
     p.add_argument("--seconds", type=float, default=60.0, help="per phase")
     args = p.parse_args()
-    port = _free_port()
-    env = {**os.environ, "LCPFN_MCMC_WORKERS": "1", "LCPFN_MCMC_MAX_SECONDS": "60"}
-    server = subprocess.Popen([sys.executable, "-m", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    server, port, base = start_server(env={"LCPFN_MCMC_WORKERS": "1", "LCPFN_MCMC_MAX_SECONDS": "60"})
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
         time.sleep(10)  # let the MCMC worker finish importing PyMC
         print(f"server ready; RSS {_rss_mb(server.pid):.0f} MB\n")
         print("| phase | predict requests | p50 ms | p99 ms | predict errors | MCMC outcomes | MCMC wall s (max) |")

@@ -163,6 +163,25 @@ def soak(port: int, base: str, pid: int, seconds: float) -> None:
     print(f"\npredict 5xx in all: {total_5xx}; server RSS growth {growth:+.1%}")
 
 
+def start_server(args: list[str] = (), env: dict | None = None) -> tuple[subprocess.Popen, int, str]:
+    """``python -m serve`` on a free port with ``args`` and ``env`` added, once it answers ``/readyz``: (process, port, base)."""
+    port = _free_port()
+    cmd = [sys.executable, "-m", "serve", "--port", str(port), *args]
+    server = subprocess.Popen(
+        cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return server, port, base
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    server.terminate()
+    raise SystemExit("server did not become ready")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--clients", type=int, default=50)
@@ -177,22 +196,10 @@ def main() -> None:
     p.add_argument("--model")
     p.add_argument("--soak", type=float, help="seconds of mixed predict + MCMC load, reported every minute")
     args = p.parse_args()
-    port = _free_port()
-    cmd = [sys.executable, "-m", "serve", "--port", str(port)] + (["--model", args.model] if args.model else [])
-    env = {**os.environ, **({"LCPFN_MICRO_BATCH": str(args.micro_batch)} if args.micro_batch is not None else {})}
-    server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    env = {"LCPFN_MICRO_BATCH": str(args.micro_batch)} if args.micro_batch is not None else {}
+    server, port, base = start_server(["--model", args.model] if args.model else [], env)
     batching = f"LCPFN_MICRO_BATCH={args.micro_batch}" if args.micro_batch is not None else "default micro-batching"
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        else:
-            raise SystemExit("server did not become ready")
         print(f"server ready ({batching}); memory (RSS) {_rss_mb(server.pid):.0f} MB")
         if args.soak:
             soak(port, base, server.pid, args.soak)

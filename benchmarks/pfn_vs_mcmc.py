@@ -2,10 +2,12 @@
 
 On held-out prior curves and real curves from ../shared/data, at cutoffs
 10/20/40/80 %: the mean negative log-likelihood of the remaining points (units of
-the curve's range) of both, and the median ratio of their times per prediction.
-Targets: PFN NLL no worse than MCMC on prior curves; time ratio >= 10,000x.
+the curve's range) of both, the median ratio of their times per prediction, and how
+often MCMC converged (r-hat <= 1.01 and bulk ESS >= 400 of the prediction, as
+``lcpfn.mcmc`` reports them). Targets: PFN NLL no worse than MCMC on prior curves;
+MCMC converged on >= 90 % of fits at a median <= 30 s.
 
-The defaults (100 + 50 curves x 4 cutoffs = 600 MCMC fits of 10-120 s) take hours
+The defaults (100 + 50 curves x 4 cutoffs = 600 MCMC fits of 10-60 s) take hours
 on 2 cores, so every fit is appended to ``--results`` as it finishes and a rerun
 resumes where the last stopped (``--report-only`` prints the table of what is
 there). Curves are visited prior and real in turn, all cutoffs of a curve
@@ -54,23 +56,26 @@ def run(args) -> None:
     from training.evaluate import pfn, score
 
     model = lcpfn.load()
-    mcmc = MCMCExtrapolator(draws=args.draws, tune=args.tune, time_budget_s=args.time_budget)
+    mcmc = MCMCExtrapolator(draws=args.draws, chains=args.chains, time_budget_s=args.time_budget)
+    last = {}
 
     def run_mcmc(curve, n_ctx, xq):
-        return mcmc.predict(
-            curve.x[:n_ctx], curve.y[:n_ctx], xq, direction=curve.direction, bounds=curve.bounds, schedule=curve.schedule
-        )
+        pred = pfn(mcmc)(curve, n_ctx, xq)
+        last["diagnostics"] = pred.diagnostics
+        return pred
 
     done = {(r["suite"], r["curve"], r["cutoff"]) for r in _records(args.results)}
     args.results.parent.mkdir(parents=True, exist_ok=True)
-    settings = {"draws": args.draws, "tune": args.tune, "chains": mcmc.chains, "budget_s": args.time_budget, "model": model.name}
+    settings = {"draws": args.draws, "chains": args.chains, "budget_s": args.time_budget, "model": model.name}
     todo = [f for f in _fits(args) if (f[0], f[1].id, f[2]) not in done]
     print(f"{len(done)} fits already in {args.results}, {len(todo)} to go", flush=True)
     for suite, curve, cutoff in todo:
         a = score([curve], pfn(model), cutoffs=(cutoff,))[cutoff]
         # One call's time is noisy at 2 ms: the median of five (MCMC's 10-120 s needs no such care).
         a["ms"] = float(np.median([score([curve], pfn(model), cutoffs=(cutoff,))[cutoff]["ms"] for _ in range(5)]))
+        last.clear()
         b = score([curve], run_mcmc, cutoffs=(cutoff,), tolerate=(BudgetExceededError,))[cutoff]
+        diag = last.get("diagnostics", {})
         record = {
             "suite": suite,
             "curve": curve.id,
@@ -81,12 +86,14 @@ def run(args) -> None:
             "mcmc_ll": None if b["failed"] else b["ll"],
             "mcmc_ms": None if b["failed"] else b["ms"],
             "mcmc_out_of_time": bool(b["failed"]),
-        }
+            **{k: diag.get(k) for k in ("rhat_max", "ess_bulk_min", "rhat_coordinates_max", "ess_coordinates_min",
+                                        "compile_seconds", "stages", "moves")},
+        }  # fmt: skip
         with open(args.results, "a") as f:  # one line per fit: a killed run loses at most the fit in flight
             f.write(json.dumps(record) + "\n")
         print(
             f"{suite} {curve.id} {int(100 * cutoff)} %: PFN NLL {-a['ll']:.3f}, MCMC "
-            + ("out of time" if b["failed"] else f"NLL {-b['ll']:.3f} in {b['ms'] / 1e3:.1f} s"),
+            + ("out of time" if b["failed"] else f"NLL {-b['ll']:.3f} in {b['ms'] / 1e3:.1f} s, r-hat {diag['rhat_max']:.3f}"),
             flush=True,
         )
 
@@ -103,13 +110,13 @@ def report(path: Path) -> str:
         return f"no results in {path}"
     r0 = records[0]
     lines = [
-        f"PFN {r0['model']} vs MCMC (draws={r0['draws']}, tune={r0['tune']}, {r0['chains']} chains, "
+        f"PFN {r0['model']} vs MCMC (SMC, {r0['draws']} particles x {r0['chains']} chains, "
         f"budget {r0['budget_s']:.0f} s), "
         f"{len(records)} fits from {path.name}",
         "",
-        "| suite | cutoff | curves | MCMC finished | PFN NLL | MCMC NLL | PFN median NLL | MCMC median NLL | PFN wins | "
-        "PFN NLL (all curves) | PFN ms | MCMC s | time ratio |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| suite | cutoff | curves | MCMC finished | MCMC converged | PFN NLL | MCMC NLL | PFN median NLL | MCMC median NLL | "
+        "PFN wins | PFN NLL (all curves) | PFN ms | MCMC s | time ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for suite in ("prior", "real"):
         for cutoff in sorted({r["cutoff"] for r in records}):
@@ -124,7 +131,7 @@ def report(path: Path) -> str:
             stats = [np.mean(pfn_nll), np.mean(mcmc_nll), np.median(pfn_nll), np.median(mcmc_nll)] if fin else [math.nan] * 4
             wins = f"{int(np.sum(pfn_nll < mcmc_nll))}/{len(fin)}"
             lines.append(
-                f"| {suite} | {int(100 * cutoff)} % | {len(rows)} | {len(fin)} | "
+                f"| {suite} | {int(100 * cutoff)} % | {len(rows)} | {len(fin)} | {sum(map(_converged, fin))} | "
                 + " | ".join(f"{v:.3f}" for v in stats)
                 + f" | {wins} | {-float(np.mean([r['pfn_ll'] for r in rows])):.3f} | {pfn_ms:.1f} | {mcmc_s:.1f} | "
                 f"{1e3 * mcmc_s / pfn_ms:,.0f}x |"
@@ -137,9 +144,20 @@ def report(path: Path) -> str:
             "",
             f"All suites and cutoffs: median MCMC fit {np.median([r['mcmc_ms'] for r in fin]) / 1e3:.1f} s, "
             f"median PFN prediction {np.median([r['pfn_ms'] for r in records]):.2f} ms, ratio of the medians {ratio:,.0f}x, "
-            f"median of the per-fit ratios {per_fit:,.0f}x; {len(records) - len(fin)} of {len(records)} MCMC fits out of time.",
+            f"median of the per-fit ratios {per_fit:,.0f}x; {len(records) - len(fin)} of {len(records)} MCMC fits out of time; "
+            f"{sum(map(_converged, fin))} of {len(fin)} converged (r-hat <= {RHAT_TARGET} and bulk ESS >= {ESS_TARGET} "
+            f"of the prediction; of every coordinate: {sum(_converged(r, 'coordinates') for r in fin)}).",
         ]
     return "\n".join(lines)
+
+
+RHAT_TARGET, ESS_TARGET = 1.01, 400
+
+
+def _converged(r: dict, of: str = "prediction") -> bool:
+    rhat, ess = (r.get("rhat_max"), r.get("ess_bulk_min")) if of == "prediction" else (
+        r.get("rhat_coordinates_max"), r.get("ess_coordinates_min"))  # fmt: skip
+    return rhat is not None and ess is not None and rhat <= RHAT_TARGET and ess >= ESS_TARGET
 
 
 def main() -> None:
@@ -147,8 +165,8 @@ def main() -> None:
     p.add_argument("--n-prior", type=int, default=100)
     p.add_argument("--n-real", type=int, default=50)
     p.add_argument("--cutoffs", default="0.1,0.2,0.4,0.8")
-    p.add_argument("--draws", type=int, default=500)
-    p.add_argument("--tune", type=int, default=500)
+    p.add_argument("--draws", type=int, default=1000, help="SMC particles per chain")
+    p.add_argument("--chains", type=int, default=2)
     p.add_argument("--time-budget", type=float, default=120.0, help="seconds per MCMC fit")
     p.add_argument("--results", type=Path, default=RESULTS, help="JSON lines, one per fit; resumed if present")
     p.add_argument("--report-only", action="store_true")

@@ -95,14 +95,19 @@ class EarlyStopper:
         pred = self.model.predict(
             x, y, horizon=self.horizon, schedule=self.schedule, direction=self.direction, bounds=self.bounds
         )
-        final = float(pred.median[0])
+        return self.decide(pred, len(x), best_so_far)
+
+    def decide(self, prediction, n_points: int, best_so_far: float | None) -> Decision:
+        """The decision from a prediction of the final value (any model's, at ``x_query=[horizon]``) of a run
+        observed at ``n_points`` steps: what :meth:`should_stop` does after asking the model."""
+        final = float(prediction.median[0])
         if best_so_far is None:
             return Decision(False, 1.0, final, "no finished run to compare with")
         if not (isinstance(best_so_far, (int, float)) and math.isfinite(best_so_far)):
             raise InvalidCurveError(f"best_so_far must be a finite number or None, got {best_so_far=}")
-        p = float(pred.prob_better_than(best_so_far)[0])
-        if len(x) < self.min_points:
-            return Decision(False, p, final, f"only {len(x)} points observed, fewer than min_points={self.min_points}")
+        p = float(prediction.prob_better_than(best_so_far)[0])
+        if n_points < self.min_points:
+            return Decision(False, p, final, f"only {n_points} points observed, fewer than min_points={self.min_points}")
         if p < self.threshold:
             return Decision(True, p, final, f"P(final beats {best_so_far:g}) = {p:.3f} < threshold {self.threshold:g}")
         return Decision(False, p, final, f"P(final beats {best_so_far:g}) = {p:.3f} >= threshold {self.threshold:g}")

@@ -137,8 +137,11 @@ class MixturePredictive:
         return log_pdf_n, log_pdf_o, ndtr(s), 0.5 * up_cdf + 0.5 * (1.0 - down_cdf)
 
     def _component_cdf(self, z):
-        _, _, cdf_n, cdf_o = self._parts(z)
-        return cdf_n if cdf_o is None else (1.0 - self.rate) * cdf_n + self.rate * cdf_o
+        """The mixture's cdf per draw at ``z`` (0 at -inf, 1 at +inf, where the outliers' formula has no value)."""
+        finite = np.clip(z, -1e300, 1e300)
+        _, _, cdf_n, cdf_o = self._parts(finite)
+        cdf = cdf_n if cdf_o is None else (1.0 - self.rate) * cdf_n + self.rate * cdf_o
+        return np.where(np.isposinf(z), 1.0, np.where(np.isneginf(z), 0.0, cdf))
 
     def _log_mass(self):
         """log P(lo <= value <= hi) per draw and query; exact in the tails when there are no outliers."""
@@ -335,10 +338,10 @@ def _progress_curve(cols: _Columns, s1, grid, weights, families, prior: PriorCon
     """The ``progress`` source: the families in intrinsic time, with a jump at each lr drop (priors.sample)."""
     t = pt.concatenate([s1, grid.s1[0, -1:]])[None, :]
     mix = _family_curve(cols, t, families, prior, pt, params, prefix="progress.")
-    y, end = mix[:, :-1], mix[:, -1:]
+    y, end = mix[:, :-1], mix[:, -1][:, None]  # [:, -1:] would lose the static width of 1 that broadcasting needs
     drop = params_from_normal(_DROP_PRIORS, cols.take([f"progress.drop.{k}" for k in _DROP_PRIORS]), pt)
     realized = multi_power(grid.u, grid.s1, grid, xp=pt, L0=0.0, A=0.0, alpha=1.0, s0=1.0, B=-1.0, **drop)
-    jump = LogUniform(*prior.lr_drop_jump).from_normal(cols.one("progress.jump"), pt) * (end - y[:, :1])
+    jump = LogUniform(*prior.lr_drop_jump).from_normal(cols.one("progress.jump"), pt) * (end - y[:, 0][:, None])
     return y + jump * pt.dot(realized, weights.T)
 
 

@@ -121,15 +121,15 @@ def _predict_batch(body: BatchRequest, request: Request) -> BatchResponse:
     return out
 
 
-@router.post("/early-stop", response_model=EarlyStopResponse, summary="Should this run stop? (LC-PFN's criterion)")
+@router.post(
+    "/early-stop",
+    response_model=EarlyStopResponse,
+    summary="Should this run stop? (LC-PFN's criterion)",
+    responses={429: {"description": "method mcmc: every MCMC worker is busy and the queue is full"},
+               503: {"description": "past the deadline; method mcmc: the budget ran out or the worker crashed"}},
+)  # fmt: skip
 async def early_stop(body: EarlyStopRequest, request: Request) -> EarlyStopResponse:
-    return await _within_deadline(request, run_in_threadpool(_early_stop, body, request))
-
-
-def _early_stop(body: EarlyStopRequest, request: Request) -> EarlyStopResponse:
     _limits(request, body)
-    model = request.app.state.model
-    start = time.perf_counter()
     stopper = lcpfn.EarlyStopper(
         body.horizon,
         body.direction,
@@ -137,16 +137,31 @@ def _early_stop(body: EarlyStopRequest, request: Request) -> EarlyStopResponse:
         min_points=body.min_points,
         bounds=body.bounds,
         schedule=schedule_from_spec(body.schedule.model_dump() if body.schedule is not None else None),
-        model=model,
+        model=request.app.state.model,
     )
+    if body.method == "mcmc":
+        curve = {"x": body.x, "y": body.y, "horizon": body.horizon, "direction": body.direction, "bounds": body.bounds,
+                 "schedule": stopper.schedule}  # fmt: skip
+        pred = await _mcmc(request, body, curve)
+        return _decision(stopper.decide(pred, len(body.x), body.best_so_far), pred.model, _json_safe(pred.diagnostics))
+    return await _within_deadline(request, run_in_threadpool(_early_stop, stopper, body, request))
+
+
+def _early_stop(stopper: lcpfn.EarlyStopper, body: EarlyStopRequest, request: Request) -> EarlyStopResponse:
+    start = time.perf_counter()
     d = stopper.should_stop(body.x, body.y, body.best_so_far)
     request.app.state.metrics.inference.labels("/v1/early-stop").observe(time.perf_counter() - start)
+    return _decision(d, request.app.state.model.name)
+
+
+def _decision(d, model: str, diagnostics: dict | None = None) -> EarlyStopResponse:
     return EarlyStopResponse(
         stop=d.stop,
         prob_improve=d.prob_improve,
         predicted_final=_finite([d.predicted_final])[0],
         reason=d.reason,
-        model=model.name,
+        model=model,
+        diagnostics=diagnostics,
     )
 
 
@@ -194,20 +209,24 @@ def _checked(d):
     },
 )
 async def mcmc_predict(body: MCMCRequest, request: Request) -> MCMCResponse:
-    # The fit runs in a worker process (serve.mcmc_pool), its budget counted from now:
-    # queueing, compilation and sampling; the server's own threads stay free for /v1/predict.
+    _limits(request, body)
+    pred = await _mcmc(request, body, _arguments(body))
+    return MCMCResponse(**_response(pred, body.quantiles).model_dump(), diagnostics=_json_safe(pred.diagnostics))
+
+
+async def _mcmc(request: Request, body, curve: dict):
+    """An MCMC prediction for ``curve`` (predict's arguments) in the worker pool (serve.mcmc_pool), its budget counted
+    from now: queueing, compilation and sampling; the server's own threads stay free for /v1/predict."""
     from lcpfn.errors import require
 
-    _limits(request, body)
     pool = request.app.state.mcmc_pool
     if pool is None:
         require("pymc", "mcmc")  # raises MissingDependencyError (503) naming the extra
         raise MissingDependencyError("the MCMC worker pool is not running")
     s = request.app.state.settings
     budget = min(body.time_budget_s, s.mcmc_max_seconds)
-    options = {"draws": min(body.draws, s.mcmc_max_draws), "chains": body.chains}
-    pred = await asyncio.wrap_future(pool.submit({"options": options, "curve": _arguments(body)}, budget))
-    return MCMCResponse(**_response(pred, body.quantiles).model_dump(), diagnostics=_json_safe(pred.diagnostics))
+    options = {"draws": min(body.draws, s.mcmc_max_draws), "chains": body.chains}  # the pool sets the fit's budget
+    return await asyncio.wrap_future(pool.submit({"options": options, "curve": curve}, budget))
 
 
 def _json_safe(value):

@@ -87,11 +87,20 @@ class BatchResponse(BaseModel):
     predictions: list[PredictResponse]
 
 
-class EarlyStopRequest(Curve):
+class MCMCOptions(Strict):
+    draws: int = Field(default=500, ge=10, description="MCMC: SMC particles per chain (capped by LCPFN_MCMC_MAX_DRAWS)")
+    chains: int = Field(default=2, ge=1, le=8, description="MCMC: independent SMC runs")
+    time_budget_s: float = Field(default=20.0, gt=0.0, description="MCMC: wall-clock seconds from arrival, queue included")
+
+
+class EarlyStopRequest(Curve, MCMCOptions):
     horizon: Finite = Field(description="the step the run is planned to end at")
     best_so_far: Finite | None = Field(description="best final value of the runs finished so far (null: none yet)")
     threshold: float = Field(default=0.05, gt=0.0, lt=1.0)
     min_points: int = Field(default=5, ge=1)
+    method: Literal["pfn", "mcmc"] = Field(
+        default="pfn", description="who predicts the final value: the PFN (ms), or the MCMC baseline (s; same rules as /v1/mcmc)"
+    )
 
 
 class EarlyStopResponse(BaseModel):
@@ -100,12 +109,11 @@ class EarlyStopResponse(BaseModel):
     predicted_final: float
     reason: str
     model: str
+    diagnostics: dict[str, Any] | None = None  # the MCMC fit's (method "mcmc")
 
 
-class MCMCRequest(PredictRequest):
-    draws: int = Field(default=500, ge=10)
-    chains: int = Field(default=2, ge=1, le=8)
-    time_budget_s: float = Field(default=20.0, gt=0.0)
+class MCMCRequest(PredictRequest, MCMCOptions):
+    pass
 
 
 class CooldownPlanSpec(Strict):

@@ -85,6 +85,19 @@ def test_early_stop_decision(client):
     assert r.json()["stop"] is True and r.json()["prob_improve"] < 0.05
 
 
+@pytest.mark.slow
+def test_early_stop_by_the_mcmc_baseline_follows_the_same_rule(client):
+    body = {"x": list(range(1, 16)), "y": [0.3 + 0.002 * i for i in range(15)], "direction": "max", "bounds": [0, 1],
+            "horizon": 100, "best_so_far": 0.95}  # fmt: skip
+    r = client.post("/v1/early-stop", json={**body, "method": "mcmc", "draws": 50, "chains": 2, "time_budget_s": 120})
+    assert r.status_code == 200, r.text
+    d = r.json()
+    assert d["stop"] is True and d["prob_improve"] < 0.05 and d["model"].startswith("mcmc")
+    assert d["diagnostics"]["sampler"] == "smc" and d["diagnostics"]["draws"] == 100
+    late = client.post("/v1/early-stop", json={**body, "method": "mcmc", "time_budget_s": 0.001})
+    assert late.status_code == 503 and "budget" in late.text
+
+
 def test_models_and_metrics(client):
     card = client.get("/v1/models").json()["models"][0]["card"]
     assert "borders" not in card and card["sha256"]
@@ -141,7 +154,7 @@ def test_mcmc_endpoint_predicts_with_capped_draws(client):
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["model"].startswith("mcmc") and len(body["median"]) == 1
-    assert body["diagnostics"]["draws"] == 50 and body["diagnostics"]["sampler"] in ("nutpie", "pymc")  # capped by mcmc_max_draws
+    assert body["diagnostics"]["draws"] == 50 and body["diagnostics"]["sampler"] == "smc"  # capped by mcmc_max_draws
 
 
 def test_mcmc_without_time_to_sample_is_503(client):
