@@ -199,7 +199,8 @@ def _psi(t):
     """``∫_{-inf}^t Φ``: ``t Φ(t) + φ(t)``."""
     from scipy.special import ndtr
 
-    return t * ndtr(t) + np.exp(-0.5 * t**2) / math.sqrt(2 * math.pi)
+    density = np.exp(-0.5 * np.square(np.clip(t, -40.0, 40.0))) / math.sqrt(2 * math.pi)  # 0 past 40 sigmas; no overflow
+    return t * ndtr(t) + density
 
 
 def _log_ndtr_diff(a, b):

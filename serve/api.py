@@ -226,6 +226,7 @@ async def _mcmc(request: Request, body, curve: dict):
     s = request.app.state.settings
     budget = min(body.time_budget_s, s.mcmc_max_seconds)
     options = {"draws": min(body.draws, s.mcmc_max_draws), "chains": body.chains}  # the pool sets the fit's budget
+    options.update({k: tuple(v) for k in ("families", "sources") if (v := getattr(body, k)) is not None})
     return await asyncio.wrap_future(pool.submit({"options": options, "curve": curve}, budget))
 
 

@@ -189,7 +189,7 @@ class MCMCPool:
         now = time.monotonic()
         for job in [j for j in self._waiting if now >= j.deadline]:
             self._waiting.remove(job)
-            _fail(job, BudgetExceededError(f"the MCMC request waited its whole budget of {job.budget_s:g} s in the queue"))
+            _fail(job, BudgetExceededError(f"time_budget_s={job.budget_s:g} ran out while the MCMC request waited in the queue"))
         for i, w in enumerate(self._workers):
             if w.job is not None and now >= w.job.deadline + GRACE_S:
                 job = w.job

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from lcpfn.mcmc import FAMILIES, SCHEDULE_SOURCES
 from lcpfn.schedules import MAX_MILESTONES, NAMES, SHAPES
 
 Finite = float  # allow_inf_nan=False in every model's config makes these finite
@@ -91,6 +92,12 @@ class MCMCOptions(Strict):
     draws: int = Field(default=500, ge=10, description="MCMC: SMC particles per chain (capped by LCPFN_MCMC_MAX_DRAWS)")
     chains: int = Field(default=2, ge=1, le=8, description="MCMC: independent SMC runs")
     time_budget_s: float = Field(default=20.0, gt=0.0, description="MCMC: wall-clock seconds from arrival, queue included")
+    families: list[Literal[tuple(FAMILIES)]] | None = Field(
+        default=None, min_length=1, description="MCMC: the curve families the model mixes (default: all of the prior's)"
+    )
+    sources: list[Literal[SCHEDULE_SOURCES]] | None = Field(
+        default=None, min_length=1, description="MCMC with a schedule: the schedule-aware laws it mixes (default: all)"
+    )
 
 
 class EarlyStopRequest(Curve, MCMCOptions):

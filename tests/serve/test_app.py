@@ -12,7 +12,10 @@ CURVE = {"x": [1, 2, 3, 4, 5, 6], "y": [3.0, 2.6, 2.4, 2.3, 2.25, 2.2]}
 
 @pytest.fixture(scope="module")
 def client():
-    settings = Settings(max_body_bytes=200_000, max_batch=4, max_points=1000, max_queries=50, mcmc_max_draws=50)
+    # A cold machine compiles the MCMC model's likelihood once per structure (the requests below ask for two families,
+    # seconds; all of them take minutes, then pytensor's disk cache has it).
+    settings = Settings(max_body_bytes=200_000, max_batch=4, max_points=1000, max_queries=50, mcmc_max_draws=50,
+                        mcmc_max_seconds=300)  # fmt: skip
     with TestClient(create_app(settings)) as c:
         yield c
 
@@ -89,7 +92,8 @@ def test_early_stop_decision(client):
 def test_early_stop_by_the_mcmc_baseline_follows_the_same_rule(client):
     body = {"x": list(range(1, 16)), "y": [0.3 + 0.002 * i for i in range(15)], "direction": "max", "bounds": [0, 1],
             "horizon": 100, "best_so_far": 0.95}  # fmt: skip
-    r = client.post("/v1/early-stop", json={**body, "method": "mcmc", "draws": 50, "chains": 2, "time_budget_s": 120})
+    r = client.post("/v1/early-stop", json={**body, "method": "mcmc", "draws": 50, "chains": 2, "time_budget_s": 300,
+                                                 "families": ["pow3", "ilog2"]})  # fmt: skip
     assert r.status_code == 200, r.text
     d = r.json()
     assert d["stop"] is True and d["prob_improve"] < 0.05 and d["model"].startswith("mcmc")
@@ -150,11 +154,18 @@ def test_batch_limit_is_422(client):
 
 
 def test_mcmc_endpoint_predicts_with_capped_draws(client):
-    r = client.post("/v1/mcmc/predict", json={**CURVE, "horizon": 10, "draws": 5000, "chains": 1, "time_budget_s": 120})
+    r = client.post("/v1/mcmc/predict", json={**CURVE, "horizon": 10, "draws": 5000, "chains": 2, "time_budget_s": 300,
+                                                     "families": ["pow3", "ilog2"]})  # fmt: skip
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["model"].startswith("mcmc") and len(body["median"]) == 1
-    assert body["diagnostics"]["draws"] == 50 and body["diagnostics"]["sampler"] == "smc"  # capped by mcmc_max_draws
+    assert body["diagnostics"]["draws"] == 2 * 50 and body["diagnostics"]["sampler"] == "smc"  # capped by mcmc_max_draws
+
+
+@pytest.mark.parametrize("option, value", [("families", ["pow3", "nope"]), ("families", []), ("sources", ["spline"])])
+def test_unknown_mcmc_families_or_sources_are_422_naming_the_field(client, option, value):
+    r = client.post("/v1/mcmc/predict", json={**CURVE, "horizon": 10, option: value})
+    assert r.status_code == 422 and option in r.text
 
 
 def test_mcmc_without_time_to_sample_is_503(client):

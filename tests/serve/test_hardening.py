@@ -25,8 +25,9 @@ from serve.mcmc_pool import MCMCPool, PoolFullError, WorkerCrashedError
 
 ROOT = Path(__file__).resolve().parents[2]
 CURVE = {"x": [1, 2, 3, 4, 5, 6], "y": [3.0, 2.6, 2.4, 2.3, 2.25, 2.2], "horizon": 20}
-MCMC_FIT = {"options": {"draws": 200, "chains": 1}, "curve": {"x": [1, 2, 3, 4, 5, 6], "y": [3.0, 2.6, 2.4, 2.3, 2.25, 2.2],
-                                                                "x_query": [20]}}  # fmt: skip
+# One family keeps the worker's first compilation short: the pool's behaviour, not the model, is under test.
+MCMC_FIT = {"options": {"draws": 200, "chains": 1, "families": ["pow3"]},
+            "curve": {"x": [1, 2, 3, 4, 5, 6], "y": [3.0, 2.6, 2.4, 2.3, 2.25, 2.2], "x_query": [20]}}  # fmt: skip
 
 
 def _app(**settings):
@@ -104,7 +105,7 @@ def test_a_full_mcmc_pool_answers_429_with_retry_after():
     pytest.importorskip("pymc")
     with TestClient(_app()) as c:
         pool = c.app.state.mcmc_pool
-        busy = pool.submit({**MCMC_FIT, "options": {"draws": 5000, "chains": 1}}, budget_s=30)
+        busy = pool.submit({**MCMC_FIT, "options": {**MCMC_FIT["options"], "draws": 5000}}, budget_s=30)
         r = c.post("/v1/mcmc/predict", json={**CURVE, "draws": 50, "chains": 1, "time_budget_s": 10})
         assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
         busy.cancel()
@@ -119,7 +120,7 @@ def test_pool_answers_within_budget_replaces_overrunning_and_crashed_workers_and
         pred = pool.submit(MCMC_FIT, budget_s=60).result(timeout=90)
         assert pred.median.shape == (1,)
         # Full: one running, one waiting, the next refused at once.
-        first = pool.submit({**MCMC_FIT, "options": {"draws": 20000, "chains": 1}}, budget_s=6)
+        first = pool.submit({**MCMC_FIT, "options": {**MCMC_FIT["options"], "draws": 20000}}, budget_s=6)
         second = pool.submit(MCMC_FIT, budget_s=6)
         with pytest.raises(PoolFullError):
             pool.submit(MCMC_FIT, budget_s=6)
@@ -132,7 +133,7 @@ def test_pool_answers_within_budget_replaces_overrunning_and_crashed_workers_and
         assert time.monotonic() - start < 6 + 10  # every request answered within its budget + 10 s
         # A worker that dies mid-fit: its request gets 503, the pool a new worker.
         before = pool.pids()
-        crashing = pool.submit({**MCMC_FIT, "options": {"draws": 20000, "chains": 1}}, budget_s=60)
+        crashing = pool.submit({**MCMC_FIT, "options": {**MCMC_FIT["options"], "draws": 20000}}, budget_s=60)
         time.sleep(3)
         os.kill(before[0], signal.SIGKILL)
         with pytest.raises(WorkerCrashedError):
@@ -175,7 +176,7 @@ def test_sigterm_lets_the_request_in_flight_finish_then_exits():
         result = {}
 
         def slow():  # an MCMC fit: seconds in flight
-            body = json.dumps({**CURVE, "draws": 200, "chains": 1, "time_budget_s": 20}).encode()
+            body = json.dumps({**CURVE, "draws": 200, "chains": 1, "time_budget_s": 20, "families": ["pow3"]}).encode()
             req = urllib.request.Request(f"{url}/v1/mcmc/predict", data=body, headers={"content-type": "application/json"})
             try:
                 with urllib.request.urlopen(req, timeout=60) as r:
@@ -189,7 +190,8 @@ def test_sigterm_lets_the_request_in_flight_finish_then_exits():
         server.send_signal(signal.SIGTERM)
         t.join(90)
         assert result.get("status") in (200, 503), result  # answered, not cut off
-        assert server.wait(timeout=60) == 0
+        # uvicorn re-raises the SIGTERM it caught once it has shut down gracefully (the drain is checked below).
+        assert server.wait(timeout=60) in (0, -signal.SIGTERM)
         assert '"draining"' in server.stderr.read()
     finally:
         if server.poll() is None:
