@@ -141,9 +141,9 @@ def soak(port: int, base: str, pid: int, seconds: float) -> None:
     from http_isolation import _mcmc_client
 
     async def minute(until: float, outcomes: list):
-        lat, errors = await asyncio.gather(_drive(port, 10, until - time.perf_counter(), 5.0),
-                                           *(_mcmc_client(base, until, outcomes) for _ in range(2)))[0]  # fmt: skip
-        return lat, errors
+        results = await asyncio.gather(_drive(port, 10, until - time.perf_counter(), 5.0),
+                                       *(_mcmc_client(base, until, outcomes) for _ in range(2)))  # fmt: skip
+        return results[0]  # predict's (latencies, errors); the MCMC clients fill ``outcomes``
 
     start_rss = _tree_rss_mb(pid)
     print(f"soak {seconds:.0f} s: RSS server {start_rss[0]:.0f} MB, MCMC workers {start_rss[1]:.0f} MB")
