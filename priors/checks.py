@@ -9,7 +9,8 @@ lie inside the prior's 5-95 % range.
 
 * :func:`noise_to_range`: observation noise relative to the curve's range.
 * :func:`final_to_initial`: final over initial loss of a run logged from step 0.
-* :func:`overfit`: how far the final value fell back from the best one.
+* :func:`overfit`: how far the final value fell back from the best one; :func:`overfit_onset`
+  when the best came and :func:`overfit_shape` how the fall-back grew after it.
 * :func:`lr_drop_jump`: the improvement right after the largest lr drop.
 * :func:`cooldown_gain_ratio`: a cooldown's gain over a constant lr, relative to the
   stable phase's drop from 40 % to 80 % of the run (:func:`law_cooldown_gain_ratios`
@@ -49,6 +50,44 @@ def overfit(y: np.ndarray, direction: float) -> float:
     better = y * direction
     span = float(np.ptp(y))
     return float((better.max() - better[-1]) / span) if span > 0 else 0.0
+
+
+def _running_median(y: np.ndarray, width: int = 5) -> np.ndarray:
+    padded = np.pad(y, width // 2, mode="edge")
+    return np.median(np.lib.stride_tricks.sliding_window_view(padded, width), axis=-1)
+
+
+def _overfitting(y: np.ndarray, direction: float, least: float, max_noise: float):
+    """The smoothed curve and the index of its best value, for a curve (noise at most ``max_noise`` x its range)
+    whose smoothed version ends more than ``least`` x its range from its best; else None."""
+    noise = noise_to_range(y)
+    if not noise <= max_noise:  # NaN too
+        return None
+    smooth = _running_median(y)
+    if overfit(smooth, direction) <= least:
+        return None
+    return smooth, int(np.argmax(smooth * direction))
+
+
+def overfit_onset(x: np.ndarray, y: np.ndarray, direction: float, *, least: float = 0.1, max_noise: float = 0.05) -> float:
+    """Fraction of the run (``x`` from its first to its last step) at which an overfitting curve was at its best
+    (after a 5-point running median, so that noise does not make the best); NaN for a noisy curve or one that ends
+    within ``least`` x its range of its best."""
+    found = _overfitting(y, direction, least, max_noise)
+    if found is None or x[-1] <= x[0]:
+        return float("nan")
+    return float((x[found[1]] - x[0]) / (x[-1] - x[0]))
+
+
+def overfit_shape(x: np.ndarray, y: np.ndarray, direction: float, *, least: float = 0.1, max_noise: float = 0.05) -> float:
+    """Share of an overfitting curve's final fall-back reached half-way (in points) from its best to its end:
+    0.5 for a linear rise, more for a fast-then-slow (concave) one; smoothed and NaN as :func:`overfit_onset`."""
+    found = _overfitting(y, direction, least, max_noise)
+    if found is None:
+        return float("nan")
+    smooth, best = found
+    half = best + (len(y) - 1 - best) // 2
+    return float((smooth[best] - smooth[half]) / (smooth[best] - smooth[-1]))
 
 
 def lr_drop_jump(y: np.ndarray, lr: np.ndarray, direction: float) -> float:

@@ -24,7 +24,7 @@ class NoiseConfig:
     # ~0.03 % (smooth validation losses, LLM evaluations) to ~30 % (sample-wise curves of small
     # datasets) of their range (tests/priors/test_checks.py).
     log_sigma_loc: float = -5.5
-    log_sigma_scale: float = field(default=2.1, metadata={"range": (0.0, 5.0)})
+    log_sigma_scale: float = field(default=2.2, metadata={"range": (0.0, 5.0)})
     # Sample-wise curves (log-spaced points, each trained on a subset of its own) vary from point to point far more:
     # LCDB's accuracies have noise of 7 % of their range at the median, 18 % at the upper quartile.
     log_spaced_shift: float = 2.0
@@ -37,15 +37,24 @@ class NoiseConfig:
     p_divergence: float = 0.04
     # Validation loss turning up after its minimum, accuracy decaying after its peak: common for small networks
     # trained for epochs (families, progress; a quarter of real small-network losses end 5 % of their range above
-    # their best), rare for losses under a schedule-aware law (single-epoch pretraining) ...
+    # their best), rare for losses under a schedule-aware law (single-epoch pretraining: at 5 % the PFN predicted
+    # the final losses of real LM runs too high from 10-20 % of the run, a median 0.1-0.3 of their predictive) ...
     p_overfit: float = 0.25
-    p_overfit_law: float = 0.05
+    p_overfit_law: float = 0.02
     # ... by this much x the curve's range at the end, log-uniform: real small-network losses end up to half their
     # range above their best (a tenth of them beyond that), which sizes up to 1.5 reached half as often.
     overfit_size: tuple[float, float] = (0.02, 3.0)
+    # ... from an onset (fraction of the run, log-uniform) ...
+    overfit_onset: tuple[float, float] = (0.01, 0.6)
+    # ... growing as (time since onset)^power, log-uniform: real small networks that overfit are at their best at a
+    # median 12 % of the run and then rise fast, then slower (concave: 71 % of the rise half-way from the best to the
+    # end); onsets of 10-80 % and powers of 1-2.5 (convex) put the best at 42 % and 38 % of the rise half-way
+    # (priors.checks.overfit_onset, overfit_shape; tests/priors/test_checks.py).
+    overfit_power: tuple[float, float] = (0.3, 1.2)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "overfit_size", tuple(float(v) for v in self.overfit_size))
+        for name in ("overfit_size", "overfit_onset", "overfit_power"):
+            object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
 
 
 @dataclass(frozen=True)

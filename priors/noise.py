@@ -97,9 +97,9 @@ def events_from_uniform(u: torch.Tensor, cfg: NoiseConfig, p_overfit: float) -> 
         rate=5.0 + 45.0 * rate,
         size=0.5 + size,
         overfits=overfits < p_overfit,
-        overfit_onset=0.1 + 0.7 * ov_onset,
+        overfit_onset=LogUniform(*cfg.overfit_onset).from_uniform(ov_onset),
         overfit_size=LogUniform(*cfg.overfit_size).from_uniform(ov_size),
-        overfit_power=1.0 + 1.5 * ov_power,
+        overfit_power=LogUniform(*cfg.overfit_power).from_uniform(ov_power),
     )
 
 

@@ -32,7 +32,7 @@ from lcpfn.model import PFN
 from priors.config import SOURCES
 from priors.sample import sample
 from training.batches import make_task, random_cut
-from training.train import load_checkpoint
+from training.train import curves_seen, load_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ def export(checkpoint: str | Path, out: str | Path, *, name: str | None = None, 
         "training": {
             "preset": cfg.preset,
             "steps": step,
-            "curves_seen": step * cfg.batch_size,
+            "curves_seen": curves_seen(checkpoint),
             "config": json.loads(cfg.to_json()),
             "validation": _validation(checkpoint.parent / "metrics.csv"),
         },

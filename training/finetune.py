@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import logging
 import math
 import zlib
@@ -34,7 +33,7 @@ from lcpfn.model import PFN
 from priors.sample import sample
 from training.batches import make_task, random_cut
 from training.evaluate import CUTOFFS, EvalCurve, pfn, real_curves, score
-from training.train import TrainConfig, _n_points, _save_atomic, learning_rate, load_checkpoint
+from training.train import _n_points, _save_atomic, learning_rate, load_base
 
 log = logging.getLogger(__name__)
 
@@ -48,21 +47,6 @@ class FinetuneConfig:
     warmup_steps: int = 30
     eval_every: int = 100
     seed: int = 0
-
-
-def load_base(path: str | Path) -> tuple[PFN, TrainConfig]:
-    """The model to start from and the config that trained it."""
-    path = Path(path)
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        card = json.loads(path.with_suffix(".json").read_text())
-        cfg = TrainConfig(**card["training"]["config"])
-        model = PFN(cfg.model)
-        model.load_state_dict(load_file(str(path)))
-        return model, cfg
-    model, cfg, _ = load_checkpoint(path)
-    return model, cfg
 
 
 def split(curves: list[EvalCurve], holdout: set[str] | None) -> tuple[list[EvalCurve], list[EvalCurve]]:
@@ -128,7 +112,7 @@ def finetune(base: str | Path, curves_path: str | Path, out: str | Path, *, conf
     """Fine-tune ``base`` on the runs in ``curves_path``; returns the path of the best checkpoint."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    model, cfg = load_base(base)
+    model, cfg, _ = load_base(base)
     train_runs, held = split(real_curves(curves_path), holdout)
     if not train_runs or not held:
         raise ValueError(f"need runs to train on and held-out runs, got {len(train_runs)} and {len(held)}")

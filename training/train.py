@@ -66,6 +66,9 @@ class TrainConfig:
     seed: int = field(default=0, metadata={"range": (0, None)})
     amp: bool = True  # bf16 autocast, CUDA only
     compile: bool = False  # torch.compile, CUDA only
+    # Start from the weights and bar borders of this model (a checkpoint.pt, or a shipped .safetensors with its card)
+    # instead of a fresh one, to continue training on a changed prior; its model config must equal ``model``.
+    init_from: str = ""
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):
@@ -297,8 +300,16 @@ def train(
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         step = int(ckpt["step"])
+        inherited = int(ckpt.get("inherited_curves", 0))
         log.info("resumed %s at step %d", ckpt_path, step)
+    elif cfg.init_from:
+        base, base_cfg, inherited = load_base(cfg.init_from)
+        if base_cfg.model != cfg.model:
+            raise ValueError(f"init_from {cfg.init_from} has model {base_cfg.model}, this run {cfg.model}")
+        model.load_state_dict(base.state_dict())
+        log.info("starting from %s (%d curves seen)", cfg.init_from, inherited)
     else:
+        inherited = 0
         model.borders.copy_(prior_borders(cfg, dev))
     if lead:
         (out / "config.json").write_text(cfg.to_json())
@@ -322,7 +333,13 @@ def train(
     def checkpoint() -> None:
         if lead:
             _save_atomic(
-                {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "config": cfg.to_json()},
+                {
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "step": step,
+                    "config": cfg.to_json(),
+                    "inherited_curves": inherited,  # curves seen by the model this run started from
+                },
                 ckpt_path,
             )
 
@@ -398,6 +415,29 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[PFN, TrainCo
     model = PFN(cfg.model)
     model.load_state_dict(ckpt["model"])
     return model.eval(), cfg, int(ckpt["step"])
+
+
+def curves_seen(path: str | Path) -> int:
+    """Prior curves the model of a ``checkpoint.pt`` was trained on, those of the model it started from included."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    cfg = TrainConfig.from_json(ckpt["config"])
+    return int(ckpt["step"]) * cfg.batch_size + int(ckpt.get("inherited_curves", 0))
+
+
+def load_base(path: str | Path) -> tuple[PFN, TrainConfig, int]:
+    """A model to start from (a ``checkpoint.pt``, or a shipped ``.safetensors`` with its card ``.json`` beside it),
+    the config that trained it and the curves it has seen."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        card = json.loads(path.with_suffix(".json").read_text())
+        cfg = TrainConfig(**card["training"]["config"])
+        model = PFN(cfg.model)
+        model.load_state_dict(load_file(str(path)))
+        return model, cfg, int(card["training"]["curves_seen"])
+    model, cfg, _ = load_checkpoint(path)
+    return model, cfg, curves_seen(path)
 
 
 def main(argv: list[str] | None = None) -> None:

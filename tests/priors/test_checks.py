@@ -63,6 +63,28 @@ def test_overfitting_of_real_curves_lies_inside_the_prior(name):
     assert np.mean(prior > 0.05) > 0.5 * np.mean(real > 0.05)
 
 
+def test_overfitting_of_real_small_networks_starts_early_and_rises_fast_as_in_the_prior():
+    runs = _records("torch_real_dev")
+    for stat, what in ((C.overfit_onset, "when the best value came"), (C.overfit_shape, "share of the rise half-way")):
+        prior = C.prior_statistic(lambda x, y, lr, d, stat=stat: stat(x, y, d), n=4000)
+        real = np.array([stat(np.asarray(r["x"], float), np.asarray(r["y"]), _sign(r)) for r in runs])
+        real = real[np.isfinite(real)]
+        assert len(real) >= 20
+        _inside(np.quantile(real, [0.25, 0.5, 0.75]), prior, f"torch_real_dev overfitting curves: {what}, quartiles")
+        # Stricter than the 5-95 % range: onsets of 10-80 % of the run put the real median below the prior's quartile.
+        lo, hi = np.quantile(prior, [0.25, 0.75])
+        assert lo <= np.median(real) <= hi, f"{what}: real median {np.median(real):.3f} outside the prior's [{lo:.3f}, {hi:.3f}]"
+
+
+def test_overfit_statistics_read_a_curve_that_turns_up():
+    x = np.arange(13.0)
+    y = np.array([5, 3, 2, 1, 1, 1, 1.5, 1.8, 1.9, 1.95, 2.0, 2.0, 2.0])  # best at steps 3-5, then a concave rise
+    assert C.overfit_onset(x, y, -1.0, max_noise=1.0) == 3 / 12
+    # half-way: step 3 + 9 // 2 = 7, where the running median is 1.8
+    assert C.overfit_shape(x, y, -1.0, max_noise=1.0) == pytest.approx((1.0 - 1.8) / (1.0 - 2.0))
+    assert np.isnan(C.overfit_onset(x, np.linspace(5, 1, 13), -1.0))
+
+
 def test_jumps_at_lr_drops_of_real_step_schedules_lie_inside_the_prior():
     prior = C.prior_statistic(
         lambda x, y, lr, d: C.lr_drop_jump(y, lr, d), n=4000, keep=lambda b: b.source == SOURCES.index("progress")

@@ -43,7 +43,7 @@ def test_finetuning_improves_the_held_out_runs_and_exports_a_loadable_model(tiny
     assert model.card["training"]["preset"] == "tiny+finetuned"
     assert np.isfinite(model.predict([1, 2, 3, 4], [2.0, 1.5, 1.2, 1.1], horizon=50).median).all()
     # The exported weights are a base to fine-tune from again.
-    again, cfg = load_base(tmp_path / "ft.safetensors")
+    again, cfg, _ = load_base(tmp_path / "ft.safetensors")
     assert cfg.preset == "tiny+finetuned" and again.n_params() > 0
 
 

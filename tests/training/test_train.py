@@ -10,7 +10,16 @@ import pytest
 import torch
 
 from lcpfn.model import PFN
-from training.train import PRESETS, TrainConfig, evaluate, learning_rate, load_checkpoint, train, validation_set
+from training.train import (
+    PRESETS,
+    TrainConfig,
+    curves_seen,
+    evaluate,
+    learning_rate,
+    load_checkpoint,
+    train,
+    validation_set,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = PRESETS["tiny"]
@@ -47,6 +56,20 @@ def test_resume_is_exact(tmp_path):
         torch.testing.assert_close(a["model"][k], b["model"][k], rtol=0, atol=0)
     rows = list(csv.DictReader((tmp_path / "chunks" / "metrics.csv").open()))
     assert [int(r["step"]) for r in rows] == list(range(1, 7))
+
+
+def test_init_from_continues_a_model_on_a_changed_prior(tmp_path):
+    base_cfg = replace(TINY, steps=3, checkpoint_every=100, eval_every=100)
+    base = train(base_cfg, tmp_path / "base")
+    changed = replace(base_cfg.prior, noise=replace(base_cfg.prior.noise, p_overfit=0.9))
+    cfg = replace(base_cfg, steps=2, lr=1e-12, warmup_steps=0, prior=changed, init_from=str(base), seed=1)
+    cont = train(cfg, tmp_path / "cont")
+    a, b = load_checkpoint(base)[0].state_dict(), load_checkpoint(cont)[0].state_dict()
+    for k in a:  # a learning rate of 1e-12 leaves the weights where they started
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6)
+    assert curves_seen(cont) == (3 + 2) * TINY.batch_size
+    with pytest.raises(ValueError, match="init_from"):
+        train(replace(cfg, model=replace(TINY.model, d_model=16)), tmp_path / "other")
 
 
 @pytest.mark.slow
