@@ -76,6 +76,8 @@ from priors.laws import (
     is_loss_curve,
     multi_power,
     power_term,
+    progress_drop_priors,
+    schedule_law_priors,
 )
 from priors.parameters import LogNormal, LogUniform, Normal, Uniform, params_from_normal
 from priors.schedules import ScheduleGrid, interpolate, schedule_grid
@@ -91,7 +93,6 @@ SCALE_PRIOR = LogNormal(0.0, 2.0)
 SHIFT_PRIOR = Normal(0.0, 10.0)
 _SLOPE = Uniform(-2.0, 2.0)  # heteroscedastic noise: log sd changes by this over the run (priors.noise.draw_noise)
 _OUTLIER_SIZE = (0.1, 1.1)  # an outlier's jump, x the curve's range, either sign (priors.noise.add_noise)
-_DROP_PRIORS = {k: SCHEDULE_LAWS["multi_power"].priors[k] for k in ("C", "beta", "gamma")}  # progress's jumps
 _CARD = Path(__file__).resolve().parent / "models" / "default.json"
 
 
@@ -322,8 +323,8 @@ def _family_curve(cols: _Columns, t, families: tuple[str, ...], prior: PriorConf
 def _law_curve(name: str, cols: _Columns, s1, grid, weights, prior: PriorConfig, pt, params: dict):
     """A schedule-aware law ``(P, T)``: exact power term at each time plus what the law adds, from the grid,
     plus the early transient of a share of curves (priors.sample)."""
-    law = SCHEDULE_LAWS[name]
-    drawn = params_from_normal(law.priors, cols.take([f"{name}.{k}" for k in law.priors]), pt)
+    law, priors = SCHEDULE_LAWS[name], schedule_law_priors(name, prior.laws)
+    drawn = params_from_normal(priors, cols.take([f"{name}.{k}" for k in priors]), pt)
     params.update({f"{name}.{k}": v for k, v in drawn.items()})
     p = law.law_params(drawn, pt)
     power = {k: p[k] for k in ("L0", "A", "alpha", "s0")}
@@ -340,7 +341,8 @@ def _progress_curve(cols: _Columns, s1, grid, weights, families, prior: PriorCon
     t = pt.concatenate([s1, grid.s1[0, -1:]])[None, :]
     mix = _family_curve(cols, t, families, prior, pt, params, prefix="progress.")
     y, end = mix[:, :-1], mix[:, -1][:, None]  # [:, -1:] would lose the static width of 1 that broadcasting needs
-    drop = params_from_normal(_DROP_PRIORS, cols.take([f"progress.drop.{k}" for k in _DROP_PRIORS]), pt)
+    drop_priors = progress_drop_priors(prior.laws)
+    drop = params_from_normal(drop_priors, cols.take([f"progress.drop.{k}" for k in drop_priors]), pt)
     realized = multi_power(grid.u, grid.s1, grid, xp=pt, L0=0.0, A=0.0, alpha=1.0, s0=1.0, B=-1.0, **drop)
     jump = LogUniform(*prior.lr_drop_jump).from_normal(cols.one("progress.jump"), pt) * (end - y[:, 0][:, None])
     return y + jump * pt.dot(realized, weights.T)
@@ -511,6 +513,13 @@ def _convergence(values: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]
     return az.rhat(data)["x"].values, az.ess(data, method="bulk")["x"].values
 
 
+def switch_columns(names: Sequence[str]) -> list[int]:
+    """Indices of the coordinates the model uses only through a threshold: which source, which families join the
+    mixture (and which is picked), whether a curve has an early transient, heteroscedastic noise or outliers."""
+    ends = ("source", "families.pick", ".transient", "noise.heteroscedastic", "noise.outliers")
+    return [i for i, n in enumerate(names) if n.endswith(ends) or ".include[" in n]
+
+
 # --------------------------------------------------------------------------- the extrapolator
 
 
@@ -583,6 +592,7 @@ class MCMCExtrapolator:
                 chains=self.chains,
                 rng=np.random.default_rng(self.seed),
                 deadline=start + self.time_budget_s,
+                switches=switch_columns(names),
             )
         except OutOfTime:
             raise BudgetExceededError(

@@ -13,7 +13,12 @@ of the particles (bisection), resamples them (systematic) and moves every partic
 by Hamiltonian Monte Carlo, whitened by the population's covariance, its step size
 tuned to the acceptance rate, until the particles have decorrelated from where the
 stage began or ``max_moves`` is reached. Without a gradient the moves are
-random-walk Metropolis with the population's covariance. The log marginal
+random-walk Metropolis with the population's covariance. Coordinates the likelihood
+sees only through a threshold (``switches``: which law, whether a family joins the
+mixture) have no gradient to follow, so each move also redraws one of them per
+particle from the prior, accepted by the likelihood ratio (Metropolis within Gibbs):
+particles change mode at every stage instead of keeping the split they were
+resampled with. The log marginal
 likelihood is the sum over stages of the log mean weight. Independent chains give
 r-hat and effective sample sizes as MCMC chains do.
 
@@ -37,7 +42,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,13 +83,15 @@ def smc(
     max_moves: int = 25,
     correlation_threshold: float = 0.05,
     deadline: float | None = None,
+    switches: Sequence[int] = (),
 ) -> SMCRun:
     """``chains`` independent SMC runs of ``particles`` each under ``loglik`` (see the module docstring).
 
     ``gradient`` (the likelihood with its gradient) switches the moves to HMC. ``deadline`` is a
-    ``time.monotonic()`` value; past it :class:`OutOfTime` is raised.
+    ``time.monotonic()`` value; past it :class:`OutOfTime` is raised. ``switches`` are the indices of
+    coordinates redrawn from the prior at each move (see the module docstring).
     """
-    settings = (ess_threshold, max_moves, correlation_threshold, deadline)
+    settings = (ess_threshold, max_moves, correlation_threshold, deadline, np.asarray(switches, dtype=int))
     runs = [_Chain(loglik, gradient, dim, particles, rng, *settings).run() for _ in range(chains)]
     moves = sum(r.moves for r in runs)
     return SMCRun(
@@ -128,13 +135,14 @@ def _systematic(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 class _Chain:
     """One SMC run; its state is the population ``x`` (P, D) and the likelihood ``ll`` (P,) there."""
 
-    def __init__(self, loglik, gradient, dim, n, rng, ess_threshold, max_moves, correlation_threshold, deadline):
+    def __init__(self, loglik, gradient, dim, n, rng, ess_threshold, max_moves, correlation_threshold, deadline, switches):
         self.loglik, self.gradient, self.dim, self.n, self.rng = loglik, gradient, dim, n, rng
-        self.ess_threshold, self.max_moves, self.threshold, self.deadline = (
+        self.ess_threshold, self.max_moves, self.threshold, self.deadline, self.switches = (
             ess_threshold,
             max_moves,
             correlation_threshold,
             deadline,
+            switches,
         )
         self.log_ml, self.stages, self.moves, self.accepted, self.evaluations = 0.0, 0, 0, 0.0, 0
         self.scale = 2.38 / math.sqrt(dim)  # random walk, in units of the population's spread
@@ -180,6 +188,8 @@ class _Chain:
             _check_time(self.deadline)
             rate = self._hmc(beta, chol) if self.gradient is not None else self._random_walk(beta, chol)
             self.moves, self.accepted = self.moves + 1, self.accepted + rate
+            if len(self.switches):
+                self._redraw_switch(beta)
             if _mean_abs_correlation(start, self.x) < self.threshold:
                 break
 
@@ -187,6 +197,17 @@ class _Chain:
         take = np.log(self.rng.random(self.n)) < log_ratio
         self.x[take], self.ll[take] = proposal[take], value[take]
         return float(take.mean())
+
+    def _redraw_switch(self, beta: float) -> float:
+        """Every particle redraws one of its switch coordinates from the prior (``N(0, 1)``, so the prior ratio
+        cancels): a Metropolis-within-Gibbs move accepted by the tempered likelihood ratio."""
+        proposal = self.x.copy()
+        column = self.switches[self.rng.integers(len(self.switches), size=self.n)]
+        proposal[np.arange(self.n), column] = self.rng.standard_normal(self.n)
+        value, ok = self.loglik(proposal)
+        self.evaluations += self.n
+        value = np.where(ok & ~np.isnan(value), value, -np.inf)
+        return self._accept(beta * (value - self.ll), proposal, value)
 
     def _random_walk(self, beta: float, chol: np.ndarray) -> float:
         proposal = self.x + self.scale * self.rng.standard_normal(self.x.shape) @ chol.T

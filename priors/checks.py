@@ -108,19 +108,21 @@ def cooldown_gain_ratio(parent_at, branch_final: float, end: float) -> float:
     return float((parent_at(end) - branch_final) / stable)
 
 
-def law_cooldown_gain_ratios(lr_at, n: int, *, seed: int = 0, weights: dict[str, float] | None = None) -> np.ndarray:
+def law_cooldown_gain_ratios(lr_at, n: int, *, seed: int = 0, weights: dict[str, float] | None = None, config=None) -> np.ndarray:
     """:func:`cooldown_gain_ratio` of ``n`` curves of the schedule-aware laws (mixed by ``weights``,
-    default the prior's source weights), each under a constant lr and under ``lr_at(u)``, a
-    schedule relative to its peak at normalized times ``u`` in [0, 1]."""
+    default the prior's source weights) under the laws' priors of ``config`` (a PriorConfig, default
+    the default one), each under a constant lr and under ``lr_at(u)``, a schedule relative to its
+    peak at normalized times ``u`` in [0, 1]."""
     import torch
 
     from priors.config import SOURCES, PriorConfig
-    from priors.laws import SCHEDULE_LAWS
+    from priors.laws import SCHEDULE_LAWS, schedule_law_priors
     from priors.parameters import params_from_uniform
     from priors.schedules import interpolate, schedule_grid
 
+    config = config or PriorConfig()
     if weights is None:
-        w = dict(zip(SOURCES, PriorConfig().source_weights))
+        w = dict(zip(SOURCES, config.source_weights))
         weights = {name: w[name] for name in SCHEDULE_LAWS}
     total = sum(weights.values())
     u = np.linspace(0.0, 1.0, 1025)
@@ -129,9 +131,9 @@ def law_cooldown_gain_ratios(lr_at, n: int, *, seed: int = 0, weights: dict[str,
     g = torch.Generator().manual_seed(seed)
     out = []
     for name, weight in weights.items():
-        law = SCHEDULE_LAWS[name]
+        law, priors = SCHEDULE_LAWS[name], schedule_law_priors(name, config.laws)
         k = int(round(n * weight / total))
-        drawn = params_from_uniform(law.priors, torch.rand(k, len(law.priors), generator=g, dtype=torch.float64))
+        drawn = params_from_uniform(priors, torch.rand(k, len(priors), generator=g, dtype=torch.float64))
         params = law.law_params({p: v.numpy() for p, v in drawn.items()})
         ends = {}
         for label, grid in grids.items():

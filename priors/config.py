@@ -74,6 +74,43 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class LawConfig:
+    """Parameter priors of the schedule-aware laws (:data:`priors.laws.SCHEDULE_LAWS`), in normalized units: time
+    as a fraction of the run, lr relative to its peak, so intrinsic time ``s1 <= 1``. Ranges are ``(low, high)``,
+    log-uniform unless said otherwise. (The schedule-free families keep LC-PFN's published priors, in ``priors.laws``.)
+
+    A cooldown's gain is drawn relative to the progress of the run's last doubling under a constant lr
+    (``tied_gain``, :func:`priors.laws.last_doubling`). The published multi-power fits of GPT models trained 24,000
+    steps at peak lr 3e-4 after 2,160 warmup steps (Luo et al. 2025, github.com/thu-yao-01-luo/MultiPowerLaw: 25M,
+    100M, 400M parameters) have gains 1.48, 1.58 and 1.77 and C of 2,700, 3,100 and 2,500 in these units (the 25M
+    fit: A 0.19, alpha 0.51, s0 0.045, B 0.11); our byte-level LMs (benchmarks/lm_curves.py) gain about 0.9. The gain
+    is log-normal around 1 (centred at 1.3 the PFN predicted the byte-level LMs' cooldowns twice too deep and left the
+    25M GPT's as shallow as before), C log-uniform around 3,000. A 20 % cooldown then ends 0.4-0.7 of the stable
+    phase's drop from 40 % to 80 % of the run below a constant lr, as real LLM runs do. Drawn independently of A
+    (prior v1), a cooldown's gain was unpredictable from the run before it, and the PFN predicted a tenth of real gains.
+    """
+
+    # The power term L0 + A (s1 + s0)^-alpha that all three laws share.
+    L0: tuple[float, float] = (0.02, 20.0)
+    A: tuple[float, float] = (0.1, 1.0)
+    alpha: tuple[float, float] = (0.15, 1.2)  # uniform
+    s0: tuple[float, float] = (1e-3, 0.3)
+    tied_gain: tuple[float, float] = (0.0, 0.45)  # multi-power and annealing laws: log-normal (mean, sd of the log)
+    multi_power_C: tuple[float, float] = (300.0, 3e4)
+    multi_power_beta: tuple[float, float] = (0.3, 1.0)  # uniform
+    multi_power_gamma: tuple[float, float] = (0.3, 1.3)  # uniform
+    annealing_decay_time: tuple[float, float] = (0.005, 0.2)
+    # The intrinsic-time law's noise floor, x the last doubling: untied from the progress (small networks plateau at
+    # it and then jump at each lr drop).
+    noise_gain: tuple[float, float] = (0.1, 10.0)
+    noise_rho: tuple[float, float] = (1.1, 2.0)  # uniform
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            object.__setattr__(self, f.name, tuple(float(v) for v in getattr(self, f.name)))
+
+
+@dataclass(frozen=True)
 class PriorConfig:
     """Every constant of the prior: mixture weights, ranges and knobs. JSON round-trippable via ``asdict``
     (the model card holds it, enough to rebuild the prior that trained the model). Ranges are
@@ -108,6 +145,7 @@ class PriorConfig:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     noise: NoiseConfig = field(default_factory=NoiseConfig)
+    laws: LawConfig = field(default_factory=LawConfig)
 
     def time_scale_prior(self) -> LogNormal:
         """LC-PFN epochs per run: the families' laws live in LC-PFN's epoch units (1..100)."""
@@ -123,6 +161,6 @@ class PriorConfig:
             value = getattr(self, f.name)
             if isinstance(value, list):
                 object.__setattr__(self, f.name, tuple(float(v) for v in value))
-        for name, kind in (("logging", LoggingConfig), ("schedule", ScheduleConfig), ("noise", NoiseConfig)):
+        for name, kind in (("logging", LoggingConfig), ("schedule", ScheduleConfig), ("noise", NoiseConfig), ("laws", LawConfig)):
             if isinstance(getattr(self, name), dict):
                 object.__setattr__(self, name, kind(**getattr(self, name)))

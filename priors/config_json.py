@@ -1,7 +1,7 @@
 """Frozen config dataclasses from JSON, checked key by key: ``--prior my_prior.json``, ``--config my_train.json``.
 
 A JSON object overrides the fields it names on a base config (the defaults, or a
-training preset); nested configs (``noise``, ``schedule``, ``model``) may be given in
+training preset); nested configs (``noise``, ``schedule``, ``laws``, ``model``) may be given in
 part. Unknown keys, wrong types and values out of range are :class:`ConfigError`
 naming the key (``prior.noise.p_spike must be in [0, 1], got 1.5``).
 
@@ -29,7 +29,7 @@ from typing import Any
 from priors.errors import LCPFNError
 
 # Pairs that are (location, scale) or (median, spread) rather than (low, high) ranges.
-NOT_RANGES = {"family_time_scale", "lcpfn_log_sigma"}
+NOT_RANGES = {"family_time_scale", "lcpfn_log_sigma", "tied_gain"}
 
 
 class ConfigError(LCPFNError, ValueError):

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from priors.config import LawConfig
 from priors.parameters import Distribution, LogNormal, LogUniform, Normal, OneMinus, Uniform
 from priors.schedules import ScheduleGrid, annealing_area
 
@@ -284,50 +285,40 @@ def _with_gain(name: str, scale: Callable):
     return derive
 
 
-# Normalized units: u in [0, 1] is the fraction of the run, lr in [0, 1] relative to
-# peak, so s1 <= 1. A cooldown's gain is drawn relative to the progress of the run's
-# last doubling under a constant lr (``gain``). The published multi-power fits of GPT
-# models trained 24,000 steps at peak lr 3e-4 after 2,160 warmup steps (Luo et al. 2025,
-# github.com/thu-yao-01-luo/MultiPowerLaw: 25M, 100M, 400M parameters) have gains 1.48,
-# 1.58 and 1.77 and C of 2,700, 3,100 and 2,500 in these units (the 25M fit: A 0.19,
-# alpha 0.51, s0 0.045, B 0.11), our byte-level LMs (benchmarks/lm_curves.py) gain about
-# 0.9. The gain is log-normal around 1 (a prior centred at 1.3 made the PFN predict the
-# byte-level LMs' cooldowns twice too deep, and left the 25M GPT's as shallow as before:
-# there the PFN is not limited by the centre), C log-uniform around 3,000. A 20 %
-# cooldown then ends 0.4-0.7 of the stable phase's drop from 40 % to 80 % of the run below
-# a constant lr, as real LLM runs do. Drawn independently of A (prior v1), a cooldown's
-# gain was unpredictable from the run before it, and the PFN predicted a tenth of real gains.
-_POWER = {"L0": LogUniform(0.02, 20.0), "A": LogUniform(0.1, 1.0), "alpha": Uniform(0.15, 1.2), "s0": LogUniform(1e-3, 0.3)}
-_TIED_GAIN = LogNormal(0.0, 0.45)
+def schedule_law_priors(name: str, cfg: LawConfig) -> dict[str, Distribution]:
+    """The prior over the parameters a schedule-aware law draws (see :class:`~priors.config.LawConfig`), in the
+    order the sampler reads its uniforms."""
+    power = {"L0": LogUniform(*cfg.L0), "A": LogUniform(*cfg.A), "alpha": Uniform(*cfg.alpha), "s0": LogUniform(*cfg.s0)}
+    tied = LogNormal(*cfg.tied_gain)
+    if name == "multi_power":
+        return {**power, "gain": tied, **progress_drop_priors(cfg)}
+    if name == "lr_annealing":
+        return {**power, "gain": tied, "decay_time": LogUniform(*cfg.annealing_decay_time)}
+    if name == "intrinsic_time":
+        return {**power, "gain": LogUniform(*cfg.noise_gain), "rho": Uniform(*cfg.noise_rho)}
+    raise KeyError(f"{name!r} is not a schedule-aware law; they are {list(SCHEDULE_LAWS)}")
 
-SCHEDULE_LAWS: dict[str, Law] = {
-    law.name: law
-    for law in [
-        Law(
-            "multi_power",
-            multi_power,
-            {**_POWER, "gain": _TIED_GAIN, "C": LogUniform(300.0, 3e4), "beta": Uniform(0.3, 1.0), "gamma": Uniform(0.3, 1.3)},
-            schedule_aware=True,
-            derive=_with_gain("B", lambda gain, p: gain),
-        ),
-        Law(
-            "lr_annealing",
-            lr_annealing,
-            {**_POWER, "gain": _TIED_GAIN, "decay_time": LogUniform(0.005, 0.2)},
-            schedule_aware=True,
+
+def progress_drop_priors(cfg: LawConfig) -> dict[str, Distribution]:
+    """How the multi-power law realizes a loss drop after an lr decrease (``C``, ``beta``, ``gamma``); the
+    ``progress`` source realizes its jumps at lr drops the same way."""
+    return {"C": LogUniform(*cfg.multi_power_C), "beta": Uniform(*cfg.multi_power_beta), "gamma": Uniform(*cfg.multi_power_gamma)}
+
+
+def schedule_laws(cfg: LawConfig) -> dict[str, Law]:
+    """The schedule-aware laws with the parameter priors of ``cfg``."""
+    return {
+        name: Law(name, fn, schedule_law_priors(name, cfg), schedule_aware=True, derive=derive)
+        for name, fn, derive in (
+            ("multi_power", multi_power, _with_gain("B", lambda gain, p: gain)),
             # A full decay realizes S2 -> decay_time, so C = gain / decay_time.
-            derive=_with_gain("C", lambda gain, p: gain / p["decay_time"]),
-        ),
-        Law(
-            "intrinsic_time",
-            intrinsic_time,
-            # The noise floor a constant lr holds the loss at: untied from the progress
-            # (small networks plateau at it and then jump at each lr drop).
-            {**_POWER, "gain": LogUniform(0.1, 10.0), "rho": Uniform(1.1, 2.0)},
-            schedule_aware=True,
-            derive=_with_gain("noise", lambda gain, p: gain),
-        ),
-    ]
-}
+            ("lr_annealing", lr_annealing, _with_gain("C", lambda gain, p: gain / p["decay_time"])),
+            ("intrinsic_time", intrinsic_time, _with_gain("noise", lambda gain, p: gain)),
+        )
+    }
+
+
+# With the default priors; the prior's own are ``schedule_laws(PriorConfig.laws)`` (the model card's may differ).
+SCHEDULE_LAWS: dict[str, Law] = schedule_laws(LawConfig())
 
 LAWS: dict[str, Law] = {**FAMILIES, **SCHEDULE_LAWS}

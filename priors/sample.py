@@ -35,7 +35,7 @@ from dataclasses import dataclass, fields
 
 import torch
 
-from priors.config import SOURCES, LoggingConfig, PriorConfig
+from priors.config import SOURCES, LawConfig, LoggingConfig, PriorConfig
 from priors.laws import (
     FAMILIES,
     LCPFN_FAMILIES,
@@ -48,6 +48,8 @@ from priors.laws import (
     multi_power,
     positive_pow,
     power_term,
+    progress_drop_priors,
+    schedule_law_priors,
 )
 from priors.noise import (
     EVENTS_UNIFORMS,
@@ -393,7 +395,7 @@ def _schedule_candidates(name: str, u, gaps, cfg: PriorConfig):
     times_u, horizon_u, known_u, schedule_u, params_u, warp_u, events_u, transient_u = u.split(_schedule_columns(name), 1)
     t = logging_times(times_u, gaps, cfg.logging, cfg.p_log_from_zero)
     horizon = LogUniform(*cfg.law_horizon).from_uniform(horizon_u)
-    params = law.law_params(params_from_uniform(law.priors, params_u), torch)
+    params = law.law_params(params_from_uniform(schedule_law_priors(name, cfg.laws), params_u), torch)
     sched = schedules_from_uniform(schedule_u, cfg.schedule)
     warp, events = warp_from_uniform(warp_u, cfg.noise), events_from_uniform(events_u, cfg.noise, cfg.noise.p_overfit_law)
     transient = _transient(transient_u, params["A"], cfg)
@@ -471,9 +473,8 @@ def _schedule_curves(law: Callable, cells: int, u, sched: ScheduleParams, params
 # as the multi-power law realizes its loss drops, of a random share of the curve's own
 # gain (large on a curve that plateaued at a high lr). Shown as an accuracy (metric 0),
 # error rate (1), score (2) or loss (5).
-_DROP_PRIORS = {k: SCHEDULE_LAWS["multi_power"].priors[k] for k in ("C", "beta", "gamma")}
 _PROGRESS_COLUMNS = (
-    TIMES_UNIFORMS, 1, 1, SCHEDULE_UNIFORMS, 1, 1, WARP_UNIFORMS, EVENTS_UNIFORMS, 1, len(_DROP_PRIORS),
+    TIMES_UNIFORMS, 1, 1, SCHEDULE_UNIFORMS, 1, 1, WARP_UNIFORMS, EVENTS_UNIFORMS, 1, len(progress_drop_priors(LawConfig())),
     1, len(_NAMES), len(_NAMES), _n_params(_NAMES),
 )  # fmt: skip
 
@@ -513,7 +514,7 @@ def _progress_curves(u, gaps, cfg: PriorConfig):
     epochs = (torch.cat([at_uw(grid.s1), s1_end], 1) * cfg.time_scale_prior().from_uniform(scale_u)).clamp(min=1e-3)
     mix = _mixture(epochs, family_weights(pick_u, include_u, weight_u, cfg.family_inclusion, torch), params_u, _NAMES)
     y, end = mix[:, :-1], mix[:, -1:]
-    drop_params = params_from_uniform(_DROP_PRIORS, drop_u)
+    drop_params = params_from_uniform(progress_drop_priors(cfg.laws), drop_u)
     realized = law_at_grid(multi_power, grid, {"L0": 0.0, "A": 0.0, "alpha": 1.0, "s0": 1.0, "B": -1.0, **drop_params})
     jump = LogUniform(*cfg.lr_drop_jump).from_uniform(jump_u) * (end - y[:, :1])
     y = add_events(t, y + jump * at_uw(realized), -1.0, events)

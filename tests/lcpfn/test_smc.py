@@ -63,6 +63,28 @@ def test_a_bimodal_posterior_keeps_both_modes_in_proportion():
     np.testing.assert_allclose(right, 2 / 3, atol=0.05)
 
 
+def test_switch_redraws_leave_a_thresholded_choice_in_its_posterior_proportion():
+    # x0 picks one of two laws through a threshold (no gradient): law A (x0 < 0) explains the observation of x1
+    # three times better. Both chains must split 3:1, and x1 follow each law's own posterior.
+    def loglik(x):
+        a = x[:, 0] < 0
+        ll = -0.5 * ((x[:, 1] - np.where(a, 1.0, -1.0)) / 0.5) ** 2 + np.where(a, math.log(3.0), 0.0)
+        return ll, np.ones(len(x), bool)
+
+    def with_gradient(x):
+        a = x[:, 0] < 0
+        grad = np.zeros_like(x)
+        grad[:, 1] = -(x[:, 1] - np.where(a, 1.0, -1.0)) / 0.25
+        return (*loglik(x), grad)
+
+    # Evidence of each law: N(±1; 0, 1 + 0.25), equal by symmetry, so the weights are 3:1.
+    run = smc(loglik, 2, particles=4000, chains=2, rng=np.random.default_rng(3), gradient=with_gradient, switches=[0])
+    share_a = (run.particles[..., 0] < 0).mean(axis=1)
+    np.testing.assert_allclose(share_a, 0.75, atol=0.03)
+    a = run.particles[..., 0] < 0
+    assert run.particles[..., 1][a].mean() == pytest.approx(0.8, abs=0.03)  # posterior mean 1 / 1.25
+
+
 def test_a_passed_deadline_stops_the_run():
     with pytest.raises(OutOfTime):
         smc(_gaussian_observation(1.0, 0.01), 2, particles=500, chains=1, rng=np.random.default_rng(0), deadline=time.monotonic())

@@ -41,11 +41,35 @@ def test_partial_files_override_only_what_they_name(p_spike, p_known, grid, cool
         ({"source_weights": [1, -1, 0, 0, 0, 0]}, "source_weights must be 6 non-negative weights"),
         ({"schedule": {"max_drops": 9}}, "max_drops must be in"),
         ({"logging": []}, "logging must be a JSON object"),
+        ({"laws": {"multi_power_C": [0, 3000]}}, "laws.multi_power_C is a log-uniform range: needs low > 0"),
     ],
 )
 def test_bad_settings_name_the_key_and_the_allowed_range(data, message):
     with pytest.raises(ConfigError, match=message):
         config_from_json(PriorConfig, data)
+
+
+def test_law_priors_are_settings_of_the_prior_and_reach_the_sampler():
+    import torch
+
+    from priors.config import SOURCES
+    from priors.laws import SCHEDULE_LAWS, schedule_law_priors
+    from priors.parameters import LogNormal, LogUniform
+    from priors.sample import sample
+
+    cfg = config_from_json(PriorConfig, {"laws": {"tied_gain": [0.5, 0.2], "multi_power_C": [100, 200]}})
+    assert schedule_law_priors("multi_power", cfg.laws)["gain"] == LogNormal(0.5, 0.2)  # (mean, sd of the log): any order
+    assert schedule_law_priors("lr_annealing", cfg.laws)["gain"] == LogNormal(0.5, 0.2)
+    assert schedule_law_priors("multi_power", cfg.laws)["C"] == LogUniform(100.0, 200.0)
+    assert {n: schedule_law_priors(n, PriorConfig().laws) for n in SCHEDULE_LAWS} == {
+        n: law.priors for n, law in SCHEDULE_LAWS.items()
+    }
+    only_laws = dataclasses.replace(cfg, source_weights=(0, 0, 1, 0, 0, 0))
+    default = dataclasses.replace(PriorConfig(), source_weights=(0, 0, 1, 0, 0, 0))
+    a, b = (sample(torch.Generator().manual_seed(0), 64, 20, config=c) for c in (default, only_laws))
+    assert (a.source == SOURCES.index("multi_power")).all()
+    assert not torch.allclose(a.y_clean, b.y_clean)
+    assert torch.equal(a.x, b.x)  # the same uniforms, other parameters
 
 
 def test_config_error_is_a_value_error():
