@@ -111,9 +111,17 @@ def multi_power(u, s1, grid: ScheduleGrid, *, L0, A, alpha, s0, B, C, beta, gamm
     a power law in intrinsic time minus a loss drop that each lr decrease
     realizes gradually as intrinsic time passes after it. ``s0`` is the warmup
     area when ``s1`` excludes warmup.
+
+    A grid cell's decrease counts from the middle of the cell (in intrinsic time), at
+    the lr there: counted from the cell's end at its final lr, a 20 % cooldown on the
+    prior's 32-cell grid realized 13-16 % less than the law does (its last cell's drop
+    not at all), and the PFN learned too shallow cooldowns; from the middle it is
+    within 8 % of a 1,024-cell grid for linear, cosine and 1-sqrt decays.
     """
-    elapsed = xp.clip(s1[..., :, None] - grid.s1[..., None, :], 0.0, math.inf)  # (..., N, G)
-    lr = xp.clip(grid.lr, _LR_FLOOR, math.inf)[..., None, :]
+    lr_mid = grid.lr + 0.5 * grid.drop
+    s1_mid = grid.s1 - 0.5 * grid.width * lr_mid  # (s1 at the cell's start + at its end) / 2 where the lr falls
+    elapsed = xp.clip(s1[..., :, None] - s1_mid[..., None, :], 0.0, math.inf)  # (..., N, G)
+    lr = xp.clip(lr_mid, _LR_FLOOR, math.inf)[..., None, :]
     rate = _pair(C) * positive_pow(lr, -_pair(gamma), xp)
     realized = 1.0 - positive_pow(rate * elapsed + 1.0, -_pair(beta), xp)
     drop = xp.sum(grid.drop[..., None, :] * realized, axis=-1)

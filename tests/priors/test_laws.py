@@ -121,6 +121,26 @@ def test_multi_power_without_lr_drops_is_a_power_law():
     np.testing.assert_allclose(got, L.power_term(grid.s1, **p))
 
 
+@pytest.mark.parametrize("shape", ["linear", "cosine"])
+def test_multi_power_cooldown_gain_on_the_prior_grid_matches_a_fine_grid(shape):
+    def lr_at(u):
+        if shape == "linear":
+            return np.where(u < 0.8, 1.0, np.clip((1.0 - u) / 0.2, 0.0, 1.0))  # WSD, 20 % cooldown
+        return 0.5 * (1.0 + np.cos(np.pi * u))
+
+    def gain(cells, C, beta, gamma):
+        u = np.linspace(0.0, 1.0, cells + 1)
+        end = []
+        for lr in (np.ones_like(u), lr_at(u)):
+            grid = S.schedule_grid(u, lr)
+            p = {"L0": 1.0, "A": 0.19, "alpha": 0.51, "s0": 0.045, "B": 0.11, "C": C, "beta": beta, "gamma": gamma}
+            end.append(L.multi_power(u[-1:], grid.s1[-1:], grid, **p)[-1])
+        return end[0] - end[1]
+
+    for C, beta, gamma in [(3000.0, 0.58, 0.64), (300.0, 0.5, 0.8), (3e4, 0.9, 0.4), (1000.0, 0.3, 1.2)]:
+        assert gain(32, C, beta, gamma) == pytest.approx(gain(1024, C, beta, gamma), rel=0.06)
+
+
 def test_intrinsic_time_noise_term_settles_at_noise_times_lr():
     u = np.linspace(0.0, 1.0, 2001)
     for lr in (1.0, 0.25):
