@@ -112,7 +112,7 @@ def finetune(base: str | Path, curves_path: str | Path, out: str | Path, *, conf
     """Fine-tune ``base`` on the runs in ``curves_path``; returns the path of the best checkpoint."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    model, cfg, _ = load_base(base)
+    model, cfg, base_curves = load_base(base)
     train_runs, held = split(real_curves(curves_path), holdout)
     if not train_runs or not held:
         raise ValueError(f"need runs to train on and held-out runs, got {len(train_runs)} and {len(held)}")
@@ -126,7 +126,12 @@ def finetune(base: str | Path, curves_path: str | Path, out: str | Path, *, conf
     rows = [{"step": 0, **_scores(model, held)}]
     best = _mean_ll(rows[0])
     ft_cfg = replace(cfg, preset=f"{cfg.preset}+finetuned", steps=config.steps)
-    _save_atomic({"model": model.state_dict(), "step": 0, "config": ft_cfg.to_json()}, out / "best.pt")
+
+    def keep(step: int) -> None:  # the base's prior curves and those mixed into each step so far
+        state = {"model": model.state_dict(), "step": step, "config": ft_cfg.to_json()}
+        _save_atomic({**state, "curves_seen": base_curves + step * n_prior}, out / "best.pt")
+
+    keep(0)
     model.train()
     for step in range(config.steps):
         for group in opt.param_groups:
@@ -152,7 +157,7 @@ def finetune(base: str | Path, curves_path: str | Path, out: str | Path, *, conf
             log.info("step %d: held-out ll %.3f", step + 1, _mean_ll(row))
             if _mean_ll(row) > best:
                 best = _mean_ll(row)
-                _save_atomic({"model": model.state_dict(), "step": step + 1, "config": ft_cfg.to_json()}, out / "best.pt")
+                keep(step + 1)
     with (out / "metrics.csv").open("w", newline="") as f:
         w = csv.DictWriter(f, ["step", "loss"] + [k for k in rows[0] if k != "step"])
         w.writeheader()

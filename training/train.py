@@ -418,8 +418,11 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[PFN, TrainCo
 
 
 def curves_seen(path: str | Path) -> int:
-    """Prior curves the model of a ``checkpoint.pt`` was trained on, those of the model it started from included."""
+    """Prior curves the model of a checkpoint was trained on, those of the model it started from included
+    (a fine-tune's ``best.pt`` records its own count)."""
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if "curves_seen" in ckpt:
+        return int(ckpt["curves_seen"])
     cfg = TrainConfig.from_json(ckpt["config"])
     return int(ckpt["step"]) * cfg.batch_size + int(ckpt.get("inherited_curves", 0))
 

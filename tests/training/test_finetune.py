@@ -7,11 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import lcpfn
 from training.evaluate import real_curves
 from training.export import export
 from training.finetune import FinetuneConfig, finetune, load_base, split
+from training.train import curves_seen
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "torch_real_dev.jsonl.gz"
 
@@ -41,6 +43,9 @@ def test_finetuning_improves_the_held_out_runs_and_exports_a_loadable_model(tiny
     export(best, tmp_path / "ft.onnx")
     model = lcpfn.load(tmp_path / "ft.onnx")
     assert model.card["training"]["preset"] == "tiny+finetuned"
+    # The card counts the base's prior curves and the prior half of every fine-tuning step up to the best one.
+    best_step = torch.load(best, weights_only=True)["step"]
+    assert model.card["training"]["curves_seen"] == curves_seen(run / "checkpoint.pt") + best_step * 8
     assert np.isfinite(model.predict([1, 2, 3, 4], [2.0, 1.5, 1.2, 1.1], horizon=50).median).all()
     # The exported weights are a base to fine-tune from again.
     again, cfg, _ = load_base(tmp_path / "ft.safetensors")
