@@ -411,20 +411,13 @@ def train(
 def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[PFN, TrainConfig, int]:
     """The trained model (eval mode), its config and step from a ``checkpoint.pt``."""
     ckpt = torch.load(path, map_location=device, weights_only=True)
-    cfg = TrainConfig.from_json(ckpt["config"])
-    model = PFN(cfg.model)
-    model.load_state_dict(ckpt["model"])
-    return model.eval(), cfg, int(ckpt["step"])
+    return (*_model_of(ckpt), int(ckpt["step"]))
 
 
 def curves_seen(path: str | Path) -> int:
     """Prior curves the model of a checkpoint was trained on, those of the model it started from included
     (a fine-tune's ``best.pt`` records its own count)."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    if "curves_seen" in ckpt:
-        return int(ckpt["curves_seen"])
-    cfg = TrainConfig.from_json(ckpt["config"])
-    return int(ckpt["step"]) * cfg.batch_size + int(ckpt.get("inherited_curves", 0))
+    return _curves_of(torch.load(path, map_location="cpu", weights_only=True))
 
 
 def load_base(path: str | Path) -> tuple[PFN, TrainConfig, int]:
@@ -439,8 +432,22 @@ def load_base(path: str | Path) -> tuple[PFN, TrainConfig, int]:
         model = PFN(cfg.model)
         model.load_state_dict(load_file(str(path)))
         return model, cfg, int(card["training"]["curves_seen"])
-    model, cfg, _ = load_checkpoint(path)
-    return model, cfg, curves_seen(path)
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    return (*_model_of(ckpt), _curves_of(ckpt))
+
+
+def _model_of(ckpt: dict) -> tuple[PFN, TrainConfig]:
+    cfg = TrainConfig.from_json(ckpt["config"])
+    model = PFN(cfg.model)
+    model.load_state_dict(ckpt["model"])
+    return model.eval(), cfg
+
+
+def _curves_of(ckpt: dict) -> int:
+    if "curves_seen" in ckpt:
+        return int(ckpt["curves_seen"])
+    cfg = TrainConfig.from_json(ckpt["config"])
+    return int(ckpt["step"]) * cfg.batch_size + int(ckpt.get("inherited_curves", 0))
 
 
 def main(argv: list[str] | None = None) -> None:
