@@ -52,6 +52,11 @@ def overfit(y: np.ndarray, direction: float) -> float:
     return float((better.max() - better[-1]) / span) if span > 0 else 0.0
 
 
+def ends_worse(y: np.ndarray, direction: float) -> float:
+    """1.0 for a curve whose last value is worse than its first (a validation loss that overfit past where it began)."""
+    return float(y[-1] * direction < y[0] * direction)
+
+
 def _running_median(y: np.ndarray, width: int = 5) -> np.ndarray:
     padded = np.pad(y, width // 2, mode="edge")
     return np.median(np.lib.stride_tricks.sliding_window_view(padded, width), axis=-1)

@@ -84,8 +84,9 @@ class Events:
 EVENTS_UNIFORMS = 12  # columns of ``u`` that :func:`events_from_uniform` reads
 
 
-def events_from_uniform(u: torch.Tensor, cfg: NoiseConfig, p_overfit: float) -> Events:
-    """Events from uniforms ``(k, EVENTS_UNIFORMS)``; a curve overfits with probability ``p_overfit`` (set by its source)."""
+def events_from_uniform(u: torch.Tensor, cfg: NoiseConfig, p_overfit: float, loss: torch.Tensor | bool) -> Events:
+    """Events from uniforms ``(k, EVENTS_UNIFORMS)``; a curve overfits with probability ``p_overfit`` (set by its source),
+    by ``cfg.overfit_size_loss`` where ``loss`` (``(k, 1)`` or one bool for all) and ``cfg.overfit_size`` elsewhere."""
     has_spike, at, height, recovery, diverges, onset, rate, size, overfits, ov_onset, ov_size, ov_power = u.split(1, dim=1)
     return Events(
         has_spike=has_spike < cfg.p_spike,
@@ -98,7 +99,11 @@ def events_from_uniform(u: torch.Tensor, cfg: NoiseConfig, p_overfit: float) -> 
         size=0.5 + size,
         overfits=overfits < p_overfit,
         overfit_onset=LogUniform(*cfg.overfit_onset).from_uniform(ov_onset),
-        overfit_size=LogUniform(*cfg.overfit_size).from_uniform(ov_size),
+        overfit_size=torch.where(
+            torch.as_tensor(loss, device=u.device),
+            LogUniform(*cfg.overfit_size_loss).from_uniform(ov_size),
+            LogUniform(*cfg.overfit_size).from_uniform(ov_size),
+        ),
         overfit_power=LogUniform(*cfg.overfit_power).from_uniform(ov_power),
     )
 

@@ -316,7 +316,7 @@ def _family_setup(u, cfg: PriorConfig):
     scale = cfg.time_scale_prior().from_uniform(scale_u)
     metric = _metric(metric_u[:, 0], (0, 1, 2), cfg.family_metrics)
     w = family_weights(pick_u, include_u, weight_u, cfg.family_inclusion, torch)
-    warp, events = warp_from_uniform(warp_u, cfg.noise), events_from_uniform(events_u, cfg.noise, cfg.noise.p_overfit)
+    warp, events = warp_from_uniform(warp_u, cfg.noise), events_from_uniform(events_u, cfg.noise, cfg.noise.p_overfit, False)
     return times_u, horizon, scale, metric, warp, events, w, params_u
 
 
@@ -329,12 +329,21 @@ def _families_ends_ok(u, n: int, cfg: PriorConfig) -> torch.Tensor:
 def _family_curves(u, gaps, cfg: PriorConfig):
     times_u, horizon, scale, metric, warp, events, w, params_u = _family_setup(u, cfg)
     t = logging_times(times_u, gaps, cfg.logging)
-    y = _mixture(_epochs(t, warp, scale), w, params_u, _NAMES)
-    y = add_events(t, y, -1.0, events)
+    law = _mixture(_epochs(t, warp, scale), w, params_u, _NAMES)
+    y = add_events(t, law, -1.0, events)
     no_sigma = torch.full_like(horizon[:, 0], math.nan)
     rows = {"x": t * horizon, "y_clean": y, "cum_lr": t, "horizon": horizon[:, 0], "metric": metric, "sigma": no_sigma,
             "log_spaced": _log_spaced(times_u, cfg.logging)[:, 0]}  # fmt: skip
-    return {**rows, **_constant_schedule(t)}, is_family_curve(y, torch)
+    return {**rows, **_constant_schedule(t)}, is_family_curve(law, torch) & _within(y, 0.0, 1.0)
+
+
+def _within(y: torch.Tensor, lower, upper) -> torch.Tensor:
+    """``(k,)``: rows ``(k, m)`` inside ``[lower, upper]`` (per row ``(k, 1)`` or one number) everywhere.
+
+    The prior checks the improving law before its events and only this after them: overfitting may end a run worse
+    than it started (real small-network losses do, an eighth of them), but an accuracy never leaves [0, 1].
+    """
+    return torch.all((y >= lower) & (y <= upper), dim=-1)  # false for NaN
 
 
 def _epochs(u: torch.Tensor, warp: Warp, scale: torch.Tensor) -> torch.Tensor:
@@ -397,9 +406,9 @@ def _schedule_candidates(name: str, u, gaps, cfg: PriorConfig):
     horizon = LogUniform(*cfg.law_horizon).from_uniform(horizon_u)
     params = law.law_params(params_from_uniform(schedule_law_priors(name, cfg.laws), params_u), torch)
     sched = schedules_from_uniform(schedule_u, cfg.schedule)
-    warp, events = warp_from_uniform(warp_u, cfg.noise), events_from_uniform(events_u, cfg.noise, cfg.noise.p_overfit_law)
+    warp, events = warp_from_uniform(warp_u, cfg.noise), events_from_uniform(events_u, cfg.noise, cfg.noise.p_overfit_law, True)
     transient = _transient(transient_u, params["A"], cfg)
-    y, lr, cum_lr, anneal_area = _schedule_curves(law.fn, cfg.grid_size, t, sched, params, warp, events, transient)
+    y, clean, lr, cum_lr, anneal_area = _schedule_curves(law.fn, cfg.grid_size, t, sched, params, warp, events, transient)
     rows = {
         "x": t * horizon,
         "y_clean": y,
@@ -412,7 +421,7 @@ def _schedule_candidates(name: str, u, gaps, cfg: PriorConfig):
         "anneal_area": anneal_area,
         "known_schedule": known_u[:, 0] < cfg.p_known_schedule,
     }
-    return rows, is_loss_curve(y, torch)
+    return rows, is_loss_curve(clean, torch) & _within(y, 0.0, math.inf)
 
 
 # One entry point per law, so that each compiles into a cache of its own: torch.compile
@@ -453,8 +462,8 @@ def _transient(u: torch.Tensor, amplitude: torch.Tensor, cfg: PriorConfig) -> tu
 
 def _schedule_curves(law: Callable, cells: int, u, sched: ScheduleParams, params: dict, warp: Warp, events: Events,
                      transient: tuple[torch.Tensor, torch.Tensor]):  # fmt: skip
-    """Loss curves of ``law`` under ``sched`` at logged times ``u`` ``(k, n)``, with their
-    lr, intrinsic time and annealing area there; ``transient`` is (size, time) of :func:`~priors.laws.early_transient`."""
+    """Loss curves of ``law`` under ``sched`` at logged times ``u`` ``(k, n)`` with their events, the same before them, and
+    the lr, intrinsic time and annealing area there; ``transient`` is (size, time) of :func:`~priors.laws.early_transient`."""
     grid = _grid(sched, cells, u.shape[0], u.device)
     power = {p: params[p] for p in _POWER_PARAMS}
     # Pairwise sums cost grid², so the law runs on the grid only; what it adds
@@ -463,9 +472,8 @@ def _schedule_curves(law: Callable, cells: int, u, sched: ScheduleParams, params
     added = law_at_grid(law, grid, params) - power_term(grid.s1, xp=torch, **power)
     at_uw = _UniformLerp(warp_time(u, warp), cells)
     s1 = at_uw(grid.s1)
-    y = power_term(s1, xp=torch, **power) + at_uw(added) + early_transient(s1, *transient, xp=torch)
-    y = add_events(u, y, 1.0, events)
-    return (y, *_schedule_features(sched, grid, u, cells))
+    clean = power_term(s1, xp=torch, **power) + at_uw(added) + early_transient(s1, *transient, xp=torch)
+    return (add_events(u, clean, 1.0, events), clean, *_schedule_features(sched, grid, u, cells))
 
 
 # progress: the families under a random schedule, as small networks train. Progress
@@ -507,7 +515,10 @@ def _progress_curves(u, gaps, cfg: PriorConfig):
     horizon = LogUniform(*cfg.progress_horizon).from_uniform(horizon_u)
     sched = schedules_from_uniform(schedule_u, cfg.schedule)
     grid = _grid(sched, cells, t.shape[0], t.device)
-    warp, events = warp_from_uniform(warp_u, cfg.noise), events_from_uniform(events_u, cfg.noise, cfg.noise.p_overfit)
+    metric = _metric(metric_u[:, 0], (0, 1, 2, 5), cfg.progress_metrics)
+    loss = (metric == 5)[:, None]
+    warp = warp_from_uniform(warp_u, cfg.noise)
+    events = events_from_uniform(events_u, cfg.noise, cfg.noise.p_overfit, loss)
     at_uw = _UniformLerp(warp_time(t, warp), cells)
     s1_end = grid.s1[:, -1:]
     # The families in LC-PFN's epoch units at the logged intrinsic times, and at half and all of the run's.
@@ -517,8 +528,8 @@ def _progress_curves(u, gaps, cfg: PriorConfig):
     drop_params = params_from_uniform(progress_drop_priors(cfg.laws), drop_u)
     realized = law_at_grid(multi_power, grid, {"L0": 0.0, "A": 0.0, "alpha": 1.0, "s0": 1.0, "B": -1.0, **drop_params})
     jump = LogUniform(*cfg.lr_drop_jump).from_uniform(jump_u) * (end - y[:, :1])
-    y = add_events(t, y + jump * at_uw(realized), -1.0, events)
-    metric = _metric(metric_u[:, 0], (0, 1, 2, 5), cfg.progress_metrics)
+    law = y + jump * at_uw(realized)
+    y = add_events(t, law, -1.0, events)
     lr, cum_lr, anneal_area = _schedule_features(sched, grid, t, cells)
     rows = {
         "x": t * horizon,
@@ -532,7 +543,8 @@ def _progress_curves(u, gaps, cfg: PriorConfig):
         "anneal_area": anneal_area,
         "known_schedule": known_u[:, 0] < cfg.p_known_schedule,
     }
-    return rows, is_family_curve(y, torch)
+    # A loss is 1 - y here: it may rise past 1 (y below 0) as it overfits, never below 0.
+    return rows, is_family_curve(law, torch) & _within(y, torch.where(loss, -math.inf, 0.0), 1.0)
 
 
 _DRAWS = {

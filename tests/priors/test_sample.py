@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from priors import sample as P
-from priors.config import NoiseConfig
+from priors.config import NoiseConfig, PriorConfig
 
 
 @pytest.fixture(scope="module")
@@ -55,12 +55,22 @@ def test_every_source_appears(batch):
     assert (counts > 0).all(), dict(zip(P.SOURCES, counts.tolist()))
 
 
-def test_clean_curves_improve_in_their_direction(batch):
-    gain = batch.direction * (batch.y_clean[:, -1] - batch.y_clean[:, 0])
+def _end_gain(b: P.CurveBatch) -> tuple[torch.Tensor, torch.Tensor]:
     # float32 rounding after a large random offset may erase a tiny gain, never reverse it.
-    rounding = 1e-6 * batch.y_clean.abs().amax(1)
+    return b.direction * (b.y_clean[:, -1] - b.y_clean[:, 0]), 1e-6 * b.y_clean.abs().amax(1)
+
+
+def test_clean_curves_improve_in_their_direction_unless_an_event_turns_them():
+    calm = NoiseConfig(p_overfit=0.0, p_overfit_law=0.0, p_divergence=0.0, p_spike=0.0)
+    gain, rounding = _end_gain(P.sample(torch.Generator().manual_seed(3), 2000, 60, config=PriorConfig(noise=calm)))
     assert (gain >= -rounding).all()
     assert (gain > rounding).float().mean() > 0.99
+
+
+def test_overfitting_ends_some_runs_worse_than_they_started(batch):
+    gain, rounding = _end_gain(batch)
+    # Real small-network validation losses do, an eighth of them (tests/priors/test_checks.py).
+    assert 0.01 < (gain < -rounding).float().mean() < 0.15
 
 
 def test_schedule_laws_give_losses_and_schedule_free_curves_hide_the_schedule():
