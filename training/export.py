@@ -32,7 +32,7 @@ from lcpfn.model import PFN
 from priors.config import SOURCES
 from priors.sample import sample
 from training.batches import make_task, random_cut
-from training.train import curves_seen, load_checkpoint
+from training.train import curves_of, model_of
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,9 @@ def export(checkpoint: str | Path, out: str | Path, *, name: str | None = None, 
     """Write ``out`` (.onnx), its card (.json, with ``extra`` fields added) and the torch weights (.safetensors);
     returns the card."""
     checkpoint, out = Path(checkpoint), Path(out)
-    model, cfg, step = load_checkpoint(checkpoint)
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    model, cfg = model_of(ckpt)
+    step = int(ckpt["step"])
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         tmp_onnx = Path(tmp) / "model.onnx"
@@ -127,7 +129,7 @@ def export(checkpoint: str | Path, out: str | Path, *, name: str | None = None, 
         "training": {
             "preset": cfg.preset,
             "steps": step,
-            "curves_seen": curves_seen(checkpoint),
+            "curves_seen": curves_of(ckpt),
             "config": json.loads(cfg.to_json()),
             "validation": _validation(checkpoint.parent / "metrics.csv"),
         },

@@ -411,13 +411,13 @@ def train(
 def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[PFN, TrainConfig, int]:
     """The trained model (eval mode), its config and step from a ``checkpoint.pt``."""
     ckpt = torch.load(path, map_location=device, weights_only=True)
-    return (*_model_of(ckpt), int(ckpt["step"]))
+    return (*model_of(ckpt), int(ckpt["step"]))
 
 
 def curves_seen(path: str | Path) -> int:
     """Prior curves the model of a checkpoint was trained on, those of the model it started from included
     (a fine-tune's ``best.pt`` records its own count)."""
-    return _curves_of(torch.load(path, map_location="cpu", weights_only=True))
+    return curves_of(torch.load(path, map_location="cpu", weights_only=True))
 
 
 def load_base(path: str | Path) -> tuple[PFN, TrainConfig, int]:
@@ -433,17 +433,19 @@ def load_base(path: str | Path) -> tuple[PFN, TrainConfig, int]:
         model.load_state_dict(load_file(str(path)))
         return model, cfg, int(card["training"]["curves_seen"])
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    return (*_model_of(ckpt), _curves_of(ckpt))
+    return (*model_of(ckpt), curves_of(ckpt))
 
 
-def _model_of(ckpt: dict) -> tuple[PFN, TrainConfig]:
+def model_of(ckpt: dict) -> tuple[PFN, TrainConfig]:
+    """The model (eval mode) and config of a loaded ``checkpoint.pt`` (``torch.load``'s dict)."""
     cfg = TrainConfig.from_json(ckpt["config"])
     model = PFN(cfg.model)
     model.load_state_dict(ckpt["model"])
     return model.eval(), cfg
 
 
-def _curves_of(ckpt: dict) -> int:
+def curves_of(ckpt: dict) -> int:
+    """:func:`curves_seen` of a loaded ``checkpoint.pt``."""
     if "curves_seen" in ckpt:
         return int(ckpt["curves_seen"])
     cfg = TrainConfig.from_json(ckpt["config"])

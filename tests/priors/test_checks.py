@@ -78,9 +78,10 @@ def test_overfitting_of_real_small_networks_starts_early_and_rises_fast_as_in_th
 
 def test_small_network_losses_that_end_above_their_start_are_as_common_as_in_the_prior():
     real = np.array([C.ends_worse(np.asarray(r["y"]), -1.0) for r in _records("torch_real_dev") if r["metric"] == "loss"])
-    losses = SOURCES.index("progress")
+    progress = SOURCES.index("progress")
+    # Lower-is-better progress curves: losses, and the error rates a batch does not tell apart from them.
     prior = C.prior_statistic(
-        lambda x, y, lr, d: C.ends_worse(y, d), n=4000, n_points=50, keep=lambda b: (b.source == losses) & (b.direction < 0)
+        lambda x, y, lr, d: C.ends_worse(y, d), n=4000, n_points=50, keep=lambda b: (b.source == progress) & (b.direction < 0)
     )
     # Real runs: an eighth. Prior v2.4 (rises of at most 3x the clean curve's drop, and none past where the curve
     # began): 0.4 %.
