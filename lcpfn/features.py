@@ -13,7 +13,8 @@ Each position (context or query) carries the step's features
 (:data:`TOKEN_FEATURES`): normalized time (in units of the planned horizon, or of
 the last observed step where the horizon is unknown), the schedule's relative learning rate,
 intrinsic time and annealing area (zero, with the flag off, when the schedule is
-unknown), and where the metric's known bounds lie in normalized units.
+unknown), where the metric's known bounds lie in normalized units, and the run's length in steps (cooldowns
+gain more, relative to the run before them, in longer runs: :class:`priors.config.LawConfig`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ TOKEN_FEATURES = (
     "best_bound",  # asinh of its position in z
     "worst_bound_known",
     "worst_bound",
+    "log_steps",  # log10 of the time unit in steps (the horizon, or the last observed step), clipped to [1, 10^6], / 6
 )
 N_TOKEN_FEATURES = len(TOKEN_FEATURES)
 # Recent level: median of the last n_ctx / RECENT_FRACTION points, at most RECENT_MAX.
@@ -46,6 +48,8 @@ RECENT_MAX = 5
 # inputs (it would make every prediction of the curve NaN). The model saw nothing beyond
 # a few hundred spreads, so the clip changes no prediction of a sane curve.
 Z_LIMIT = 1e6
+# The prior's runs last 10 to 10^6 steps; longer ones (x counted in tokens, say) are read as 10^6 steps.
+MAX_STEPS = 1e6
 
 
 def to_lower_better(y, direction, *, xp=np):
@@ -122,8 +126,9 @@ def evenly_spaced(n: int, k: int) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, n - 1, min(n, k))).astype(np.int64))
 
 
-def token_features(t, lr, cum_lr, anneal_area, known, horizon_known, best_z, worst_z, *, xp=np):
-    """Features ``(B, N, N_TOKEN_FEATURES)`` of N positions; ``known``, ``horizon_known`` (B,) bool, bounds (B, 1)."""
+def token_features(t, lr, cum_lr, anneal_area, known, horizon_known, best_z, worst_z, *, steps, xp=np):
+    """Features ``(B, N, N_TOKEN_FEATURES)`` of N positions; ``known``, ``horizon_known`` (B,) bool, bounds (B, 1),
+    ``steps`` (B,) the time unit of ``t`` in the curve's own x units (the run's length in steps)."""
     known_f = 1.0 * known[:, None] + 0.0 * t
     horizon_f = 1.0 * horizon_known[:, None] + 0.0 * t
     best_known = 1.0 * xp.isfinite(best_z) + 0.0 * t
@@ -142,6 +147,7 @@ def token_features(t, lr, cum_lr, anneal_area, known, horizon_known, best_z, wor
         best,
         worst_known,
         worst,
+        xp.log10(xp.clip(steps, 1.0, MAX_STEPS))[:, None] / 6.0 + 0.0 * t,
     ]
     return xp.stack(columns, axis=-1)
 

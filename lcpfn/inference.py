@@ -53,7 +53,7 @@ def prepare(curve: Curve, max_context: int) -> Prepared:
     f = step_features(curve, steps)
     known, horizon_known = np.array([f.known]), np.array([f.horizon_known])
     schedule = (f.t[None], f.lr[None], f.cum_lr[None], f.anneal_area[None])
-    feats = token_features(*schedule, known, horizon_known, norm.best, norm.worst)
+    feats = token_features(*schedule, known, horizon_known, norm.best, norm.worst, steps=np.array([curve.time_unit]))
     n = len(xs)
     return Prepared(x_ctx=feats[0, :n], y_ctx=norm.z(ys[None, :])[0], x_qry=feats[0, n:], norm=norm, curve=curve)
 

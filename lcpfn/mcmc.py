@@ -69,6 +69,7 @@ from priors.config import SOURCES, PriorConfig
 from priors.laws import (
     FAMILIES,
     SCHEDULE_LAWS,
+    at_horizon,
     early_transient,
     family_mixture,
     family_weights,
@@ -231,7 +232,8 @@ class _Problem:
     scale: float
     best: float  # known limits in normalized units, +-inf if unknown
     worst: float
-    schedule: tuple | None  # (s1 at every evaluated time (T,), interpolation weights (T, G + 1), grid fields (5, G + 1))
+    # (s1 at every evaluated time (T,), interpolation weights (T, G + 1), grid fields (5, G + 1), the run's steps ())
+    schedule: tuple | None
 
     @property
     def times(self) -> np.ndarray:
@@ -276,7 +278,7 @@ def _problem(curve: Curve, grid_size: int) -> _Problem:
     times = problem.times
     weights = np.stack([interpolate(grid.u, np.eye(len(grid.u))[k], times) for k in range(len(grid.u))], axis=1)
     s1 = interpolate(fine_u, fine.s1, np.clip(times, 0.0, 1.0))
-    return dataclasses.replace(problem, schedule=(s1, weights, np.stack(list(grid))))
+    return dataclasses.replace(problem, schedule=(s1, weights, np.stack(list(grid)), np.float64(horizon)))
 
 
 # --------------------------------------------------------------------------- the model
@@ -320,13 +322,13 @@ def _family_curve(cols: _Columns, t, families: tuple[str, ...], prior: PriorConf
     return family_mixture(pt.clip(t * scale, 1e-3, math.inf), w, each, families, pt)
 
 
-def _law_curve(name: str, cols: _Columns, s1, grid, weights, prior: PriorConfig, pt, params: dict):
-    """A schedule-aware law ``(P, T)``: exact power term at each time plus what the law adds, from the grid,
-    plus the early transient of a share of curves (priors.sample)."""
+def _law_curve(name: str, cols: _Columns, s1, grid, weights, steps, prior: PriorConfig, pt, params: dict):
+    """A schedule-aware law ``(P, T)`` of a run of ``steps`` steps: exact power term at each time plus what the law
+    adds, from the grid, plus the early transient of a share of curves (priors.sample)."""
     law, priors = SCHEDULE_LAWS[name], schedule_law_priors(name, prior.laws)
     drawn = params_from_normal(priors, cols.take([f"{name}.{k}" for k in priors]), pt)
     params.update({f"{name}.{k}": v for k, v in drawn.items()})
-    p = law.law_params(drawn, pt)
+    p = law.law_params(at_horizon(name, drawn, steps, prior.laws, pt), pt)
     power = {k: p[k] for k in ("L0", "A", "alpha", "s0")}
     added = law.fn(grid.u, grid.s1, grid, xp=pt, **p) - power_term(grid.s1, xp=pt, **power)
     has = _phi(cols.one(f"{name}.transient"), pt) < prior.p_transient
@@ -393,8 +395,8 @@ def _graph(structure: _Structure, pt):
         f = _family_curve(cols, times[None, :], structure.families, prior, pt, params)
         z, feasible = normalized(1.0 - f, True), is_family_curve(f, pt)
     else:
-        s1, weights, g = pt.vector("s1"), pt.matrix("weights"), pt.matrix("grid")
-        inputs += [s1, weights, g]
+        s1, weights, g, steps = pt.vector("s1"), pt.matrix("weights"), pt.matrix("grid"), pt.scalar("steps")
+        inputs += [s1, weights, g, steps]
         grid = ScheduleGrid(*(g[i][None, :] for i in range(len(ScheduleGrid._fields))))
         zs, oks = [], []
         for name in structure.sources:
@@ -403,7 +405,7 @@ def _graph(structure: _Structure, pt):
                 zs.append(normalized(1.0 - f, True))
                 oks.append(is_family_curve(f, pt))
             else:
-                loss = _law_curve(name, cols, s1, grid, weights, prior, pt, params)
+                loss = _law_curve(name, cols, s1, grid, weights, steps, prior, pt, params)
                 zs.append(normalized(loss, False))
                 oks.append(is_loss_curve(loss, pt))
         w = np.array([prior.source_weights[SOURCES.index(s)] for s in structure.sources])

@@ -113,15 +113,16 @@ def cooldown_gain_ratio(parent_at, branch_final: float, end: float) -> float:
     return float((parent_at(end) - branch_final) / stable)
 
 
-def law_cooldown_gain_ratios(lr_at, n: int, *, seed: int = 0, weights: dict[str, float] | None = None, config=None) -> np.ndarray:
+def law_cooldown_gain_ratios(lr_at, n: int, *, steps: float, seed: int = 0, weights: dict[str, float] | None = None,
+                             config=None) -> np.ndarray:  # fmt: skip
     """:func:`cooldown_gain_ratio` of ``n`` curves of the schedule-aware laws (mixed by ``weights``,
     default the prior's source weights) under the laws' priors of ``config`` (a PriorConfig, default
-    the default one), each under a constant lr and under ``lr_at(u)``, a schedule relative to its
-    peak at normalized times ``u`` in [0, 1]."""
+    the default one) for runs of ``steps`` steps, each under a constant lr and under ``lr_at(u)``, a
+    schedule relative to its peak at normalized times ``u`` in [0, 1]."""
     import torch
 
     from priors.config import SOURCES, PriorConfig
-    from priors.laws import SCHEDULE_LAWS, schedule_law_priors
+    from priors.laws import SCHEDULE_LAWS, at_horizon, schedule_law_priors
     from priors.parameters import params_from_uniform
     from priors.schedules import interpolate, schedule_grid
 
@@ -139,7 +140,7 @@ def law_cooldown_gain_ratios(lr_at, n: int, *, seed: int = 0, weights: dict[str,
         law, priors = SCHEDULE_LAWS[name], schedule_law_priors(name, config.laws)
         k = int(round(n * weight / total))
         drawn = params_from_uniform(priors, torch.rand(k, len(priors), generator=g, dtype=torch.float64))
-        params = law.law_params({p: v.numpy() for p, v in drawn.items()})
+        params = law.law_params(at_horizon(name, {p: v.numpy() for p, v in drawn.items()}, steps, config.laws))
         ends = {}
         for label, grid in grids.items():
             s1 = interpolate(u, grid.s1, points)

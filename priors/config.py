@@ -93,6 +93,16 @@ class LawConfig:
     25M GPT's as shallow as before), C log-uniform around 3,000. A 20 % cooldown then ends 0.4-0.7 of the stable
     phase's drop from 40 % to 80 % of the run below a constant lr, as real LLM runs do. Drawn independently of A
     (prior v1), a cooldown's gain was unpredictable from the run before it, and the PFN predicted a tenth of real gains.
+
+    Cooldowns gain more, relative to the run before them, the longer the run is in steps (prior v2.6): the law's
+    amplitude of loss drops (B, C of the annealing law) is fixed in the loss's own units while the power term's
+    progress over the last doubling shrinks as T^-alpha, and drops are realized over a fixed number of steps, so in
+    units of the run C grows with T. Real 20 % cooldowns gain -0.06/0.22/0.30/0.43 of the stable drop after
+    1,000/2,000/3,000/4,000 steps of our small byte-level LM and 0.69 after the 25M GPT's 24,000. So the tied gain's
+    median is ``tied_gain`` at ``reference_steps`` and grows as ``(T / reference_steps) ** gain_steps_power`` with T
+    clipped to ``gain_steps_clip`` (the published fits: 1.5-1.8 at 24,000 steps), and the multi-power law's C is
+    ``multi_power_C_per_step`` x T (2,500-3,100 at 24,000 steps in the published fits). :func:`priors.laws.at_horizon`
+    applies both; the PFN sees T as the token feature ``log_steps``.
     """
 
     # The power term L0 + A (s1 + s0)^-alpha that all three laws share.
@@ -100,8 +110,12 @@ class LawConfig:
     A: tuple[float, float] = (0.1, 1.0)
     alpha: tuple[float, float] = (0.15, 1.2)  # uniform
     s0: tuple[float, float] = (1e-3, 0.3)
-    tied_gain: tuple[float, float] = (0.0, 0.45)  # multi-power and annealing laws: log-normal (mean, sd of the log)
-    multi_power_C: tuple[float, float] = (300.0, 3e4)
+    tied_gain: tuple[float, float] = (-0.22, 0.45)  # multi-power and annealing laws: log-normal (mean, sd of the log) ...
+    reference_steps: float = field(default=4000.0, metadata={"range": (1.0, None)})  # ... at this many steps ...
+    gain_steps_power: float = field(default=0.45, metadata={"range": (0.0, 2.0)})  # ... growing as T^this ...
+    gain_steps_clip: tuple[float, float] = (500.0, 3e4)  # ... with T clipped here
+    multi_power_C_per_step: tuple[float, float] = (0.01, 1.0)  # the law's C / T
+    multi_power_C: tuple[float, float] = (300.0, 3e4)  # the progress source's C, in units of its run
     multi_power_beta: tuple[float, float] = (0.3, 1.0)  # uniform
     multi_power_gamma: tuple[float, float] = (0.3, 1.3)  # uniform
     annealing_decay_time: tuple[float, float] = (0.005, 0.2)
@@ -112,7 +126,8 @@ class LawConfig:
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            object.__setattr__(self, f.name, tuple(float(v) for v in getattr(self, f.name)))
+            value = getattr(self, f.name)
+            object.__setattr__(self, f.name, float(value) if isinstance(value, (int, float)) else tuple(float(v) for v in value))
 
 
 @dataclass(frozen=True)
@@ -131,10 +146,13 @@ class PriorConfig:
     grid_size: int = field(default=32, metadata={"range": (4, 256)})  # schedule grid cells for the laws' pairwise sums
     family_inclusion: float = field(default=0.2, metadata={"range": (0.0, 1.0)})  # chance each family joins a mixture
     family_time_scale: tuple[float, float] = (100.0, 0.75)  # LC-PFN epochs per run: log-normal (median, sd of the log)
-    family_horizon: tuple[float, float] = (10.0, 1000.0)  # steps of a families run
+    # Steps of a run, log-uniform: the laws' cooldown gains grow with it (LawConfig) and the PFN sees it (log_steps), so
+    # the other sources span the same range and the x-scale does not tell them apart (epochs of small networks, sizes
+    # of LCDB's training sets up to 10^6, steps of small and large networks alike).
+    family_horizon: tuple[float, float] = (10.0, 1e6)
     family_metrics: tuple[float, float, float] = (0.5, 0.25, 0.25)  # shown as accuracy, error rate, score
     law_horizon: tuple[float, float] = (500.0, 1e6)  # steps of a schedule-law run
-    progress_horizon: tuple[float, float] = (10.0, 1e4)
+    progress_horizon: tuple[float, float] = (10.0, 1e6)
     # accuracy, error rate, score, loss: small networks are watched by their validation loss as often as by an accuracy
     # (half of torch_real_dev's curves), and the schedule laws' losses (LLM-like, rarely overfitting) outnumbered
     # these five to one, so the PFN read a small network's loss as an LLM's (intervals too narrow on both sides at 10 %).

@@ -299,12 +299,31 @@ def schedule_law_priors(name: str, cfg: LawConfig) -> dict[str, Distribution]:
     power = {"L0": LogUniform(*cfg.L0), "A": LogUniform(*cfg.A), "alpha": Uniform(*cfg.alpha), "s0": LogUniform(*cfg.s0)}
     tied = LogNormal(*cfg.tied_gain)
     if name == "multi_power":
-        return {**power, "gain": tied, **progress_drop_priors(cfg)}
+        return {**power, "gain": tied, **progress_drop_priors(cfg), "C": LogUniform(*cfg.multi_power_C_per_step)}
     if name == "lr_annealing":
         return {**power, "gain": tied, "decay_time": LogUniform(*cfg.annealing_decay_time)}
     if name == "intrinsic_time":
         return {**power, "gain": LogUniform(*cfg.noise_gain), "rho": Uniform(*cfg.noise_rho)}
     raise KeyError(f"{name!r} is not a schedule-aware law; they are {list(SCHEDULE_LAWS)}")
+
+
+def at_horizon(name: str, drawn: dict, steps, cfg: LawConfig, xp=np) -> dict:
+    """Parameters ``drawn`` from :func:`schedule_law_priors` for a run of ``steps`` steps (a number or an array
+    broadcastable against them): the tied gain grows with the run's length and the multi-power law's C is drawn per
+    step (:class:`~priors.config.LawConfig`). The other parameters are in units of the run already.
+
+    >>> p = {"gain": 1.0, "C": 0.1}
+    >>> {k: round(float(v), 3) for k, v in at_horizon("multi_power", p, 24000.0, LawConfig()).items()}
+    {'gain': 2.93, 'C': 2400.0}
+    """
+    if name == "intrinsic_time":  # its gain is the noise floor, untied from the progress
+        return dict(drawn)
+    low, high = cfg.gain_steps_clip
+    ratio = xp.clip(steps, low, high) / cfg.reference_steps
+    out = {**drawn, "gain": drawn["gain"] * positive_pow(ratio, cfg.gain_steps_power, xp)}
+    if name == "multi_power":
+        out["C"] = drawn["C"] * steps
+    return out
 
 
 def progress_drop_priors(cfg: LawConfig) -> dict[str, Distribution]:

@@ -40,6 +40,7 @@ from priors.laws import (
     FAMILIES,
     LCPFN_FAMILIES,
     SCHEDULE_LAWS,
+    at_horizon,
     early_transient,
     family_mixture,
     family_weights,
@@ -404,7 +405,8 @@ def _schedule_candidates(name: str, u, gaps, cfg: PriorConfig):
     times_u, horizon_u, known_u, schedule_u, params_u, warp_u, events_u, transient_u = u.split(_schedule_columns(name), 1)
     t = logging_times(times_u, gaps, cfg.logging, cfg.p_log_from_zero)
     horizon = LogUniform(*cfg.law_horizon).from_uniform(horizon_u)
-    params = law.law_params(params_from_uniform(schedule_law_priors(name, cfg.laws), params_u), torch)
+    drawn = params_from_uniform(schedule_law_priors(name, cfg.laws), params_u)
+    params = law.law_params(at_horizon(name, drawn, horizon, cfg.laws, torch), torch)
     sched = schedules_from_uniform(schedule_u, cfg.schedule)
     warp, events = warp_from_uniform(warp_u, cfg.noise), events_from_uniform(events_u, cfg.noise, cfg.noise.p_overfit_law, True)
     transient = _transient(transient_u, params["A"], cfg)

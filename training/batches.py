@@ -42,7 +42,9 @@ def make_task(curves: CurveBatch, n_ctx: int, query_idx: torch.Tensor, max_conte
     unit = torch.where(curves.horizon_known, curves.horizon, curves.x[:, n_ctx - 1])
     t = curves.x / unit[:, None]
     known = curves.known_schedule
-    feats = token_features(t, curves.lr, curves.cum_lr, curves.anneal_area, known, curves.horizon_known, best, worst, xp=torch)
+    feats = token_features(
+        t, curves.lr, curves.cum_lr, curves.anneal_area, known, curves.horizon_known, best, worst, steps=unit, xp=torch
+    )
     # Targets sit on the limits they were clamped to; float rounding must not move them outside.
     z_qry = torch.minimum(torch.maximum(z[:, query_idx], best), worst)
     return Task(

@@ -304,9 +304,12 @@ def train(
         log.info("resumed %s at step %d", ckpt_path, step)
     elif cfg.init_from:
         base, base_cfg, inherited = load_base(cfg.init_from)
-        if base_cfg.model != cfg.model:
+        if (
+            replace(base_cfg.model, n_features=cfg.model.n_features) != cfg.model
+            or base_cfg.model.n_features > cfg.model.n_features
+        ):
             raise ValueError(f"init_from {cfg.init_from} has model {base_cfg.model}, this run {cfg.model}")
-        model.load_state_dict(base.state_dict())
+        model.load_state_dict(widened(base.state_dict(), base_cfg.model.n_features, cfg.model.n_features))
         log.info("starting from %s (%d curves seen)", cfg.init_from, inherited)
     else:
         inherited = 0
@@ -434,6 +437,19 @@ def load_base(path: str | Path) -> tuple[PFN, TrainConfig, int]:
         return model, cfg, int(card["training"]["curves_seen"])
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     return (*model_of(ckpt), curves_of(ckpt))
+
+
+def widened(state: dict, n_old: int, n_new: int) -> dict:
+    """A model's state dict with token features appended (:data:`lcpfn.features.TOKEN_FEATURES` grows at its end): the
+    embeddings read the new features through zero weights, so the widened model predicts exactly what it did."""
+    if n_old == n_new:
+        return state
+    out = dict(state)
+    for key in ("embed_ctx.weight", "embed_qry.weight"):
+        w = state[key]  # (D, n_old + N_VALUE_FEATURES) and (D, n_old): the value columns come after the features
+        zeros = torch.zeros(w.shape[0], n_new - n_old, dtype=w.dtype)
+        out[key] = torch.cat([w[:, :n_old], zeros, w[:, n_old:]], dim=1)
+    return out
 
 
 def model_of(ckpt: dict) -> tuple[PFN, TrainConfig]:

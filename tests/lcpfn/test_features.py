@@ -34,6 +34,7 @@ def test_numpy_and_torch_features_agree():
     y = rng.standard_normal((4, 12))
     direction = np.array([1.0, -1.0, 1.0, -1.0])
     lower, upper = np.array([0.0, -np.inf, -np.inf, 0.0]), np.array([1.0, np.inf, 5.0, np.inf])
+    steps = np.array([1.0, 50.0, 4000.0, 1e9])
     outs = []
     for xp, conv in ((np, np.asarray), (torch, torch.tensor)):
         yl = to_lower_better(conv(y), conv(direction), xp=xp)
@@ -41,7 +42,9 @@ def test_numpy_and_torch_features_agree():
         best, worst = normalized_bounds(conv(lower), conv(upper), conv(direction), loc, scale, xp=xp)
         t = conv(np.linspace(0.1, 1, 12)[None].repeat(4, 0))
         known = conv(np.array([True, False, True, False]))
-        f = token_features(t, t, t, t * 0.1, known, conv(np.array([True, True, False, False])), best, worst, xp=xp)
+        f = token_features(
+            t, t, t, t * 0.1, known, conv(np.array([True, True, False, False])), best, worst, steps=conv(steps), xp=xp
+        )
         outs.append(np.asarray(f))
     assert outs[0].shape == (4, 12, N_TOKEN_FEATURES)
     np.testing.assert_allclose(outs[0], outs[1], atol=1e-12)
@@ -56,10 +59,18 @@ def test_flipped_bounds_follow_the_direction():
 def test_unknown_schedule_and_horizon_hide_their_features():
     t = np.linspace(0.1, 1, 5)[None]
     inf = np.full((1, 1), np.inf)
-    f = token_features(t, t, t, t, np.array([False]), np.array([False]), -inf, inf)[0]
+    f = token_features(t, t, t, t, np.array([False]), np.array([False]), -inf, inf, steps=np.array([1.0]))[0]
     assert np.all(f[:, 2:] == 0)
-    g = token_features(t, t, t, t, np.array([False]), np.array([True]), -inf, inf)[0]
+    g = token_features(t, t, t, t, np.array([False]), np.array([True]), -inf, inf, steps=np.array([1.0]))[0]
     assert np.all(g[:, TOKEN_FEATURES.index("horizon_known")] == 1)
+
+
+def test_run_length_in_steps_is_read_on_a_log_scale_clipped_to_the_prior():
+    t = np.linspace(0.1, 1, 3)[None].repeat(4, 0)
+    none, inf = np.zeros(4, bool), np.full((4, 1), np.inf)
+    f = token_features(t, t, t, t, none, none, -inf, inf, steps=np.array([0.5, 1000.0, 1e6, 1e9]))
+    col = f[:, :, TOKEN_FEATURES.index("log_steps")]
+    np.testing.assert_allclose(col, np.array([[0.0], [0.5], [1.0], [1.0]]).repeat(3, 1))
 
 
 def test_subsampling_keeps_the_latest_points_and_the_first():

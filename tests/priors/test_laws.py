@@ -6,16 +6,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from priors import laws as L
 from priors import schedules as S
+from priors.config import LawConfig
 
 DATA = Path(__file__).resolve().parents[1] / "data"  # a copy of ../shared/data/mpl_llm_25m.jsonl.gz
 
 
-def _params(law, rng):
-    """The law's own parameters from one draw of its prior."""
-    return law.law_params({k: float(v) for k, v in zip(law.priors, _draw(law, rng))})
+def _params(law, rng, steps: float = 4000.0):
+    """The law's own parameters from one draw of its prior, for a run of ``steps`` steps."""
+    drawn = {k: float(v) for k, v in zip(law.priors, _draw(law, rng))}
+    if law.schedule_aware:
+        drawn = L.at_horizon(law.name, drawn, steps, LawConfig())
+    return law.law_params(drawn)
 
 
 def _draw(law, rng):
@@ -185,3 +191,18 @@ def test_multi_power_fit_on_constant_and_cosine_predicts_wsd_final_loss_within_1
     fit = scipy_optimize.least_squares(residuals, start, bounds=(np.full(7, -10.0), upper), x_scale="jac")
     errors = {k: abs(predict(fit.x, k)[-1] / curves[k][1][-1] - 1) for k in held_out}
     assert max(errors.values()) < 0.01, errors
+
+
+@given(st.floats(1.0, 1e7), st.floats(1.0, 1e7))
+def test_longer_runs_tie_larger_gains_and_count_loss_drops_per_step(a, b):
+    """Cooldown gains grow with the run's length in steps, up to a clip; C is per step; the noise floor is untied."""
+    cfg = LawConfig()
+    short, long = sorted((a, b))
+    drawn = {"gain": 1.0, "C": 0.1}
+    ps, pl = (L.at_horizon("multi_power", drawn, s, cfg) for s in (short, long))
+    assert ps["gain"] <= pl["gain"] * (1 + 1e-12)
+    assert pl["gain"] <= (cfg.gain_steps_clip[1] / cfg.reference_steps) ** cfg.gain_steps_power * (1 + 1e-12)
+    assert ps["C"] == pytest.approx(0.1 * short) and pl["C"] == pytest.approx(0.1 * long)
+    assert L.at_horizon("lr_annealing", {"gain": 1.0, "decay_time": 0.1}, long, cfg)["decay_time"] == 0.1
+    assert L.at_horizon("intrinsic_time", drawn, long, cfg) == drawn
+    assert L.at_horizon("multi_power", drawn, cfg.reference_steps, cfg)["gain"] == pytest.approx(1.0)

@@ -38,7 +38,9 @@ def test_library_prediction_equals_the_torch_model(tiny_run):
     best, worst = normalized_bounds(-inf, inf, torch.tensor([-1.0]), loc, scale, xp=torch)
     t = torch.tensor(np.concatenate([x, [20.0, 40.0]]) / 40.0)[None]
     no, yes = torch.tensor([False]), torch.tensor([True])
-    f = token_features(t, torch.ones_like(t), t, torch.zeros_like(t), no, yes, best, worst, xp=torch).float()
+    f = token_features(
+        t, torch.ones_like(t), t, torch.zeros_like(t), no, yes, best, worst, steps=torch.tensor([40.0]), xp=torch
+    ).float()
     with torch.no_grad():
         logits = model(f[:, :10], ((yl - loc) / scale).float(), f[:, 10:])[0].double().numpy()
     np.testing.assert_allclose(pred.normalized.logits, logits, atol=1e-3)

@@ -19,6 +19,7 @@ from training.train import (
     load_checkpoint,
     train,
     validation_set,
+    widened,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,6 +71,34 @@ def test_init_from_continues_a_model_on_a_changed_prior(tmp_path):
     assert curves_seen(cont) == (3 + 2) * TINY.batch_size
     with pytest.raises(ValueError, match="init_from"):
         train(replace(cfg, model=replace(TINY.model, d_model=16)), tmp_path / "other")
+
+
+def test_a_model_widened_to_new_token_features_predicts_what_it_did():
+    """Continuing a model trained before a feature was appended: zero weights read it, so nothing changes until training."""
+    old = PFN(replace(TINY.model, n_features=TINY.model.n_features - 1)).eval()
+    new = PFN(TINY.model).eval()
+    new.load_state_dict(widened(old.state_dict(), old.cfg.n_features, new.cfg.n_features))
+    g = torch.Generator().manual_seed(0)
+    f = new.cfg.n_features
+    x_ctx, y_ctx, x_qry = torch.randn(2, 5, f, generator=g), torch.randn(2, 5, generator=g), torch.randn(2, 3, f, generator=g)
+    with torch.no_grad():
+        torch.testing.assert_close(new(x_ctx, y_ctx, x_qry), old(x_ctx[..., :-1], y_ctx, x_qry[..., :-1]))
+
+
+def test_init_from_a_model_with_fewer_token_features_widens_it(tmp_path):
+    narrow = replace(TINY, model=replace(TINY.model, n_features=TINY.model.n_features - 1))
+    state = PFN(narrow.model).state_dict()
+    torch.save({"config": narrow.to_json(), "model": state, "step": 7}, tmp_path / "narrow.pt")
+    cfg = replace(TINY, steps=1, lr=1e-12, warmup_steps=0, init_from=str(tmp_path / "narrow.pt"), checkpoint_every=100)
+    cont = train(cfg, tmp_path / "cont")
+    w = load_checkpoint(cont)[0].state_dict()["embed_ctx.weight"]
+    torch.testing.assert_close(w[:, : narrow.model.n_features], state["embed_ctx.weight"][:, :-2], rtol=0, atol=1e-6)
+    assert torch.all(w[:, narrow.model.n_features].abs() < 1e-6)  # the new feature's column starts at zero
+    assert curves_seen(cont) == (7 + 1) * TINY.batch_size
+    wider = replace(TINY, model=replace(TINY.model, n_features=TINY.model.n_features + 1))
+    torch.save({"config": wider.to_json(), "model": PFN(wider.model).state_dict(), "step": 1}, tmp_path / "wide.pt")
+    with pytest.raises(ValueError, match="init_from"):  # a wider model cannot be narrowed
+        train(replace(cfg, init_from=str(tmp_path / "wide.pt")), tmp_path / "narrowed")
 
 
 @pytest.mark.slow
