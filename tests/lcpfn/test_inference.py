@@ -85,6 +85,18 @@ def test_a_known_cooldown_lowers_the_predicted_final_loss(model):
     assert cooled.median[0] < flat.median[0]
 
 
+def test_the_same_cooldown_gains_more_in_a_run_of_more_steps(model):
+    """The same curve and schedule counted in 10x the steps: the prior ties longer runs to deeper cooldowns (prior v2.6)."""
+    x = np.arange(100, 20_000, 400, dtype=float)
+    y = 3.0 + 2.0 * (x / 100) ** -0.4
+    gains = []
+    for k in (0.1, 1.0):
+        flat = model.predict(k * x, y, [k * 24_000], schedule=constant(total=k * 24_000, peak=3e-4))
+        cooled = model.predict(k * x, y, [k * 24_000], schedule=wsd(total=k * 24_000, peak=3e-4, cooldown=0.2))
+        gains.append(flat.median[0] - cooled.median[0])
+    assert 0 < gains[0] < gains[1], gains
+
+
 @settings(max_examples=30, deadline=None)
 @given(
     st.integers(3, 40),
