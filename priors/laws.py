@@ -314,7 +314,7 @@ def at_horizon(name: str, drawn: dict, steps, cfg: LawConfig, xp=np) -> dict:
 
     >>> p = {"gain": 1.0, "C": 0.1}
     >>> {k: round(float(v), 3) for k, v in at_horizon("multi_power", p, 24000.0, LawConfig()).items()}
-    {'gain': 2.93, 'C': 2400.0}
+    {'gain': 2.24, 'C': 2400.0}
     """
     if name == "intrinsic_time":  # its gain is the noise floor, untied from the progress
         return dict(drawn)
