@@ -299,6 +299,7 @@ def schedule_law_priors(name: str, cfg: LawConfig) -> dict[str, Distribution]:
     power = {"L0": LogUniform(*cfg.L0), "A": LogUniform(*cfg.A), "alpha": Uniform(*cfg.alpha), "s0": LogUniform(*cfg.s0)}
     tied = LogNormal(*cfg.tied_gain)
     if name == "multi_power":
+        # The law's C is drawn per step (at_horizon scales it); replacing the key keeps its place in the uniforms' order.
         return {**power, "gain": tied, **progress_drop_priors(cfg), "C": LogUniform(*cfg.multi_power_C_per_step)}
     if name == "lr_annealing":
         return {**power, "gain": tied, "decay_time": LogUniform(*cfg.annealing_decay_time)}
