@@ -196,7 +196,7 @@ class MCMCPool:
                 self.timeouts += 1
                 log.warning("terminating an MCMC worker past its request's budget of %g s", job.budget_s)
                 self._replace(i)
-                _fail(job, BudgetExceededError(f"MCMC did not answer within the request's budget of {job.budget_s:g} s"))
+                _fail(job, BudgetExceededError(f"time_budget_s={job.budget_s:g} ran out before the MCMC worker answered"))
 
     def _dispatch(self) -> None:
         for w in self._workers:
