@@ -41,8 +41,9 @@ def noise_to_range(y: np.ndarray) -> float:
 
 
 def final_to_initial(y: np.ndarray) -> float:
-    """Last value over the first, for a loss logged from step 0 (raw units, lower bound 0)."""
-    return float(y[-1] / y[0])
+    """Last value over the first, for a loss logged from step 0 (raw units, lower bound 0); NaN where the first is 0
+    (an outlier clipped at the bound)."""
+    return float(y[-1] / y[0]) if y[0] > 0 else float("nan")
 
 
 def overfit(y: np.ndarray, direction: float) -> float:
