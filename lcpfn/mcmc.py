@@ -347,8 +347,7 @@ def _progress_curve(cols: _Columns, s1, grid, weights, families, prior: PriorCon
     drop_priors = progress_drop_priors(prior.laws)
     drop = params_from_normal(drop_priors, cols.take([f"progress.drop.{k}" for k in drop_priors]), pt)
     realized = multi_power(grid.u, grid.s1, grid, xp=pt, L0=0.0, A=0.0, alpha=1.0, s0=1.0, B=-1.0, **drop)
-    size = LogUniform(*prior.lr_drop_jump).from_normal(cols.one("progress.jump"), pt)
-    jump = size * (end - half)  # as priors.sample: in units of the second half's gain
+    jump = LogUniform(*prior.lr_drop_jump).from_normal(cols.one("progress.jump"), pt) * (end - half)  # as priors.sample: per its second half's gain
     return y + jump * pt.dot(realized, weights.T)
 
 

@@ -525,8 +525,7 @@ def _progress_curves(u, gaps, cfg: PriorConfig):
     s1_end = grid.s1[:, -1:]
     # The families in LC-PFN's epoch units at the logged intrinsic times, and at half and all of the run's.
     epochs = torch.cat([at_uw(grid.s1), 0.5 * s1_end, s1_end], 1) * cfg.time_scale_prior().from_uniform(scale_u)
-    weights = family_weights(pick_u, include_u, weight_u, cfg.family_inclusion, torch)
-    mix = _mixture(epochs.clamp(min=1e-3), weights, params_u, _NAMES)
+    mix = _mixture(epochs.clamp(min=1e-3), family_weights(pick_u, include_u, weight_u, cfg.family_inclusion, torch), params_u, _NAMES)
     y, half, end = mix[:, :-2], mix[:, -2:-1], mix[:, -1:]
     drop_params = params_from_uniform(progress_drop_priors(cfg.laws), drop_u)
     realized = law_at_grid(multi_power, grid, {"L0": 0.0, "A": 0.0, "alpha": 1.0, "s0": 1.0, "B": -1.0, **drop_params})

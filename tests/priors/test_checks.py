@@ -106,17 +106,6 @@ def test_jumps_at_lr_drops_of_real_step_schedules_lie_inside_the_prior():
     _inside(np.quantile(jumps[np.isfinite(jumps)], [0.25, 0.5, 0.75]), prior, "jump after the lr drop / range, quartiles")
 
 
-def test_median_jump_after_an_lr_drop_is_as_small_as_in_real_small_networks():
-    # Prior v2.6 drew the jump in units of the whole range: its median, 1.6 % of the range, lay above the real q75.
-    prior = C.prior_statistic(
-        lambda x, y, lr, d: C.lr_drop_jump(y, lr, d), n=12000, keep=lambda b: b.source == SOURCES.index("progress")
-    )
-    runs = [r for r in _records("torch_real_dev") if r["meta"]["schedule"] == "step"]
-    jumps = np.array([C.lr_drop_jump(np.asarray(r["y"]), np.asarray(r["lr"]), _sign(r)) for r in runs])
-    q25, q75 = np.quantile(jumps[np.isfinite(jumps)], [0.25, 0.75])
-    assert q25 <= np.median(prior) <= q75, f"prior median jump {np.median(prior):.4f} outside the real [{q25:.4f}, {q75:.4f}]"
-
-
 def test_final_to_initial_loss_of_lm_runs_lies_inside_the_prior():
     laws = [SOURCES.index(s) for s in ("multi_power", "lr_annealing", "intrinsic_time")]
     prior = C.prior_statistic(
