@@ -340,14 +340,13 @@ def _law_curve(name: str, cols: _Columns, s1, grid, weights, steps, prior: Prior
 
 def _progress_curve(cols: _Columns, s1, grid, weights, families, prior: PriorConfig, pt, params: dict):
     """The ``progress`` source: the families in intrinsic time, with a jump at each lr drop (priors.sample)."""
-    t = pt.concatenate([s1, 0.5 * grid.s1[0, -1:], grid.s1[0, -1:]])[None, :]
+    t = pt.concatenate([s1, grid.s1[0, -1:]])[None, :]
     mix = _family_curve(cols, t, families, prior, pt, params, prefix="progress.")
-    # [:, -1:] would lose the static width of 1 that broadcasting needs
-    y, half, end = mix[:, :-2], mix[:, -2][:, None], mix[:, -1][:, None]
+    y, end = mix[:, :-1], mix[:, -1][:, None]  # [:, -1:] would lose the static width of 1 that broadcasting needs
     drop_priors = progress_drop_priors(prior.laws)
     drop = params_from_normal(drop_priors, cols.take([f"progress.drop.{k}" for k in drop_priors]), pt)
     realized = multi_power(grid.u, grid.s1, grid, xp=pt, L0=0.0, A=0.0, alpha=1.0, s0=1.0, B=-1.0, **drop)
-    jump = LogUniform(*prior.lr_drop_jump).from_normal(cols.one("progress.jump"), pt) * (end - half)  # as priors.sample: per its second half's gain
+    jump = LogUniform(*prior.lr_drop_jump).from_normal(cols.one("progress.jump"), pt) * (end - y[:, 0][:, None])
     return y + jump * pt.dot(realized, weights.T)
 
 

@@ -157,10 +157,8 @@ class PriorConfig:
     # (half of torch_real_dev's curves), and the schedule laws' losses (LLM-like, rarely overfitting) outnumbered
     # these five to one, so the PFN read a small network's loss as an LLM's (intervals too narrow on both sides at 10 %).
     progress_metrics: tuple[float, float, float, float] = (0.3, 0.1, 0.1, 0.5)
-    # progress: a full lr decay's jump, x what the run's second half (of intrinsic time) gains, the laws' unit. Real small
-    # networks under step schedules improve by a median 0.2 % of their range over the two logged steps after the drop
-    # (quartiles 0-1.2 %, tests/priors/test_checks.py). In units of the whole range (prior v2.6) the prior's median was
-    # 1.6 %, and the fall of a loss logged from step 0 made a large cooldown gain likely.
+    # progress: a full lr decay's jump, x the curve's own gain; real small networks under step schedules jump by
+    # 0-7 % of their range at the drop (tests/priors/test_checks.py), a range of 1-100 % of the gain overshot that.
     lr_drop_jump: tuple[float, float] = (0.005, 0.5)
     lcpfn_log_sigma: tuple[float, float] = (-4.0, 1.0)  # LC-PFN's absolute noise: normal log sd (mean, sd)
     p_log_from_zero: float = 0.25  # loss curves logged from step 0 (the untrained model's loss), as LM runs are

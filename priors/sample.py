@@ -524,14 +524,12 @@ def _progress_curves(u, gaps, cfg: PriorConfig):
     at_uw = _UniformLerp(warp_time(t, warp), cells)
     s1_end = grid.s1[:, -1:]
     # The families in LC-PFN's epoch units at the logged intrinsic times, and at half and all of the run's.
-    epochs = torch.cat([at_uw(grid.s1), 0.5 * s1_end, s1_end], 1) * cfg.time_scale_prior().from_uniform(scale_u)
-    mix = _mixture(epochs.clamp(min=1e-3), family_weights(pick_u, include_u, weight_u, cfg.family_inclusion, torch), params_u, _NAMES)
-    y, half, end = mix[:, :-2], mix[:, -2:-1], mix[:, -1:]
+    epochs = (torch.cat([at_uw(grid.s1), s1_end], 1) * cfg.time_scale_prior().from_uniform(scale_u)).clamp(min=1e-3)
+    mix = _mixture(epochs, family_weights(pick_u, include_u, weight_u, cfg.family_inclusion, torch), params_u, _NAMES)
+    y, end = mix[:, :-1], mix[:, -1:]
     drop_params = params_from_uniform(progress_drop_priors(cfg.laws), drop_u)
     realized = law_at_grid(multi_power, grid, {"L0": 0.0, "A": 0.0, "alpha": 1.0, "s0": 1.0, "B": -1.0, **drop_params})
-    # In units of what the run's second half (of intrinsic time) gains, as the laws' cooldown gains are: a unit of
-    # the whole range would count a fast first fall (a loss logged from step 0) as reason for a large jump.
-    jump = LogUniform(*cfg.lr_drop_jump).from_uniform(jump_u) * (end - half)
+    jump = LogUniform(*cfg.lr_drop_jump).from_uniform(jump_u) * (end - y[:, :1])
     law = y + jump * at_uw(realized)
     y = add_events(t, law, -1.0, events)
     lr, cum_lr, anneal_area = _schedule_features(sched, grid, t, cells)
