@@ -37,9 +37,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT / ".." / "shared" / "data"
 DEFAULT_FILES = (SHARED / "mpl_llm_25m.jsonl.gz", ROOT / "benchmarks" / "data" / "lm_cpu.jsonl.gz")
-# 25M GPT: the pairs the issue names. Branch step: where the branch's lr leaves the parent's.
 # The annealing-law fit's gain: the prior-v2.5 median (prior v2.6 ties it to the run's length, 0.8 at 4,000 steps).
 ANNEALING_FIT_GAIN = 1.0
+# 25M GPT: the pairs the issue names. Branch step: where the branch's lr leaves the parent's.
 MPL_PAIRS = ("wsd_20000_24000", "wsdld_20000_24000", "wsdcon_3", "wsdcon_9", "wsdcon_18")
 
 
@@ -159,7 +159,7 @@ def annealing_law(p: Pair):
 
     law = SCHEDULE_LAWS["lr_annealing"]
     total = p.branch_schedule[0][-1]
-    gain, decay_time = ANNEALING_FIT_GAIN, _median(law.priors["decay_time"])
+    decay_time = _median(law.priors["decay_time"])
     decay = decay_time * total
     x, y = _after_start(p)
     s1, _ = _integrals(p.branch_schedule, x, decay)
@@ -170,7 +170,7 @@ def annealing_law(p: Pair):
         fit = least_squares(lambda q: q[0] + q[1] * s1 ** -q[2] - y, q0, bounds=([0.0, 0.0, 0.01], [np.inf, np.inf, 3.0]))
         best = fit if best is None or fit.cost < best.cost else best
     l0, a, alpha = best.x
-    c = law.law_params(dict(L0=l0, A=a, alpha=alpha, s0=0.0, gain=gain, decay_time=decay_time))["C"]
+    c = law.law_params(dict(L0=l0, A=a, alpha=alpha, s0=0.0, gain=ANNEALING_FIT_GAIN, decay_time=decay_time))["C"]
     sd = max(float(np.sqrt(2 * best.cost / max(1, len(y) - 3))), 1e-9)
 
     def final(schedule):
