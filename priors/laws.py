@@ -317,8 +317,6 @@ def at_horizon(name: str, drawn: dict, steps, cfg: LawConfig, xp=np) -> dict:
     >>> {k: round(float(v), 3) for k, v in at_horizon("multi_power", p, 24000.0, LawConfig()).items()}
     {'gain': 2.24, 'C': 2400.0}
     """
-    if name == "intrinsic_time":  # its gain is the noise floor, untied from the progress
-        return dict(drawn)
     low, high = cfg.gain_steps_clip
     ratio = xp.clip(steps, low, high) / cfg.reference_steps
     out = {**drawn, "gain": drawn["gain"] * positive_pow(ratio, cfg.gain_steps_power, xp)}
