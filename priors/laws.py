@@ -310,8 +310,9 @@ def schedule_law_priors(name: str, cfg: LawConfig) -> dict[str, Distribution]:
 
 def at_horizon(name: str, drawn: dict, steps, cfg: LawConfig, xp=np) -> dict:
     """Parameters ``drawn`` from :func:`schedule_law_priors` for a run of ``steps`` steps (a number or an array
-    broadcastable against them): the tied gain grows with the run's length and the multi-power law's C is drawn per
-    step (:class:`~priors.config.LawConfig`). The other parameters are in units of the run already.
+    broadcastable against them): the gain (each law's: the tied cooldown gain, the intrinsic-time law's noise floor)
+    grows with the run's length and the multi-power law's C is drawn per step (:class:`~priors.config.LawConfig`).
+    The other parameters are in units of the run already.
 
     >>> p = {"gain": 1.0, "C": 0.1}
     >>> {k: round(float(v), 3) for k, v in at_horizon("multi_power", p, 24000.0, LawConfig()).items()}
