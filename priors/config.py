@@ -103,7 +103,7 @@ class LawConfig:
     clipped to ``gain_steps_clip`` (the published fits: 1.5-1.8 at 24,000 steps), the intrinsic-time law's noise floor
     with it (prior v2.7), and the multi-power law's C is
     ``multi_power_C_per_step`` x T (2,500-3,100 at 24,000 steps in the published fits). :func:`priors.laws.at_horizon`
-    applies both; the PFN sees T as the token feature ``log_steps``.
+    applies them; the PFN sees T as the token feature ``log_steps``.
     """
 
     # The power term L0 + A (s1 + s0)^-alpha that all three laws share.
