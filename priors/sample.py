@@ -523,7 +523,7 @@ def _progress_curves(u, gaps, cfg: PriorConfig):
     events = events_from_uniform(events_u, cfg.noise, cfg.noise.p_overfit, loss)
     at_uw = _UniformLerp(warp_time(t, warp), cells)
     s1_end = grid.s1[:, -1:]
-    # The families in LC-PFN's epoch units at the logged intrinsic times, and at half and all of the run's.
+    # The families in LC-PFN's epoch units at the logged intrinsic times, and at the run's end (the jump's unit).
     epochs = (torch.cat([at_uw(grid.s1), s1_end], 1) * cfg.time_scale_prior().from_uniform(scale_u)).clamp(min=1e-3)
     mix = _mixture(epochs, family_weights(pick_u, include_u, weight_u, cfg.family_inclusion, torch), params_u, _NAMES)
     y, end = mix[:, :-1], mix[:, -1:]

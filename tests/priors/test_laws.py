@@ -204,6 +204,6 @@ def test_longer_runs_tie_larger_gains_and_count_loss_drops_per_step(a, b):
     assert pl["gain"] <= (cfg.gain_steps_clip[1] / cfg.reference_steps) ** cfg.gain_steps_power * (1 + 1e-12)
     assert ps["C"] == pytest.approx(0.1 * short) and pl["C"] == pytest.approx(0.1 * long)
     assert L.at_horizon("lr_annealing", {"gain": 1.0, "decay_time": 0.1}, long, cfg)["decay_time"] == 0.1
-    pi, pm = L.at_horizon("intrinsic_time", {"gain": 1.0}, long, cfg), L.at_horizon("multi_power", drawn, long, cfg)
-    assert pi["gain"] == pytest.approx(pm["gain"])  # the noise floor grows with T as the tied gain does
+    # the noise floor grows with T as the tied gain does
+    assert L.at_horizon("intrinsic_time", {"gain": 1.0}, long, cfg)["gain"] == pytest.approx(pl["gain"])
     assert L.at_horizon("multi_power", drawn, cfg.reference_steps, cfg)["gain"] == pytest.approx(1.0)
