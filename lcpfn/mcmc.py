@@ -18,7 +18,7 @@ checks its draws against the sampler's):
   uniform weights) at a log-normal time scale;
 * with a schedule, the sources that draw under one, mixed by the prior's source
   weights: the multi-power law, the LR-annealing law, the intrinsic-time law and
-  ``progress`` (the families in intrinsic time with jumps at lr drops);
+  ``progress`` (the families on the clock ∫ lr^p with jumps at lr drops);
 * the prior's acceptance of a curve (accuracy-like curves in [0, 1] and improving,
   losses positive and decreasing, at every step evaluated) restricts the prior;
 * the prior's noise model: Gaussian with a log-normal scale relative to the curve's
@@ -77,6 +77,7 @@ from priors.laws import (
     is_loss_curve,
     multi_power,
     power_term,
+    progress_clock,
     progress_drop_priors,
     schedule_law_priors,
 )
@@ -338,9 +339,11 @@ def _law_curve(name: str, cols: _Columns, s1, grid, weights, steps, prior: Prior
     return power_term(s1[None, :], xp=pt, **power) + pt.dot(added, weights.T) + transient
 
 
-def _progress_curve(cols: _Columns, s1, grid, weights, families, prior: PriorConfig, pt, params: dict):
-    """The ``progress`` source: the families in intrinsic time, with a jump at each lr drop (priors.sample)."""
-    t = pt.concatenate([s1, grid.s1[0, -1:]])[None, :]
+def _progress_curve(cols: _Columns, grid, weights, families, prior: PriorConfig, pt, params: dict):
+    """The ``progress`` source: the families on the clock ``∫ lr^p``, with a jump at each lr drop (priors.sample)."""
+    power = params["progress.clock_power"] = Uniform(*prior.progress_lr_power).from_normal(cols.one("progress.clock_power"), pt)
+    clock = progress_clock(grid, power, pt)  # (P, G + 1)
+    t = pt.concatenate([pt.dot(clock, weights.T), clock[:, -1:]], axis=1)
     mix = _family_curve(cols, t, families, prior, pt, params, prefix="progress.")
     y, end = mix[:, :-1], mix[:, -1][:, None]  # [:, -1:] would lose the static width of 1 that broadcasting needs
     drop_priors = progress_drop_priors(prior.laws)
@@ -401,7 +404,7 @@ def _graph(structure: _Structure, pt):
         zs, oks = [], []
         for name in structure.sources:
             if name == "progress":
-                f = _progress_curve(cols, s1, grid, weights, structure.families, prior, pt, params)
+                f = _progress_curve(cols, grid, weights, structure.families, prior, pt, params)
                 zs.append(normalized(1.0 - f, True))
                 oks.append(is_family_curve(f, pt))
             else:

@@ -332,6 +332,21 @@ def progress_drop_priors(cfg: LawConfig) -> dict[str, Distribution]:
     return {"C": LogUniform(*cfg.multi_power_C), "beta": Uniform(*cfg.multi_power_beta), "gamma": Uniform(*cfg.multi_power_gamma)}
 
 
+def progress_clock(grid: ScheduleGrid, power, xp=np):
+    """``∫ lr^power du`` at the grid's points ``(..., G + 1)``: the clock the ``progress`` source runs the families on
+    (``power`` 1 is the intrinsic time ``grid.s1``, 0 the step), trapezoids as :func:`~priors.schedules.schedule_grid`.
+    ``power`` ``(..., 1)`` may add rows to a grid of one schedule ``(1, G + 1)``.
+
+    >>> from priors.schedules import schedule_grid
+    >>> grid = schedule_grid(np.linspace(0.0, 1.0, 5), np.array([1.0, 1.0, 0.25, 0.25, 0.25]))
+    >>> progress_clock(grid, 0.5).round(3).tolist()
+    [0.0, 0.25, 0.438, 0.562, 0.688]
+    """
+    lr = positive_pow(xp.clip(grid.lr, _LR_FLOOR, math.inf), power, xp)
+    area = 0.5 * (lr[..., 1:] + lr[..., :-1]) * grid.width[..., 1:]
+    return xp.concatenate([0.0 * lr[..., :1], xp.cumsum(area, axis=-1)], axis=-1)
+
+
 def schedule_laws(cfg: LawConfig) -> dict[str, Law]:
     """The schedule-aware laws with the parameter priors of ``cfg``."""
     return {

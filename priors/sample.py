@@ -49,6 +49,7 @@ from priors.laws import (
     multi_power,
     positive_pow,
     power_term,
+    progress_clock,
     progress_drop_priors,
     schedule_law_priors,
 )
@@ -65,7 +66,7 @@ from priors.noise import (
     warp_from_uniform,
     warp_time,
 )
-from priors.parameters import LogNormal, LogUniform, Normal, params_from_uniform
+from priors.parameters import LogNormal, LogUniform, Normal, Uniform, params_from_uniform
 from priors.schedules import (
     FEATURE_DECAY_TIME,
     SCHEDULE_UNIFORMS,
@@ -485,7 +486,7 @@ def _schedule_curves(law: Callable, cells: int, u, sched: ScheduleParams, params
 # error rate (1), score (2) or loss (5).
 _PROGRESS_COLUMNS = (
     TIMES_UNIFORMS, 1, 1, SCHEDULE_UNIFORMS, 1, 1, WARP_UNIFORMS, EVENTS_UNIFORMS, 1, len(progress_drop_priors(LawConfig())),
-    1, len(_NAMES), len(_NAMES), _n_params(_NAMES),
+    1, len(_NAMES), len(_NAMES), _n_params(_NAMES), 1,
 )  # fmt: skip
 
 
@@ -511,6 +512,7 @@ def _progress_curves(u, gaps, cfg: PriorConfig):
         include_u,
         weight_u,
         params_u,
+        clock_u,
     ) = u.split(_PROGRESS_COLUMNS, 1)
     cells = cfg.grid_size
     t = logging_times(times_u, gaps, cfg.logging)
@@ -522,9 +524,9 @@ def _progress_curves(u, gaps, cfg: PriorConfig):
     warp = warp_from_uniform(warp_u, cfg.noise)
     events = events_from_uniform(events_u, cfg.noise, cfg.noise.p_overfit, loss)
     at_uw = _UniformLerp(warp_time(t, warp), cells)
-    s1_end = grid.s1[:, -1:]
-    # The families in LC-PFN's epoch units at the logged intrinsic times, and at the run's end (the jump's unit).
-    epochs = (torch.cat([at_uw(grid.s1), s1_end], 1) * cfg.time_scale_prior().from_uniform(scale_u)).clamp(min=1e-3)
+    clock = progress_clock(grid, Uniform(*cfg.progress_lr_power).from_uniform(clock_u), torch)
+    # The families in LC-PFN's epoch units at the logged times on that clock, and at the run's end (the jump's unit).
+    epochs = (torch.cat([at_uw(clock), clock[:, -1:]], 1) * cfg.time_scale_prior().from_uniform(scale_u)).clamp(min=1e-3)
     mix = _mixture(epochs, family_weights(pick_u, include_u, weight_u, cfg.family_inclusion, torch), params_u, _NAMES)
     y, end = mix[:, :-1], mix[:, -1:]
     drop_params = params_from_uniform(progress_drop_priors(cfg.laws), drop_u)

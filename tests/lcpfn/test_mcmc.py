@@ -10,6 +10,7 @@ from lcpfn.mcmc import MCMCExtrapolator, MixturePredictive, prior_model  # noqa:
 from lcpfn.prediction import Prediction  # noqa: E402
 from priors.config import PriorConfig  # noqa: E402
 from priors.laws import FAMILIES, SCHEDULE_LAWS  # noqa: E402
+from priors.parameters import Uniform  # noqa: E402
 from priors.schedules import wsd  # noqa: E402
 
 X = np.arange(1, 31, dtype=float)
@@ -68,6 +69,7 @@ def test_the_pymc_prior_draws_every_parameter_as_the_prior_sampler_does():
         if schedule:
             laws = {f"progress.{k}": d for k, d in laws.items()}
             laws |= {f"{name}.{k}": d for name, law in SCHEDULE_LAWS.items() for k, d in law.priors.items()}
+            laws["progress.clock_power"] = Uniform(*PriorConfig().progress_lr_power)
         checked = 0
         for name, dist in laws.items():
             drawn = pm.draw(model[name], random_seed=checked)

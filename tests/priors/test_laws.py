@@ -207,3 +207,15 @@ def test_longer_runs_tie_larger_gains_and_count_loss_drops_per_step(a, b):
     # the noise floor grows with T as the tied gain does
     assert L.at_horizon("intrinsic_time", {"gain": 1.0}, long, cfg)["gain"] == pytest.approx(pl["gain"])
     assert L.at_horizon("multi_power", drawn, cfg.reference_steps, cfg)["gain"] == pytest.approx(1.0)
+
+
+@given(st.lists(st.floats(0.0, 1.0), min_size=2, max_size=12), st.floats(0.0, 1.0), st.floats(0.0, 1.0))
+def test_progress_clock_runs_from_the_step_to_intrinsic_time_as_the_power_grows(lrs, p, q):
+    """``∫ lr^p``: the step at p 0, the intrinsic time at p 1, and with lr <= its peak never slower at a smaller p."""
+    u = np.linspace(0.0, 1.0, len(lrs))
+    grid = S.schedule_grid(u, np.asarray(lrs))
+    np.testing.assert_allclose(L.progress_clock(grid, 0.0), u, atol=1e-12)
+    np.testing.assert_allclose(L.progress_clock(grid, 1.0), np.maximum(grid.s1, 0.0), atol=1e-9)
+    low, high = sorted((p, q))
+    assert np.all(L.progress_clock(grid, low) >= L.progress_clock(grid, high) - 1e-12)
+    assert np.all(np.diff(L.progress_clock(grid, low)) >= 0.0)
