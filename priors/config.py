@@ -172,7 +172,7 @@ class PriorConfig:
     # progress: the families run on the clock ∫ lr^p du, p uniform here (1: intrinsic time, 0: the step). Real small
     # networks keep improving under a decaying lr more than intrinsic time allows: on intrinsic time alone (prior v2.7),
     # their validation losses under exponential and inverse-sqrt decay fell below the PFN's 5 % quantile at 10 % of the
-    # run 2-3 times as often with the schedule given as without it (0.10/0.14 against 0.04/0.07 of the points).
+    # run about twice as often with the schedule given as without it (0.10/0.14 against 0.04/0.07 of the points).
     progress_lr_power: tuple[float, float] = (0.0, 1.0)
     lcpfn_log_sigma: tuple[float, float] = (-4.0, 1.0)  # LC-PFN's absolute noise: normal log sd (mean, sd)
     p_log_from_zero: float = 0.25  # loss curves logged from step 0 (the untrained model's loss), as LM runs are
