@@ -243,3 +243,18 @@ def test_an_early_transient_lifts_the_first_losses_and_is_gone_by_the_end():
     assert (lift[:, -1] <= 0.05 * lift[:, 0] + rounding[:, 0]).all()
     # 0.5 to 20 times the power law's amplitude: the loss starts well above where the power law alone would.
     assert (lift[:, 0] / (without.y_clean[:, 0] - without.y_clean[:, -1])).median() > 0.1
+
+
+def test_progress_on_the_step_clock_keeps_improving_after_the_lr_has_decayed():
+    """The progress source's clock ∫ lr^p: at p 1 (intrinsic time) a curve all but stops once the lr has decayed,
+    at p 0 (the step) it goes on as under a constant lr; prior v2.8 draws p between."""
+    calm = NoiseConfig(p_overfit=0.0, p_divergence=0.0, p_spike=0.0, p_slow_start=0.0, p_plateau=0.0)
+    base = dict(source_weights=(0, 0, 0, 0, 0, 1), p_affine=0.0, noise=calm)
+    late = {}
+    for p in (0.0, 1.0):
+        b = P.sample(torch.Generator().manual_seed(8), 600, 40, config=P.PriorConfig(**base, progress_lr_power=(p, p)))
+        y = (b.y_clean * b.direction[:, None]).double()
+        decayed = b.lr[:, 20] < 0.1 * b.lr.amax(1)  # a tenth of the peak lr or less from half-way on
+        share = (y[:, -1] - y[:, 20]) / (y[:, -1] - y[:, 0]).clamp(min=1e-12)
+        late[p] = share[decayed].median().item()
+    assert late[0.0] > 2.0 * late[1.0], late  # 0.15 against 0.02
