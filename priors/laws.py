@@ -27,7 +27,7 @@ import numpy as np
 
 from priors.config import LawConfig
 from priors.parameters import Distribution, LogNormal, LogUniform, Normal, OneMinus, Uniform
-from priors.schedules import ScheduleGrid, annealing_area
+from priors.schedules import ScheduleGrid, annealing_area, cumulative_trapezoid
 
 # Learning rates are floored here before negative powers (lr decayed to exactly 0).
 _LR_FLOOR = 1e-12
@@ -334,7 +334,7 @@ def progress_drop_priors(cfg: LawConfig) -> dict[str, Distribution]:
 
 def progress_clock(grid: ScheduleGrid, power, xp=np):
     """``∫ lr^power du`` at the grid's points ``(..., G + 1)``: the clock the ``progress`` source runs the families on
-    (``power`` 1 is the intrinsic time ``grid.s1``, 0 the step), trapezoids as :func:`~priors.schedules.schedule_grid`.
+    (``power`` 1 is the intrinsic time ``grid.s1``, 0 the step), by the trapezoids ``grid.s1`` is made of.
     ``power`` ``(..., 1)`` may add rows to a grid of one schedule ``(1, G + 1)``.
 
     >>> from priors.schedules import schedule_grid
@@ -343,8 +343,7 @@ def progress_clock(grid: ScheduleGrid, power, xp=np):
     [0.0, 0.25, 0.438, 0.562, 0.688]
     """
     lr = positive_pow(xp.clip(grid.lr, _LR_FLOOR, math.inf), power, xp)
-    area = 0.5 * (lr[..., 1:] + lr[..., :-1]) * grid.width[..., 1:]
-    return xp.concatenate([0.0 * lr[..., :1], xp.cumsum(area, axis=-1)], axis=-1)
+    return cumulative_trapezoid(lr, grid.width[..., 1:], xp=xp)
 
 
 def schedule_laws(cfg: LawConfig) -> dict[str, Law]:

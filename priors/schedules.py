@@ -348,12 +348,18 @@ class ScheduleGrid(NamedTuple):
     width: Any
 
 
+def cumulative_trapezoid(values, width, *, xp=np):
+    """``∫ values`` from the first point to each point ``(..., G + 1)``, by trapezoids of widths ``width`` ``(..., G)``
+    (broadcast against the values' rows)."""
+    area = 0.5 * (values[..., 1:] + values[..., :-1]) * width
+    return xp.concatenate([0.0 * values[..., :1], xp.cumsum(area, axis=-1)], axis=-1)
+
+
 def schedule_grid(u, lr, *, xp=np) -> ScheduleGrid:
     """Integrals of a schedule given its values ``lr`` at increasing points ``u`` (``u[..., 0]`` the start)."""
     width = u[..., 1:] - u[..., :-1]
-    area = 0.5 * (lr[..., 1:] + lr[..., :-1]) * width
     zero = 0.0 * u[..., :1]
-    s1 = xp.concatenate([zero, xp.cumsum(area, axis=-1)], axis=-1)
+    s1 = cumulative_trapezoid(lr, width, xp=xp)
     drop = xp.concatenate([zero, xp.clip(lr[..., :-1] - lr[..., 1:], 0.0, math.inf)], axis=-1)
     return ScheduleGrid(u, lr, s1, drop, xp.concatenate([zero, width], axis=-1))
 

@@ -140,17 +140,19 @@ def test_cooldown_gains_of_real_runs_lie_inside_the_prior():
         _inside(real, prior, f"{name}: cooldown gain / stable drop from 40 to 80 %")
 
 
+def _wsd20(u):
+    """A WSD schedule relative to its peak with a 20 % linear cooldown, at normalized times ``u``."""
+    return np.clip((1.0 - u) / 0.2, 0.0, 1.0)
+
+
 @pytest.mark.parametrize("law", [None, "multi_power", "lr_annealing", "intrinsic_time"])
 def test_cooldowns_gain_more_of_the_stable_drop_in_longer_runs(law):
     """Real 20 % cooldowns gain -0.06 of the stable drop after 1,000 steps of the small byte-level LM, 0.43 after
     4,000 and 0.69 after the 25M GPT's 24,000: the prior's median grows with the run's length in steps too, in each
     law (prior v2.6 left the intrinsic-time law's untied, up to 5.4 stable drops at its 95 % point at any length)."""
 
-    def wsd(u):
-        return np.clip((1.0 - u) / 0.2, 0.0, 1.0)
-
     weights = None if law is None else {law: 1.0}
-    ratios = [C.law_cooldown_gain_ratios(wsd, 2000, steps=s, weights=weights) for s in (1000.0, 4000.0, 24000.0)]
+    ratios = [C.law_cooldown_gain_ratios(_wsd20, 2000, steps=s, weights=weights) for s in (1000.0, 4000.0, 24000.0)]
     medians = [float(np.median(r)) for r in ratios]
     assert medians[0] < medians[1] < medians[2], medians
     assert medians[2] > 1.5 * medians[0], medians
@@ -162,10 +164,7 @@ def test_intrinsic_time_cooldowns_realize_about_as_much_as_the_other_laws():
     4,000 steps gained a median 0.14 of the stable drop against the other laws' 0.37, and real LM cooldowns lay at
     0.72-0.89 of its draws; no law should sit that far from the others that real runs sit between."""
 
-    def wsd(u):
-        return np.clip((1.0 - u) / 0.2, 0.0, 1.0)
-
-    others = C.law_cooldown_gain_ratios(wsd, 4000, steps=4000.0, weights={"multi_power": 1.0, "lr_annealing": 1.0})
-    intrinsic = C.law_cooldown_gain_ratios(wsd, 2000, steps=4000.0, weights={"intrinsic_time": 1.0})
+    others = C.law_cooldown_gain_ratios(_wsd20, 4000, steps=4000.0, weights={"multi_power": 1.0, "lr_annealing": 1.0})
+    intrinsic = C.law_cooldown_gain_ratios(_wsd20, 2000, steps=4000.0, weights={"intrinsic_time": 1.0})
     ratio = np.median(intrinsic) / np.median(others)
     assert 0.75 < ratio < 1.33, f"intrinsic-time median {np.median(intrinsic):.3f}, the others' {np.median(others):.3f}"
