@@ -340,7 +340,8 @@ def _law_curve(name: str, cols: _Columns, s1, grid, weights, steps, prior: Prior
 
 
 def _progress_curve(cols: _Columns, grid, weights, families, prior: PriorConfig, pt, params: dict):
-    """The ``progress`` source: the families on the clock ``∫ lr^p``, with a jump at each lr drop (priors.sample)."""
+    """The ``progress`` source: the families on the clock ``∫ lr^p`` and the curve they make with a jump at each lr drop
+    (priors.sample); the prior keeps the families as a family curve."""
     power = params["progress.clock_power"] = Uniform(*prior.progress_lr_power).from_normal(cols.one("progress.clock_power"), pt)
     clock = progress_clock(grid, power, pt)  # (P, G + 1)
     t = pt.concatenate([pt.dot(clock, weights.T), clock[:, -1:]], axis=1)
@@ -350,7 +351,7 @@ def _progress_curve(cols: _Columns, grid, weights, families, prior: PriorConfig,
     drop = params_from_normal(drop_priors, cols.take([f"progress.drop.{k}" for k in drop_priors]), pt)
     realized = multi_power(grid.u, grid.s1, grid, xp=pt, L0=0.0, A=0.0, alpha=1.0, s0=1.0, B=-1.0, **drop)
     jump = LogUniform(*prior.lr_drop_jump).from_normal(cols.one("progress.jump"), pt) * (end - y[:, 0][:, None])
-    return y + jump * pt.dot(realized, weights.T)
+    return y, y + jump * pt.dot(realized, weights.T)
 
 
 @dataclass(frozen=True)
@@ -404,9 +405,11 @@ def _graph(structure: _Structure, pt):
         zs, oks = [], []
         for name in structure.sources:
             if name == "progress":
-                f = _progress_curve(cols, grid, weights, structure.families, prior, pt, params)
+                families, f = _progress_curve(cols, grid, weights, structure.families, prior, pt, params)
                 zs.append(normalized(1.0 - f, True))
-                oks.append(is_family_curve(f, pt))
+                # As the sampler keeps them: the families a family curve, the curve in [0, 1] (overfitting, which
+                # lets a loss leave it, is not modelled here).
+                oks.append(is_family_curve(families, pt) & is_family_curve(f, pt))
             else:
                 loss = _law_curve(name, cols, s1, grid, weights, steps, prior, pt, params)
                 zs.append(normalized(loss, False))

@@ -491,49 +491,51 @@ _PROGRESS_COLUMNS = (
 
 
 def _progress(g, n, cfg: PriorConfig, fuse: Callable, k: int) -> tuple[dict, torch.Tensor]:
-    u = _uniforms(g, k, sum(_PROGRESS_COLUMNS))
+    u = _screened(g, k, sum(_PROGRESS_COLUMNS), fuse(_progress_ends_ok), n, cfg)
     gaps = _irregular_gaps(g, u[:, :TIMES_UNIFORMS], n, cfg.logging)
     return fuse(_progress_curves)(u, gaps, cfg)
 
 
+def _progress_setup(u, cfg: PriorConfig):
+    (times_u, horizon_u, known_u, schedule_u, scale_u, metric_u, warp_u, events_u, jump_u, drop_u, pick_u, include_u,
+     weight_u, params_u, clock_u) = u.split(_PROGRESS_COLUMNS, 1)  # fmt: skip
+    sched = schedules_from_uniform(schedule_u, cfg.schedule)
+    grid = _grid(sched, cfg.grid_size, u.shape[0], u.device)
+    clock = progress_clock(grid, Uniform(*cfg.progress_lr_power).from_uniform(clock_u), torch)
+    scale = cfg.time_scale_prior().from_uniform(scale_u)
+    w = family_weights(pick_u, include_u, weight_u, cfg.family_inclusion, torch)
+    warp = warp_from_uniform(warp_u, cfg.noise)
+    rest = (horizon_u, known_u, metric_u, events_u, jump_u, drop_u)
+    return times_u, sched, grid, clock, scale, w, params_u, warp, rest
+
+
+def _progress_ends_ok(u, n: int, cfg: PriorConfig) -> torch.Tensor:
+    """The families' mixture at the first and last logged points: rows it rejects there are never evaluated in full
+    (four in ten)."""
+    times_u, _, _, clock, scale, w, params_u, warp, _ = _progress_setup(u, cfg)
+    ends = torch.cat([_first_time(times_u, n, cfg.logging), torch.ones_like(scale)], 1)
+    epochs = (_UniformLerp(warp_time(ends, warp), cfg.grid_size)(clock) * scale).clamp(min=1e-3)
+    return is_family_curve(_mixture(epochs, w, params_u, _NAMES), torch)
+
+
 def _progress_curves(u, gaps, cfg: PriorConfig):
-    (
-        times_u,
-        horizon_u,
-        known_u,
-        schedule_u,
-        scale_u,
-        metric_u,
-        warp_u,
-        events_u,
-        jump_u,
-        drop_u,
-        pick_u,
-        include_u,
-        weight_u,
-        params_u,
-        clock_u,
-    ) = u.split(_PROGRESS_COLUMNS, 1)
+    times_u, sched, grid, clock, scale, w, params_u, warp, rest = _progress_setup(u, cfg)
+    horizon_u, known_u, metric_u, events_u, jump_u, drop_u = rest
     cells = cfg.grid_size
     t = logging_times(times_u, gaps, cfg.logging)
     horizon = LogUniform(*cfg.progress_horizon).from_uniform(horizon_u)
-    sched = schedules_from_uniform(schedule_u, cfg.schedule)
-    grid = _grid(sched, cells, t.shape[0], t.device)
     metric = _metric(metric_u[:, 0], (0, 1, 2, 5), cfg.progress_metrics)
     loss = (metric == 5)[:, None]
-    warp = warp_from_uniform(warp_u, cfg.noise)
     events = events_from_uniform(events_u, cfg.noise, cfg.noise.p_overfit, loss)
     at_uw = _UniformLerp(warp_time(t, warp), cells)
-    clock = progress_clock(grid, Uniform(*cfg.progress_lr_power).from_uniform(clock_u), torch)
     # The families in LC-PFN's epoch units at the logged times on that clock, and at the run's end (the jump's unit).
-    epochs = (torch.cat([at_uw(clock), clock[:, -1:]], 1) * cfg.time_scale_prior().from_uniform(scale_u)).clamp(min=1e-3)
-    mix = _mixture(epochs, family_weights(pick_u, include_u, weight_u, cfg.family_inclusion, torch), params_u, _NAMES)
-    y, end = mix[:, :-1], mix[:, -1:]
+    epochs = (torch.cat([at_uw(clock), clock[:, -1:]], 1) * scale).clamp(min=1e-3)
+    mix = _mixture(epochs, w, params_u, _NAMES)
+    y_mix, end = mix[:, :-1], mix[:, -1:]
     drop_params = params_from_uniform(progress_drop_priors(cfg.laws), drop_u)
     realized = law_at_grid(multi_power, grid, {"L0": 0.0, "A": 0.0, "alpha": 1.0, "s0": 1.0, "B": -1.0, **drop_params})
-    jump = LogUniform(*cfg.lr_drop_jump).from_uniform(jump_u) * (end - y[:, :1])
-    law = y + jump * at_uw(realized)
-    y = add_events(t, law, -1.0, events)
+    jump = LogUniform(*cfg.lr_drop_jump).from_uniform(jump_u) * (end - y_mix[:, :1])
+    y = add_events(t, y_mix + jump * at_uw(realized), -1.0, events)
     lr, cum_lr, anneal_area = _schedule_features(sched, grid, t, cells)
     rows = {
         "x": t * horizon,
@@ -547,8 +549,10 @@ def _progress_curves(u, gaps, cfg: PriorConfig):
         "anneal_area": anneal_area,
         "known_schedule": known_u[:, 0] < cfg.p_known_schedule,
     }
-    # A loss is 1 - y here: it may rise past 1 (y below 0) as it overfits, never below 0.
-    return rows, is_family_curve(law, torch) & _within(y, torch.where(loss, -math.inf, 0.0), 1.0)
+    # The families are kept as the families source keeps them (before the jumps, so that the ends screen them), the
+    # curve shown within its metric's bounds: a loss is 1 - y here, it may rise past 1 (y below 0) as it overfits,
+    # never below 0.
+    return rows, is_family_curve(y_mix, torch) & _within(y, torch.where(loss, -math.inf, 0.0), 1.0)
 
 
 _DRAWS = {

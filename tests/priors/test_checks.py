@@ -46,7 +46,8 @@ def test_noise_of_real_curves_lies_inside_the_prior(name):
     records = _records(name)
     # Like with like: second differences see more of a curve's bend when it has fewer points.
     n_points = int(np.clip(np.median([len(r["x"]) for r in records]), 10, 200))
-    prior = C.prior_statistic(lambda x, y, lr, d: C.noise_to_range(y), n=3000, n_points=n_points)
+    # 10,000 curves: with 3,000 the prior's 5 % point moves by 8 % from seed to seed, past the smoothest real losses.
+    prior = C.prior_statistic(lambda x, y, lr, d: C.noise_to_range(y), n=10000, n_points=n_points)
     for metric in ("loss", "accuracy"):
         noise = np.array([C.noise_to_range(np.asarray(r["y"])) for r in records if r["metric"] == metric])
         noise = noise[np.isfinite(noise)]
