@@ -93,7 +93,7 @@ def test_early_stop_by_the_mcmc_baseline_follows_the_same_rule(client):
     body = {"x": list(range(1, 16)), "y": [0.3 + 0.002 * i for i in range(15)], "direction": "max", "bounds": [0, 1],
             "horizon": 100, "best_so_far": 0.95}  # fmt: skip
     r = client.post("/v1/early-stop", json={**body, "method": "mcmc", "draws": 50, "chains": 2, "time_budget_s": 300,
-                                                 "families": ["pow3", "ilog2"]})  # fmt: skip
+                                                 "families": ["pow3"]})  # fmt: skip
     assert r.status_code == 200, r.text
     d = r.json()
     assert d["stop"] is True and d["prob_improve"] < 0.05 and d["model"].startswith("mcmc")
@@ -155,7 +155,7 @@ def test_batch_limit_is_422(client):
 
 def test_mcmc_endpoint_predicts_with_capped_draws(client):
     r = client.post("/v1/mcmc/predict", json={**CURVE, "horizon": 10, "draws": 5000, "chains": 2, "time_budget_s": 300,
-                                                     "families": ["pow3", "ilog2"]})  # fmt: skip
+                                                     "families": ["pow3"]})  # fmt: skip
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["model"].startswith("mcmc") and len(body["median"]) == 1
