@@ -168,10 +168,7 @@ class PriorConfig:
     progress_metrics: tuple[float, float, float, float] = (0.3, 0.1, 0.1, 0.5)
     # progress: a full lr decay's jump, x the curve's own gain; real small networks under step schedules jump by
     # 0-7 % of their range at the drop (tests/priors/test_checks.py), a range of 1-100 % of the gain overshot that.
-    # At 0.5-50 % (prior v2.8) a late 15-20 % cooldown of a progress loss gained 2.6x its stable phase's drop from 40 %
-    # to 80 % of the run at the 90 % point (the schedule laws: 1.9-2.3; real LM runs 0.4-0.7), and the PFN's intervals
-    # for LM cooldowns reached 3-6x their median gain below it; at 0.1-20 % (prior v2.9) it is 1.2.
-    lr_drop_jump: tuple[float, float] = (0.001, 0.2)
+    lr_drop_jump: tuple[float, float] = (0.005, 0.5)
     # progress: the families run on the clock ∫ lr^p du, p uniform here (1: intrinsic time, 0: the step). Real small
     # networks keep improving under a decaying lr more than intrinsic time allows: on intrinsic time alone (prior v2.7),
     # their validation losses under exponential and inverse-sqrt decay fell below the PFN's 5 % quantile at 10 % of the
