@@ -184,6 +184,11 @@ def _uniforms(g: torch.Generator, k: int, width: int) -> torch.Tensor:
     return torch.rand(k, width, generator=g, device=g.device)
 
 
+def _columns(u: torch.Tensor, widths: dict[str, int]) -> dict[str, torch.Tensor]:
+    """Uniforms ``u`` ``(k, Σ widths)`` as named column groups ``(k, width)``, in the order of ``widths``."""
+    return dict(zip(widths, u.split(tuple(widths.values()), 1)))
+
+
 # --------------------------------------------------------------------------- logging times
 
 TIMES_UNIFORMS = 5  # columns of ``u`` that the logging times read
@@ -296,11 +301,14 @@ def _constant_schedule(t: torch.Tensor) -> dict:
 # families: a weighted mix of 1-3 Domhan et al. families at a random time scale,
 # shown as an accuracy (metric 0, half), an error rate (1) or an unbounded score (2).
 _NAMES = tuple(FAMILIES)
-_FAMILY_COLUMNS = (TIMES_UNIFORMS, 1, 1, 1, WARP_UNIFORMS, EVENTS_UNIFORMS, 1, len(_NAMES), len(_NAMES), _n_params(_NAMES))
+_FAMILY_COLUMNS = {
+    "times": TIMES_UNIFORMS, "horizon": 1, "scale": 1, "metric": 1, "warp": WARP_UNIFORMS, "events": EVENTS_UNIFORMS,
+    "pick": 1, "include": len(_NAMES), "weight": len(_NAMES), "params": _n_params(_NAMES),
+}  # fmt: skip
 
 
 def _families(g, n, cfg: PriorConfig, fuse: Callable, k: int) -> tuple[dict, torch.Tensor]:
-    u = _screened(g, k, sum(_FAMILY_COLUMNS), fuse(_families_ends_ok), n, cfg)
+    u = _screened(g, k, sum(_FAMILY_COLUMNS.values()), fuse(_families_ends_ok), n, cfg)
     gaps = _irregular_gaps(g, u[:, :TIMES_UNIFORMS], n, cfg.logging)
     return fuse(_family_curves)(u, gaps, cfg)
 
@@ -312,30 +320,33 @@ def _metric(u: torch.Tensor, codes: tuple[int, ...], shares: tuple[float, ...]) 
     return torch.tensor(codes, device=u.device)[pick]
 
 
-def _family_setup(u, cfg: PriorConfig):
-    times_u, horizon_u, scale_u, metric_u, warp_u, events_u, pick_u, include_u, weight_u, params_u = u.split(_FAMILY_COLUMNS, 1)
-    horizon = LogUniform(*cfg.family_horizon).from_uniform(horizon_u)
-    scale = cfg.time_scale_prior().from_uniform(scale_u)
-    metric = _metric(metric_u[:, 0], (0, 1, 2), cfg.family_metrics)
-    w = family_weights(pick_u, include_u, weight_u, cfg.family_inclusion, torch)
-    warp, events = warp_from_uniform(warp_u, cfg.noise), events_from_uniform(events_u, cfg.noise, cfg.noise.p_overfit, False)
-    return times_u, horizon, scale, metric, warp, events, w, params_u
+def _family_setup(cols: dict[str, torch.Tensor], cfg: PriorConfig) -> tuple[torch.Tensor, Warp, torch.Tensor]:
+    """Epochs per run ``(k, 1)``, time warp and family weights ``(k, F)``: what the ends screen and the full curve
+    of a family-based source (families, progress) share."""
+    scale = cfg.time_scale_prior().from_uniform(cols["scale"])
+    w = family_weights(cols["pick"], cols["include"], cols["weight"], cfg.family_inclusion, torch)
+    return scale, warp_from_uniform(cols["warp"], cfg.noise), w
 
 
 def _families_ends_ok(u, n: int, cfg: PriorConfig) -> torch.Tensor:
-    times_u, _, scale, _, warp, _, w, params_u = _family_setup(u, cfg)
-    ends = torch.cat([_first_time(times_u, n, cfg.logging), torch.ones_like(scale)], 1)
-    return is_family_curve(_mixture(_epochs(ends, warp, scale), w, params_u, _NAMES), torch)
+    cols = _columns(u, _FAMILY_COLUMNS)
+    scale, warp, w = _family_setup(cols, cfg)
+    ends = torch.cat([_first_time(cols["times"], n, cfg.logging), torch.ones_like(scale)], 1)
+    return is_family_curve(_mixture(_epochs(ends, warp, scale), w, cols["params"], _NAMES), torch)
 
 
 def _family_curves(u, gaps, cfg: PriorConfig):
-    times_u, horizon, scale, metric, warp, events, w, params_u = _family_setup(u, cfg)
-    t = logging_times(times_u, gaps, cfg.logging)
-    law = _mixture(_epochs(t, warp, scale), w, params_u, _NAMES)
+    cols = _columns(u, _FAMILY_COLUMNS)
+    scale, warp, w = _family_setup(cols, cfg)
+    horizon = LogUniform(*cfg.family_horizon).from_uniform(cols["horizon"])
+    metric = _metric(cols["metric"][:, 0], (0, 1, 2), cfg.family_metrics)
+    events = events_from_uniform(cols["events"], cfg.noise, cfg.noise.p_overfit, False)
+    t = logging_times(cols["times"], gaps, cfg.logging)
+    law = _mixture(_epochs(t, warp, scale), w, cols["params"], _NAMES)
     y = add_events(t, law, -1.0, events)
     no_sigma = torch.full_like(horizon[:, 0], math.nan)
     rows = {"x": t * horizon, "y_clean": y, "cum_lr": t, "horizon": horizon[:, 0], "metric": metric, "sigma": no_sigma,
-            "log_spaced": _log_spaced(times_u, cfg.logging)[:, 0]}  # fmt: skip
+            "log_spaced": _log_spaced(cols["times"], cfg.logging)[:, 0]}  # fmt: skip
     return {**rows, **_constant_schedule(t)}, is_family_curve(law, torch) & _within(y, 0.0, 1.0)
 
 
@@ -484,57 +495,55 @@ def _schedule_curves(law: Callable, cells: int, u, sched: ScheduleParams, params
 # as the multi-power law realizes its loss drops, of a random share of the curve's own
 # gain (large on a curve that plateaued at a high lr). Shown as an accuracy (metric 0),
 # error rate (1), score (2) or loss (5).
-_PROGRESS_COLUMNS = (
-    TIMES_UNIFORMS, 1, 1, SCHEDULE_UNIFORMS, 1, 1, WARP_UNIFORMS, EVENTS_UNIFORMS, 1, len(progress_drop_priors(LawConfig())),
-    1, len(_NAMES), len(_NAMES), _n_params(_NAMES), 1,
-)  # fmt: skip
+_PROGRESS_COLUMNS = {
+    "times": TIMES_UNIFORMS, "horizon": 1, "known": 1, "schedule": SCHEDULE_UNIFORMS, "scale": 1, "metric": 1,
+    "warp": WARP_UNIFORMS, "events": EVENTS_UNIFORMS, "jump": 1, "drop": len(progress_drop_priors(LawConfig())),
+    "pick": 1, "include": len(_NAMES), "weight": len(_NAMES), "params": _n_params(_NAMES), "clock": 1,
+}  # fmt: skip
 
 
 def _progress(g, n, cfg: PriorConfig, fuse: Callable, k: int) -> tuple[dict, torch.Tensor]:
-    u = _screened(g, k, sum(_PROGRESS_COLUMNS), fuse(_progress_ends_ok), n, cfg)
+    u = _screened(g, k, sum(_PROGRESS_COLUMNS.values()), fuse(_progress_ends_ok), n, cfg)
     gaps = _irregular_gaps(g, u[:, :TIMES_UNIFORMS], n, cfg.logging)
     return fuse(_progress_curves)(u, gaps, cfg)
 
 
-def _progress_setup(u, cfg: PriorConfig):
-    (times_u, horizon_u, known_u, schedule_u, scale_u, metric_u, warp_u, events_u, jump_u, drop_u, pick_u, include_u,
-     weight_u, params_u, clock_u) = u.split(_PROGRESS_COLUMNS, 1)  # fmt: skip
-    sched = schedules_from_uniform(schedule_u, cfg.schedule)
-    grid = _grid(sched, cfg.grid_size, u.shape[0], u.device)
-    clock = progress_clock(grid, Uniform(*cfg.progress_lr_power).from_uniform(clock_u), torch)
-    scale = cfg.time_scale_prior().from_uniform(scale_u)
-    w = family_weights(pick_u, include_u, weight_u, cfg.family_inclusion, torch)
-    warp = warp_from_uniform(warp_u, cfg.noise)
-    rest = (horizon_u, known_u, metric_u, events_u, jump_u, drop_u)
-    return times_u, sched, grid, clock, scale, w, params_u, warp, rest
+def _progress_schedule(cols: dict[str, torch.Tensor], cfg: PriorConfig) -> tuple[ScheduleParams, ScheduleGrid, torch.Tensor]:
+    """The row's schedule, its grid and the clock ``(k, G + 1)`` the families run on."""
+    sched = schedules_from_uniform(cols["schedule"], cfg.schedule)
+    grid = _grid(sched, cfg.grid_size, len(cols["clock"]), cols["clock"].device)
+    return sched, grid, progress_clock(grid, Uniform(*cfg.progress_lr_power).from_uniform(cols["clock"]), torch)
 
 
 def _progress_ends_ok(u, n: int, cfg: PriorConfig) -> torch.Tensor:
     """The families' mixture at the first and last logged points: rows it rejects there are never evaluated in full
     (four in ten)."""
-    times_u, _, _, clock, scale, w, params_u, warp, _ = _progress_setup(u, cfg)
-    ends = torch.cat([_first_time(times_u, n, cfg.logging), torch.ones_like(scale)], 1)
+    cols = _columns(u, _PROGRESS_COLUMNS)
+    scale, warp, w = _family_setup(cols, cfg)
+    _, _, clock = _progress_schedule(cols, cfg)
+    ends = torch.cat([_first_time(cols["times"], n, cfg.logging), torch.ones_like(scale)], 1)
     epochs = (_UniformLerp(warp_time(ends, warp), cfg.grid_size)(clock) * scale).clamp(min=1e-3)
-    return is_family_curve(_mixture(epochs, w, params_u, _NAMES), torch)
+    return is_family_curve(_mixture(epochs, w, cols["params"], _NAMES), torch)
 
 
 def _progress_curves(u, gaps, cfg: PriorConfig):
-    times_u, sched, grid, clock, scale, w, params_u, warp, rest = _progress_setup(u, cfg)
-    horizon_u, known_u, metric_u, events_u, jump_u, drop_u = rest
+    cols = _columns(u, _PROGRESS_COLUMNS)
+    scale, warp, w = _family_setup(cols, cfg)
+    sched, grid, clock = _progress_schedule(cols, cfg)
     cells = cfg.grid_size
-    t = logging_times(times_u, gaps, cfg.logging)
-    horizon = LogUniform(*cfg.progress_horizon).from_uniform(horizon_u)
-    metric = _metric(metric_u[:, 0], (0, 1, 2, 5), cfg.progress_metrics)
+    t = logging_times(cols["times"], gaps, cfg.logging)
+    horizon = LogUniform(*cfg.progress_horizon).from_uniform(cols["horizon"])
+    metric = _metric(cols["metric"][:, 0], (0, 1, 2, 5), cfg.progress_metrics)
     loss = (metric == 5)[:, None]
-    events = events_from_uniform(events_u, cfg.noise, cfg.noise.p_overfit, loss)
+    events = events_from_uniform(cols["events"], cfg.noise, cfg.noise.p_overfit, loss)
     at_uw = _UniformLerp(warp_time(t, warp), cells)
     # The families in LC-PFN's epoch units at the logged times on that clock, and at the run's end (the jump's unit).
     epochs = (torch.cat([at_uw(clock), clock[:, -1:]], 1) * scale).clamp(min=1e-3)
-    mix = _mixture(epochs, w, params_u, _NAMES)
+    mix = _mixture(epochs, w, cols["params"], _NAMES)
     y_mix, end = mix[:, :-1], mix[:, -1:]
-    drop_params = params_from_uniform(progress_drop_priors(cfg.laws), drop_u)
+    drop_params = params_from_uniform(progress_drop_priors(cfg.laws), cols["drop"])
     realized = law_at_grid(multi_power, grid, {"L0": 0.0, "A": 0.0, "alpha": 1.0, "s0": 1.0, "B": -1.0, **drop_params})
-    jump = LogUniform(*cfg.lr_drop_jump).from_uniform(jump_u) * (end - y_mix[:, :1])
+    jump = LogUniform(*cfg.lr_drop_jump).from_uniform(cols["jump"]) * (end - y_mix[:, :1])
     y = add_events(t, y_mix + jump * at_uw(realized), -1.0, events)
     lr, cum_lr, anneal_area = _schedule_features(sched, grid, t, cells)
     rows = {
@@ -544,10 +553,10 @@ def _progress_curves(u, gaps, cfg: PriorConfig):
         "horizon": horizon[:, 0],
         "metric": metric,
         "sigma": torch.full_like(horizon[:, 0], math.nan),
-        "log_spaced": _log_spaced(times_u, cfg.logging)[:, 0],
+        "log_spaced": _log_spaced(cols["times"], cfg.logging)[:, 0],
         "lr": lr,
         "anneal_area": anneal_area,
-        "known_schedule": known_u[:, 0] < cfg.p_known_schedule,
+        "known_schedule": cols["known"][:, 0] < cfg.p_known_schedule,
     }
     # The families are kept as the families source keeps them (before the jumps, so that the ends screen them), the
     # curve shown within its metric's bounds: a loss is 1 - y here, it may rise past 1 (y below 0) as it overfits,
