@@ -33,7 +33,10 @@ class NoiseConfig:
     p_outliers: float = 0.15
     outlier_rate: float = field(default=0.04, metadata={"range": (0.0, 1.0)})  # per point, on curves that have outliers
     p_slow_start: float = 0.1
+    slow_start_delay: tuple[float, float] = (0.05, 0.3)  # fraction of the run at the initial value, uniform
     p_plateau: float = 0.08
+    plateau_start: tuple[float, float] = (0.1, 0.7)  # uniform, as is ...
+    plateau_length: tuple[float, float] = (0.05, 0.25)  # ... the fraction of the run it freezes
     p_spike: float = 0.08
     p_divergence: float = 0.04
     # Validation loss turning up after its minimum, accuracy decaying after its peak: common for small networks
@@ -58,7 +61,8 @@ class NoiseConfig:
     overfit_power: tuple[float, float] = (0.3, 1.2)
 
     def __post_init__(self) -> None:
-        for name in ("overfit_size", "overfit_size_loss", "overfit_onset", "overfit_power"):
+        for name in ("slow_start_delay", "plateau_start", "plateau_length", "overfit_size", "overfit_size_loss", "overfit_onset",
+                     "overfit_power"):  # fmt: skip
             object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from priors.config import NoiseConfig
-from priors.parameters import LogUniform, Normal
+from priors.parameters import LogUniform, Normal, Uniform
 
 
 def _rand(g, b, n=1):
@@ -41,13 +41,13 @@ WARP_UNIFORMS = 5  # columns of ``u`` that :func:`warp_from_uniform` reads
 
 
 def warp_from_uniform(u: torch.Tensor, cfg: NoiseConfig) -> Warp:
-    """A slow start holds the curve at its initial value for the first 5-30 % of the run;
-    a plateau freezes progress over an interval of 5-25 % of it."""
+    """A slow start holds the curve at its initial value for the first ``slow_start_delay`` of the run;
+    a plateau freezes progress over an interval of ``plateau_length`` of it, from ``plateau_start``."""
     has_delay, delay, start, has_plateau, length = u.split(1, dim=1)
     return Warp(
-        delay=torch.where(has_delay < cfg.p_slow_start, 0.05 + 0.25 * delay, 0.0),
-        start=0.1 + 0.6 * start,
-        length=torch.where(has_plateau < cfg.p_plateau, 0.05 + 0.2 * length, 0.0),
+        delay=torch.where(has_delay < cfg.p_slow_start, Uniform(*cfg.slow_start_delay).from_uniform(delay), 0.0),
+        start=Uniform(*cfg.plateau_start).from_uniform(start),
+        length=torch.where(has_plateau < cfg.p_plateau, Uniform(*cfg.plateau_length).from_uniform(length), 0.0),
     )
 
 
