@@ -67,9 +67,10 @@ class NoiseConfig:
     overfit_power: tuple[float, float] = (0.3, 1.2)
 
     def __post_init__(self) -> None:
-        for name in ("slow_start_delay", "plateau_start", "plateau_length", "overfit_size", "overfit_size_loss", "overfit_onset",
-                     "overfit_power"):  # fmt: skip
-            object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
+        for f in fields(self):  # JSON gives lists for the ranges
+            value = getattr(self, f.name)
+            if isinstance(value, (list, tuple)):
+                object.__setattr__(self, f.name, tuple(float(v) for v in value))
 
 
 @dataclass(frozen=True)
