@@ -42,7 +42,14 @@ def positive_pow(x, p, xp):
     return xp.exp(p * xp.log(x))
 
 
+def _log(x, xp):
+    """``log x`` of an array or a python number (``torch.log`` takes tensors only)."""
+    return math.log(x) if isinstance(x, (int, float)) else xp.log(x)
+
+
 # --------------------------------------------------------------------------- schedule-free families
+# Powers of ``c t`` are written ``exp(p (log c + log t))``: a mixture evaluates every family at the same ``t``, and the
+# compiled prior computes ``log t`` once for all of them (and ``log c`` once per curve).
 
 
 def pow3(t, *, c, a, alpha, xp=np):
@@ -62,12 +69,12 @@ def log_power(t, *, a, b, c, xp=np):
 
 
 def weibull(t, *, alpha, beta, kappa, delta, xp=np):
-    return alpha - (alpha - beta) * xp.exp(-positive_pow(kappa * t, delta, xp))
+    return alpha - (alpha - beta) * xp.exp(-xp.exp(delta * (_log(kappa, xp) + xp.log(t))))  # (kappa t)^delta
 
 
 def mmf(t, *, alpha, beta, kappa, delta, xp=np):
     """Morgan-Mercer-Flodin."""
-    return alpha - (alpha - beta) / (1.0 + positive_pow(kappa * t, delta, xp))
+    return alpha - (alpha - beta) / (1.0 + xp.exp(delta * (_log(kappa, xp) + xp.log(t))))  # (kappa t)^delta
 
 
 def vap(t, *, a, b, c, xp=np):
@@ -88,7 +95,7 @@ def pow4(t, *, c, a, b, alpha, xp=np):
 
 
 def dr_hill_zero_background(t, *, theta, eta, kappa, xp=np):
-    return theta / (positive_pow(kappa / t, eta, xp) + 1.0)  # theta t^eta / (kappa^eta + t^eta), one power
+    return theta / (xp.exp(eta * (_log(kappa, xp) - xp.log(t))) + 1.0)  # theta t^eta / (kappa^eta + t^eta)
 
 
 # --------------------------------------------------------------------------- schedule-aware laws
