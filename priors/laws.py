@@ -47,9 +47,13 @@ def _log(x, xp):
     return math.log(x) if isinstance(x, (int, float)) else xp.log(x)
 
 
+def _scaled_pow(log_c, t, p, xp):
+    """``(c t)^p`` for ``c, t > 0`` as ``exp(p (log c + log t))``: a mixture evaluates every family at the same ``t``,
+    and the compiled prior computes ``log t`` once for all of them (``log c`` once per curve)."""
+    return xp.exp(p * (log_c + xp.log(t)))
+
+
 # --------------------------------------------------------------------------- schedule-free families
-# Powers of ``c t`` are written ``exp(p (log c + log t))``: a mixture evaluates every family at the same ``t``, and the
-# compiled prior computes ``log t`` once for all of them (and ``log c`` once per curve).
 
 
 def pow3(t, *, c, a, alpha, xp=np):
@@ -69,12 +73,12 @@ def log_power(t, *, a, b, c, xp=np):
 
 
 def weibull(t, *, alpha, beta, kappa, delta, xp=np):
-    return alpha - (alpha - beta) * xp.exp(-xp.exp(delta * (_log(kappa, xp) + xp.log(t))))  # (kappa t)^delta
+    return alpha - (alpha - beta) * xp.exp(-_scaled_pow(_log(kappa, xp), t, delta, xp))
 
 
 def mmf(t, *, alpha, beta, kappa, delta, xp=np):
     """Morgan-Mercer-Flodin."""
-    return alpha - (alpha - beta) / (1.0 + xp.exp(delta * (_log(kappa, xp) + xp.log(t))))  # (kappa t)^delta
+    return alpha - (alpha - beta) / (1.0 + _scaled_pow(_log(kappa, xp), t, delta, xp))
 
 
 def vap(t, *, a, b, c, xp=np):
@@ -95,7 +99,7 @@ def pow4(t, *, c, a, b, alpha, xp=np):
 
 
 def dr_hill_zero_background(t, *, theta, eta, kappa, xp=np):
-    return theta / (xp.exp(eta * (_log(kappa, xp) - xp.log(t))) + 1.0)  # theta t^eta / (kappa^eta + t^eta)
+    return theta / (_scaled_pow(-_log(kappa, xp), t, -eta, xp) + 1.0)  # (kappa / t)^eta: theta t^eta / (kappa^eta + t^eta)
 
 
 # --------------------------------------------------------------------------- schedule-aware laws
