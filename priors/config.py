@@ -45,6 +45,13 @@ class NoiseConfig:
     plateau_length: tuple[float, float] = (0.05, 0.25)  # ... the fraction of the run it freezes
     p_spike: float = 0.08
     p_divergence: float = 0.04
+    # The schedule-aware laws' losses (LLM pretraining: tuned recipes, one epoch) rarely stall, start late or fall
+    # apart. At the small networks' rates (prior v2.10) these futures set the upper end of the PFN's intervals on
+    # real LM runs: the truths of the 25M GPT and our byte-level LMs fell above the 75 % point 0-6 % of the time at
+    # 10-40 % of the run and above the 95 % point never, coverage 0.92-0.99 (runs/pit.py in the closing note).
+    p_slow_start_law: float = 0.02
+    p_plateau_law: float = 0.02
+    p_divergence_law: float = 0.01
     # Validation loss turning up after its minimum, accuracy decaying after its peak: common for small networks
     # trained for epochs (families, progress; a quarter of real small-network losses end 5 % of their range above
     # their best), rare for losses under a schedule-aware law (single-epoch pretraining: at 5 % the PFN predicted

@@ -40,14 +40,16 @@ class Warp:
 WARP_UNIFORMS = 5  # columns of ``u`` that :func:`warp_from_uniform` reads
 
 
-def warp_from_uniform(u: torch.Tensor, cfg: NoiseConfig) -> Warp:
+def warp_from_uniform(u: torch.Tensor, cfg: NoiseConfig, law: bool = False) -> Warp:
     """A slow start holds the curve at its initial value for the first ``slow_start_delay`` of the run;
-    a plateau freezes progress over an interval of ``plateau_length`` of it, from ``plateau_start``."""
+    a plateau freezes progress over an interval of ``plateau_length`` of it, from ``plateau_start``. ``law``: a
+    schedule-aware law's curve, which takes the rarer ``p_*_law`` rates."""
     has_delay, delay, start, has_plateau, length = u.split(1, dim=1)
+    p_slow_start, p_plateau = (cfg.p_slow_start_law, cfg.p_plateau_law) if law else (cfg.p_slow_start, cfg.p_plateau)
     return Warp(
-        delay=torch.where(has_delay < cfg.p_slow_start, Uniform(*cfg.slow_start_delay).from_uniform(delay), 0.0),
+        delay=torch.where(has_delay < p_slow_start, Uniform(*cfg.slow_start_delay).from_uniform(delay), 0.0),
         start=Uniform(*cfg.plateau_start).from_uniform(start),
-        length=torch.where(has_plateau < cfg.p_plateau, Uniform(*cfg.plateau_length).from_uniform(length), 0.0),
+        length=torch.where(has_plateau < p_plateau, Uniform(*cfg.plateau_length).from_uniform(length), 0.0),
     )
 
 
@@ -84,16 +86,18 @@ class Events:
 EVENTS_UNIFORMS = 12  # columns of ``u`` that :func:`events_from_uniform` reads
 
 
-def events_from_uniform(u: torch.Tensor, cfg: NoiseConfig, p_overfit: float, loss: torch.Tensor | bool) -> Events:
-    """Events from uniforms ``(k, EVENTS_UNIFORMS)``; a curve overfits with probability ``p_overfit`` (set by its source),
-    by ``cfg.overfit_size_loss`` where ``loss`` (``(k, 1)`` or one bool for all) and ``cfg.overfit_size`` elsewhere."""
+def events_from_uniform(u: torch.Tensor, cfg: NoiseConfig, loss: torch.Tensor | bool, law: bool = False) -> Events:
+    """Events from uniforms ``(k, EVENTS_UNIFORMS)``; a curve overfits by ``cfg.overfit_size_loss`` where ``loss``
+    (``(k, 1)`` or one bool for all) and ``cfg.overfit_size`` elsewhere. ``law``: a schedule-aware law's curve, which
+    diverges and overfits at the rarer ``p_*_law`` rates."""
     has_spike, at, height, recovery, diverges, onset, rate, size, overfits, ov_onset, ov_size, ov_power = u.split(1, dim=1)
+    p_divergence, p_overfit = (cfg.p_divergence_law, cfg.p_overfit_law) if law else (cfg.p_divergence, cfg.p_overfit)
     return Events(
         has_spike=has_spike < cfg.p_spike,
         at=0.1 + 0.8 * at,
         height=0.1 + 0.9 * height,
         recovery=0.005 + 0.1 * recovery,
-        diverges=diverges < cfg.p_divergence,
+        diverges=diverges < p_divergence,
         onset=0.3 + 0.65 * onset,
         rate=5.0 + 45.0 * rate,
         size=0.5 + size,

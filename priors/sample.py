@@ -340,7 +340,7 @@ def _family_curves(u, gaps, cfg: PriorConfig):
     scale, warp, w = _family_setup(cols, cfg)
     horizon = LogUniform(*cfg.family_horizon).from_uniform(cols["horizon"])
     metric = _metric(cols["metric"][:, 0], (0, 1, 2), cfg.family_metrics)
-    events = events_from_uniform(cols["events"], cfg.noise, cfg.noise.p_overfit, False)
+    events = events_from_uniform(cols["events"], cfg.noise, False)
     t = logging_times(cols["times"], gaps, cfg.logging)
     law = _mixture(_epochs(t, warp, scale), w, cols["params"], _NAMES)
     y = add_events(t, law, -1.0, events)
@@ -420,7 +420,7 @@ def _schedule_candidates(name: str, u, gaps, cfg: PriorConfig):
     drawn = params_from_uniform(schedule_law_priors(name, cfg.laws), params_u)
     params = law.law_params(at_horizon(name, drawn, horizon, cfg.laws, torch), torch)
     sched = schedules_from_uniform(schedule_u, cfg.schedule)
-    warp, events = warp_from_uniform(warp_u, cfg.noise), events_from_uniform(events_u, cfg.noise, cfg.noise.p_overfit_law, True)
+    warp, events = warp_from_uniform(warp_u, cfg.noise, law=True), events_from_uniform(events_u, cfg.noise, True, law=True)
     transient = _transient(transient_u, params["A"], cfg)
     y, clean, lr, cum_lr, anneal_area = _schedule_curves(law.fn, cfg.grid_size, t, sched, params, warp, events, transient)
     rows = {
@@ -535,7 +535,7 @@ def _progress_curves(u, gaps, cfg: PriorConfig):
     horizon = LogUniform(*cfg.progress_horizon).from_uniform(cols["horizon"])
     metric = _metric(cols["metric"][:, 0], (0, 1, 2, 5), cfg.progress_metrics)
     loss = (metric == 5)[:, None]
-    events = events_from_uniform(cols["events"], cfg.noise, cfg.noise.p_overfit, loss)
+    events = events_from_uniform(cols["events"], cfg.noise, loss)
     at_uw = _UniformLerp(warp_time(t, warp), cells)
     # The families in LC-PFN's epoch units at the logged times on that clock, and at the run's end (the jump's unit).
     epochs = (torch.cat([at_uw(clock), clock[:, -1:]], 1) * scale).clamp(min=1e-3)

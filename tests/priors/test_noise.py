@@ -1,7 +1,7 @@
 import torch
 
 from priors.config import NoiseConfig
-from priors.noise import WARP_UNIFORMS, warp_from_uniform, warp_time
+from priors.noise import EVENTS_UNIFORMS, WARP_UNIFORMS, events_from_uniform, warp_from_uniform, warp_time
 
 
 def test_slow_starts_hold_their_share_of_curves_at_the_first_value_for_their_delay():
@@ -19,3 +19,19 @@ def test_slow_starts_hold_their_share_of_curves_at_the_first_value_for_their_del
     assert torch.all(warped[delayed, :11] == 0.0)  # u <= 0.1: held at the first point
     assert torch.all(warped[~delayed, :11] == u[~delayed, :11])  # the others run on their own time there
     assert torch.all(warped[delayed, -1] < 1.0)  # ... and a slow start shifts the rest of the curve later
+
+
+def test_schedule_law_curves_stall_and_fall_apart_at_their_own_rarer_rates():
+    """LLM-like curves (``law=True``) take ``p_slow_start_law``, ``p_plateau_law``, ``p_divergence_law`` and
+    ``p_overfit_law``; the small networks' rates leave them alone."""
+    cfg = NoiseConfig(p_slow_start=0.3, p_plateau=0.3, p_divergence=0.3, p_overfit=0.3,
+                      p_slow_start_law=0.05, p_plateau_law=0.1, p_divergence_law=0.15, p_overfit_law=0.2)  # fmt: skip
+    g = torch.Generator().manual_seed(1)
+    warp_u, events_u = torch.rand(40000, WARP_UNIFORMS, generator=g), torch.rand(40000, EVENTS_UNIFORMS, generator=g)
+    for law, rates in ((True, (0.05, 0.1, 0.15, 0.2)), (False, (0.3, 0.3, 0.3, 0.3))):
+        warp = warp_from_uniform(warp_u, cfg, law=law)
+        events = events_from_uniform(events_u, cfg, True, law=law)
+        shares = [(warp.delay > 0).float().mean(), (warp.length > 0).float().mean(), events.diverges.float().mean(),
+                  events.overfits.float().mean()]  # fmt: skip
+        for share, rate in zip(shares, rates):
+            assert abs(share.item() - rate) < 0.01, (law, shares, rates)

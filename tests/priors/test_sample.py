@@ -61,7 +61,7 @@ def _end_gain(b: P.CurveBatch) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def test_clean_curves_improve_in_their_direction_unless_an_event_turns_them():
-    calm = NoiseConfig(p_overfit=0.0, p_overfit_law=0.0, p_divergence=0.0, p_spike=0.0)
+    calm = NoiseConfig(p_overfit=0.0, p_overfit_law=0.0, p_divergence=0.0, p_divergence_law=0.0, p_spike=0.0)
     gain, rounding = _end_gain(P.sample(torch.Generator().manual_seed(3), 2000, 60, config=PriorConfig(noise=calm)))
     assert (gain >= -rounding).all()
     assert (gain > rounding).float().mean() > 0.99
@@ -231,7 +231,7 @@ def test_schedule_laws_in_causal_blocks_equal_the_full_square(name):
 
 def test_an_early_transient_lifts_the_first_losses_and_is_gone_by_the_end():
     # Without events a multi-power loss always falls, so both configs accept the same candidates: the rows pair up.
-    calm = NoiseConfig(p_overfit_law=0.0, p_divergence=0.0, p_spike=0.0, p_slow_start=0.0, p_plateau=0.0)
+    calm = NoiseConfig(p_overfit_law=0.0, p_divergence_law=0.0, p_spike=0.0, p_slow_start_law=0.0, p_plateau_law=0.0)
     base = dict(source_weights=(0, 0, 1, 0, 0, 0), p_log_from_zero=1.0, p_affine=0.0, noise=calm)
     without = P.sample(torch.Generator().manual_seed(6), 500, 40, config=P.PriorConfig(**base, p_transient=0.0))
     with_it = P.sample(torch.Generator().manual_seed(6), 500, 40, config=P.PriorConfig(**base, p_transient=1.0))
