@@ -322,7 +322,7 @@ def train(
     else:
         inherited = 0
         model.borders.copy_(prior_borders(cfg, dev))
-    average = _Average(model, cfg.ema_decay, resumed_average if step else None) if cfg.ema_decay else None
+    average = _Average(model, cfg.ema_decay, resumed_average) if cfg.ema_decay else None
     if lead:
         (out / "config.json").write_text(cfg.to_json())
     metrics = _Metrics(out / "metrics.csv", step) if lead else None
@@ -427,22 +427,23 @@ def train(
 class _Average:
     """An exponential moving average of a model's floating-point weights (``ema_decay``), updated after each step.
 
-    The decay warms up as ``(1 + step) / (10 + step)`` until it reaches ``ema_decay``, so a short run (a GPU's few
-    minutes) averages its own steps rather than keeping the initial weights' share ``ema_decay ** steps``.
+    The decay warms up as ``(1 + step) / (10 + step)`` until it reaches ``ema_decay``, so a short run averages its own
+    steps rather than keeping the initial weights' share ``ema_decay ** steps``.
     """
 
     def __init__(self, model: PFN, decay: float, state: dict | None = None):
         self.live, self.decay = model, decay
         self.state = {k: v.detach().clone() for k, v in (state or model.state_dict()).items()}
-        # state_dict()'s tensors share storage with the parameters, so these pairs follow every optimizer step.
-        self.pairs = [(self.state[k], v) for k, v in model.state_dict().items() if v.dtype.is_floating_point]
+        # state_dict()'s tensors share storage with the parameters, so these lists follow every optimizer step.
+        floats = {k: v for k, v in model.state_dict().items() if v.dtype.is_floating_point}
+        self.averaged = [self.state[k] for k in floats]
+        self.current = list(floats.values())
 
     @torch.no_grad()
     def update(self, step: int) -> None:
         """Fold in the weights after ``step`` steps of this run."""
         decay = min(self.decay, (1.0 + step) / (10.0 + step))
-        averaged, live = (list(t) for t in zip(*self.pairs))
-        torch._foreach_lerp_(averaged, live, 1.0 - decay)
+        torch._foreach_lerp_(self.averaged, self.current, 1.0 - decay)
 
     def state_dict(self) -> dict:
         return self.state
