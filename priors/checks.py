@@ -9,6 +9,7 @@ lie inside the prior's 5-95 % range.
 
 * :func:`noise_to_range`: observation noise relative to the curve's range.
 * :func:`final_to_initial`: final over initial loss of a run logged from step 0.
+* :func:`late_fall`: how many times a loss still falls after 10 % of the run.
 * :func:`overfit`: how far the final value fell back from the best one; :func:`overfit_onset`
   when the best came and :func:`overfit_shape` how the fall-back grew after it.
 * :func:`lr_drop_jump`: the improvement right after the largest lr drop.
@@ -44,6 +45,19 @@ def final_to_initial(y: np.ndarray) -> float:
     """Last value over the first, for a loss logged from step 0 (raw units, lower bound 0); NaN where the first is 0
     (an outlier clipped at the bound)."""
     return float(y[-1] / y[0]) if y[0] > 0 else float("nan")
+
+
+def late_fall(x: np.ndarray, y: np.ndarray, at: float = 0.1) -> float:
+    """log10 of the final loss over the loss at fraction ``at`` of the run (from the first logged step to the last;
+    both a 3-point running mean, raw units, lower bound 0); NaN where either is not positive.
+
+    >>> late_fall(np.arange(11.0), np.array([2.0, 2, 2, 1, 1, 1, 1, 1, 0.2, 0.2, 0.2]))  # 2.0 at step 1, 0.2 at the end
+    -1.0
+    """
+    smooth = np.convolve(np.pad(y, 1, mode="edge"), np.ones(3) / 3.0, mode="valid")
+    u = (x - x[0]) / (x[-1] - x[0])
+    early = smooth[np.searchsorted(u, at, side="right") - 1]
+    return float(np.log10(smooth[-1] / early)) if early > 0 and smooth[-1] > 0 else float("nan")
 
 
 def overfit(y: np.ndarray, direction: float) -> float:

@@ -499,6 +499,7 @@ _PROGRESS_COLUMNS = {
     "times": TIMES_UNIFORMS, "horizon": 1, "known": 1, "schedule": SCHEDULE_UNIFORMS, "scale": 1, "metric": 1,
     "warp": WARP_UNIFORMS, "events": EVENTS_UNIFORMS, "jump": 1, "drop": len(progress_drop_priors(LawConfig())),
     "pick": 1, "include": len(_NAMES), "weight": len(_NAMES), "params": _n_params(_NAMES), "clock": 1,
+    "loss_power": 1,
 }  # fmt: skip
 
 
@@ -545,6 +546,9 @@ def _progress_curves(u, gaps, cfg: PriorConfig):
     realized = law_at_grid(multi_power, grid, {"L0": 0.0, "A": 0.0, "alpha": 1.0, "s0": 1.0, "B": -1.0, **drop_params})
     jump = LogUniform(*cfg.lr_drop_jump).from_uniform(cols["jump"]) * (end - y_mix[:, :1])
     y = add_events(t, y_mix + jump * at_uw(realized), -1.0, events)
+    # A loss is 1 - y; below 0 (y > 1) its power is NaN, and the row is rejected as it would be without it.
+    error_to_power = (1.0 - y) ** LogUniform(*cfg.progress_loss_power).from_uniform(cols["loss_power"])
+    y = torch.where(loss, 1.0 - error_to_power, y)
     lr, cum_lr, anneal_area = _schedule_features(sched, grid, t, cells)
     rows = {
         "x": t * horizon,
