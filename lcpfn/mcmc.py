@@ -341,7 +341,7 @@ def _law_curve(name: str, cols: _Columns, s1, grid, weights, steps, prior: Prior
 
 def _progress_curve(cols: _Columns, grid, weights, families, prior: PriorConfig, pt, params: dict):
     """The ``progress`` source: the families on the clock ``∫ lr^p`` and the curve they make with a jump at each lr drop
-    (priors.sample); the prior keeps the families as a family curve."""
+    (priors.sample), an accuracy-like ``(P, T)`` in [0, 1]; the prior keeps the families as a family curve."""
     power = params["progress.clock_power"] = Uniform(*prior.progress_lr_power).from_normal(cols.one("progress.clock_power"), pt)
     clock = progress_clock(grid, power, pt)  # (P, G + 1)
     t = pt.concatenate([pt.dot(clock, weights.T), clock[:, -1:]], axis=1)
@@ -352,6 +352,18 @@ def _progress_curve(cols: _Columns, grid, weights, families, prior: PriorConfig,
     realized = multi_power(grid.u, grid.s1, grid, xp=pt, L0=0.0, A=0.0, alpha=1.0, s0=1.0, B=-1.0, **drop)
     jump = LogUniform(*prior.lr_drop_jump).from_normal(cols.one("progress.jump"), pt) * (end - y[:, 0][:, None])
     return y, y + jump * pt.dot(realized, weights.T)
+
+
+def _progress_distance(error, cols: _Columns, bounds: str, prior: PriorConfig, pt, params: dict):
+    """The distance from the best value of a progress curve with error ``1 - f``: a loss is the error to a power
+    (priors.sample). A curve shown with both bounds is no loss, one with only its best bound is one, and one without
+    bounds is one as often as the sampler shows a progress curve as a loss."""
+    power = LogUniform(*prior.progress_loss_power).from_normal(cols.one("progress.loss_power"), pt)
+    params["progress.loss_power"] = power
+    p_loss = {"both": 0.0, "best": 1.0, "none": prior.progress_metrics[-1] / sum(prior.progress_metrics)}[bounds]
+    is_loss = params["progress.is_loss"] = _phi(cols.one("progress.is_loss"), pt) < p_loss
+    # Clipped: an error below 0 (an accuracy past 1) is infeasible anyway, and a NaN would poison the gradient.
+    return pt.clip(error, 0.0, np.inf) ** pt.where(is_loss, power, 1.0)
 
 
 @dataclass(frozen=True)
@@ -406,7 +418,7 @@ def _graph(structure: _Structure, pt):
         for name in structure.sources:
             if name == "progress":
                 families, f = _progress_curve(cols, grid, weights, structure.families, prior, pt, params)
-                zs.append(normalized(1.0 - f, True))
+                zs.append(normalized(_progress_distance(1.0 - f, cols, structure.bounds, prior, pt, params), True))
                 # As the sampler keeps them: the families a family curve, the curve in [0, 1] (overfitting, which
                 # lets a loss leave it, is not modelled here).
                 oks.append(is_family_curve(families, pt) & is_family_curve(f, pt))

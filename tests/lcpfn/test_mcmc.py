@@ -10,7 +10,7 @@ from lcpfn.mcmc import MCMCExtrapolator, MixturePredictive, prior_model  # noqa:
 from lcpfn.prediction import Prediction  # noqa: E402
 from priors.config import PriorConfig  # noqa: E402
 from priors.laws import FAMILIES, SCHEDULE_LAWS  # noqa: E402
-from priors.parameters import Uniform  # noqa: E402
+from priors.parameters import LogUniform, Uniform  # noqa: E402
 from priors.schedules import wsd  # noqa: E402
 
 X = np.arange(1, 31, dtype=float)
@@ -70,6 +70,7 @@ def test_the_pymc_prior_draws_every_parameter_as_the_prior_sampler_does():
             laws = {f"progress.{k}": d for k, d in laws.items()}
             laws |= {f"{name}.{k}": d for name, law in SCHEDULE_LAWS.items() for k, d in law.priors.items()}
             laws["progress.clock_power"] = Uniform(*PriorConfig().progress_lr_power)
+            laws["progress.loss_power"] = LogUniform(*PriorConfig().progress_loss_power)
         checked = 0
         for name, dist in laws.items():
             drawn = pm.draw(model[name], random_seed=checked)
@@ -77,6 +78,15 @@ def test_the_pymc_prior_draws_every_parameter_as_the_prior_sampler_does():
             assert _ks(drawn, expected) > 1e-3, name
             checked += 1
         assert checked >= 35
+
+
+@pytest.mark.parametrize("bounds, share", [("both", 0.0), ("best", 1.0), ("none", 0.5)])
+def test_the_pymc_prior_reads_a_progress_curve_as_a_loss_as_its_bounds_allow(bounds, share):
+    import pymc as pm
+
+    model = prior_model(schedule=True, draws=20_000, prior=PriorConfig(), bounds=bounds)
+    # Only a loss shows its best bound alone, never one with both; the sampler shows half of its progress curves as losses.
+    assert pm.draw(model["progress.is_loss"], random_seed=2).mean() == pytest.approx(share, abs=0.01)
 
 
 def test_the_pymc_prior_mixes_families_as_the_prior_sampler_does():
