@@ -194,10 +194,10 @@ class PriorConfig:
     progress_lr_power: tuple[float, float] = (0.0, 1.0)
     # progress: a loss is the families' error (1 - y) to this power, log-uniform. A cross-entropy falls by orders of
     # magnitude as a network grows confident, an error rate of the same run far less: real small-network validation
-    # losses end at a median 0.71x, a quarter of them below 0.30x and a twentieth below 0.10x of their value at 10 % of
-    # the run, while losses drawn as the error itself (prior v2.11) put those at the prior's 4 % and 0.8 % points
-    # (priors.checks.late_fall, tests/priors/test_checks.py), and the PFN's 5 % quantile at 10 % of the run lay above
-    # the truths of 11-28 % of the points of real losses under constant, step and WSD schedules.
+    # losses end at a median 0.70x, a quarter of them below 0.30x and a tenth below 0.17x of their value at 10 % of the
+    # run. Losses drawn as the error itself (prior v2.11) put those at the prior's 6.6 % and 3.3 % points (powers of
+    # 1-4: 16 % and 10 %; priors.checks.late_fall, tests/priors/test_checks.py), and the PFN's 5 % quantile at 10 % of
+    # the run lay above the truths of 11-28 % of the points of real losses under constant, step and WSD schedules.
     progress_loss_power: tuple[float, float] = (1.0, 4.0)
     lcpfn_log_sigma: tuple[float, float] = (-4.0, 1.0)  # LC-PFN's absolute noise: normal log sd (mean, sd)
     p_log_from_zero: float = 0.25  # loss curves logged from step 0 (the untrained model's loss), as LM runs are
