@@ -16,6 +16,8 @@ lie inside the prior's 5-95 % range.
 * :func:`cooldown_gain_ratio`: a cooldown's gain over a constant lr, relative to the
   stable phase's drop from 40 % to 80 % of the run (:func:`law_cooldown_gain_ratios`
   draws it from the schedule-aware laws).
+* :func:`late_progress`: the progress a constant-lr run still makes after 40 % of it, relative to
+  what it made from 10 % to 40 % (:func:`law_late_progress` draws it from the laws).
 
 >>> round(float(final_to_initial(np.array([5.0, 3.0, 2.0]))), 2)
 0.4
@@ -128,12 +130,40 @@ def cooldown_gain_ratio(parent_at, branch_final: float, end: float) -> float:
     return float((parent_at(end) - branch_final) / stable)
 
 
+def late_progress(run_at, end: float) -> float:
+    """``(run(0.4 end) - run(end)) / (run(0.1 end) - run(0.4 end))`` for a run at a constant lr (``run_at(steps) ->
+    loss``): how much of its progress is still to come at 40 % of the run, relative to what it made since 10 %.
+
+    >>> round(late_progress(lambda s: 1.0 + 10.0 / s, 100.0), 3)  # 1 + 10 / s: 2.0, 1.25 and 1.1 at 10, 40, 100
+    0.2
+    """
+    return float((run_at(0.4 * end) - run_at(end)) / (run_at(0.1 * end) - run_at(0.4 * end)))
+
+
 def law_cooldown_gain_ratios(lr_at, n: int, *, steps: float, seed: int = 0, weights: dict[str, float] | None = None,
                              config=None) -> np.ndarray:  # fmt: skip
     """:func:`cooldown_gain_ratio` of ``n`` curves of the schedule-aware laws (mixed by ``weights``,
     default the prior's source weights) under the laws' priors of ``config`` (a PriorConfig, default
     the default one) for runs of ``steps`` steps, each under a constant lr and under ``lr_at(u)``, a
     schedule relative to its peak at normalized times ``u`` in [0, 1]."""
+    values = _law_values({"constant": np.ones_like, "branch": lr_at}, np.array([0.4, 0.8, 1.0]), n, steps=steps, seed=seed,
+                         weights=weights, config=config)  # fmt: skip
+    c, b = values["constant"], values["branch"]
+    return (c[:, 2] - b[:, 2]) / (c[:, 0] - c[:, 1])
+
+
+def law_late_progress(n: int, *, steps: float, seed: int = 0, weights: dict[str, float] | None = None,
+                      config=None) -> np.ndarray:  # fmt: skip
+    """:func:`late_progress` of ``n`` curves of the schedule-aware laws at a constant lr, as
+    :func:`law_cooldown_gain_ratios` draws them."""
+    c = _law_values({"constant": np.ones_like}, np.array([0.1, 0.4, 1.0]), n, steps=steps, seed=seed, weights=weights,
+                    config=config)["constant"]  # fmt: skip
+    return (c[:, 1] - c[:, 2]) / (c[:, 0] - c[:, 1])
+
+
+def _law_values(schedules: dict, points: np.ndarray, n: int, *, steps: float, seed: int, weights, config) -> dict:
+    """The laws' losses at normalized times ``points`` of ``n`` drawn curves under each of ``schedules`` (label ->
+    ``lr_at(u)`` relative to its peak), the same draws under every schedule: label -> (n, len(points))."""
     import torch
 
     from priors.config import SOURCES, PriorConfig
@@ -147,22 +177,18 @@ def law_cooldown_gain_ratios(lr_at, n: int, *, steps: float, seed: int = 0, weig
         weights = {name: w[name] for name in SCHEDULE_LAWS}
     total = sum(weights.values())
     u = np.linspace(0.0, 1.0, 1025)
-    points = np.array([0.4, 0.8, 1.0])
-    grids = {"constant": schedule_grid(u, np.ones_like(u)), "branch": schedule_grid(u, np.asarray(lr_at(u), float))}
+    grids = {label: schedule_grid(u, np.asarray(lr_at(u), float)) for label, lr_at in schedules.items()}
     g = torch.Generator().manual_seed(seed)
-    out = []
+    out = {label: [] for label in schedules}
     for name, weight in weights.items():
         law, priors = SCHEDULE_LAWS[name], schedule_law_priors(name, config.laws)
         k = int(round(n * weight / total))
         drawn = params_from_uniform(priors, torch.rand(k, len(priors), generator=g, dtype=torch.float64))
         params = law.law_params(at_horizon(name, {p: v.numpy() for p, v in drawn.items()}, steps, config.laws))
-        ends = {}
         for label, grid in grids.items():
             s1 = interpolate(u, grid.s1, points)
-            ends[label] = law.fn(points[None, :], s1[None, :], _rows(grid, k), **params)  # (k, 3)
-        c, b = ends["constant"], ends["branch"]
-        out.append((c[:, 2] - b[:, 2]) / (c[:, 0] - c[:, 1]))
-    return np.concatenate(out)
+            out[label].append(law.fn(points[None, :], s1[None, :], _rows(grid, k), **params))  # (k, len(points))
+    return {label: np.concatenate(v) for label, v in out.items()}
 
 
 def _rows(grid, k: int):
