@@ -17,7 +17,8 @@ lie inside the prior's 5-95 % range.
   stable phase's drop from 40 % to 80 % of the run (:func:`law_cooldown_gain_ratios`
   draws it from the schedule-aware laws).
 * :func:`late_progress`: the progress a constant-lr run still makes after 40 % of it, relative to
-  what it made from 10 % to 40 % (:func:`law_late_progress` draws it from the laws).
+  what it made from 10 % to 40 %, and :func:`early_shape`, its progress from 10 % to 20 % over that
+  from 20 % to 40 % (:func:`law_constant_lr_shapes` draws both from the laws).
 
 >>> round(float(final_to_initial(np.array([5.0, 3.0, 2.0]))), 2)
 0.4
@@ -140,6 +141,16 @@ def late_progress(run_at, end: float) -> float:
     return float((run_at(0.4 * end) - run_at(end)) / (run_at(0.1 * end) - run_at(0.4 * end)))
 
 
+def early_shape(run_at, end: float) -> float:
+    """``(run(0.1 end) - run(0.2 end)) / (run(0.2 end) - run(0.4 end))``: the progress of a doubling over that of the
+    next, ``2 ** alpha`` for a power law ``L0 + A s^-alpha``, below 1 where a run gains more from 20 to 40 % of it.
+
+    >>> round(early_shape(lambda s: 1.0 + 10.0 / s, 100.0), 3)
+    2.0
+    """
+    return float((run_at(0.1 * end) - run_at(0.2 * end)) / (run_at(0.2 * end) - run_at(0.4 * end)))
+
+
 def law_cooldown_gain_ratios(lr_at, n: int, *, steps: float, seed: int = 0, weights: dict[str, float] | None = None,
                              config=None) -> np.ndarray:  # fmt: skip
     """:func:`cooldown_gain_ratio` of ``n`` curves of the schedule-aware laws (mixed by ``weights``,
@@ -152,13 +163,13 @@ def law_cooldown_gain_ratios(lr_at, n: int, *, steps: float, seed: int = 0, weig
     return (c[:, 2] - b[:, 2]) / (c[:, 0] - c[:, 1])
 
 
-def law_late_progress(n: int, *, steps: float, seed: int = 0, weights: dict[str, float] | None = None,
-                      config=None) -> np.ndarray:  # fmt: skip
-    """:func:`late_progress` of ``n`` curves of the schedule-aware laws at a constant lr, as
-    :func:`law_cooldown_gain_ratios` draws them."""
-    c = _law_values({"constant": np.ones_like}, np.array([0.1, 0.4, 1.0]), n, steps=steps, seed=seed, weights=weights,
+def law_constant_lr_shapes(n: int, *, steps: float, seed: int = 0, weights: dict[str, float] | None = None,
+                           config=None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """:func:`early_shape` and :func:`late_progress` of ``n`` curves of the schedule-aware laws at a constant lr, as
+    :func:`law_cooldown_gain_ratios` draws them: two arrays, one value of each curve at the same index."""
+    c = _law_values({"constant": np.ones_like}, np.array([0.1, 0.2, 0.4, 1.0]), n, steps=steps, seed=seed, weights=weights,
                     config=config)["constant"]  # fmt: skip
-    return (c[:, 1] - c[:, 2]) / (c[:, 0] - c[:, 1])
+    return (c[:, 0] - c[:, 1]) / (c[:, 1] - c[:, 2]), (c[:, 2] - c[:, 3]) / (c[:, 0] - c[:, 2])
 
 
 def _law_values(schedules: dict, points: np.ndarray, n: int, *, steps: float, seed: int, weights, config) -> dict:

@@ -157,16 +157,39 @@ def test_cooldown_gains_of_real_runs_lie_inside_the_prior():
         _inside(real, prior, f"{name}: cooldown gain / stable drop from 40 to 80 %")
 
 
-def test_late_progress_of_real_constant_lr_lm_runs_lies_inside_the_prior():
-    """Where the PFN extrapolates real LM runs too low (the small byte-level LM from 40 %, its truth at the 0.92 point),
-    the laws' power term is not what is off: the progress constant-lr runs still make after 40 % of the run, relative
-    to what they made from 10 % to 40 %, lies at the laws' 0.21-0.84 points (25M GPT 0.25 and 0.34, LMs 0.54, 0.57)."""
+def _constant_lr_lm_runs() -> list[tuple[str, object, float]]:
+    """(id, loss at a step, last step) of the constant-lr runs of the byte-level LMs and the 25M GPT."""
     runs = [r for name in ("lm_cpu", "mpl_llm_25m") for r in _records(name) if r["id"].split("/")[-1].startswith("constant")]
-    assert len(runs) >= 4
+    out = []
     for r in runs:
         x, y = np.asarray(r["x"], float), np.asarray(r["y"], float)
-        real = C.late_progress(lambda s, x=x, y=y: np.interp(s, x, y), x[-1])
-        _inside(real, C.law_late_progress(4000, steps=x[-1]), f"{r['id']}: progress after 40 % / from 10 to 40 %")
+        out.append((r["id"], lambda s, x=x, y=y: np.interp(s, x, y), float(x[-1])))
+    return out
+
+
+def test_late_progress_of_real_constant_lr_lm_runs_lies_inside_the_prior():
+    runs = _constant_lr_lm_runs()
+    assert len(runs) >= 4
+    for name, run_at, end in runs:
+        _, late = C.law_constant_lr_shapes(4000, steps=end)
+        _inside(C.late_progress(run_at, end), late, f"{name}: progress after 40 % / from 10 to 40 %")
+
+
+@pytest.mark.xfail(strict=True, reason="the laws are exact power laws at a constant lr (prior v2.13): real runs bend")
+def test_late_progress_of_real_lm_runs_given_their_early_shape_lies_inside_the_prior():
+    """The PFN extrapolates the small byte-level LM from 40 % too low (its final loss at the 0.92 point of the
+    prediction) although its late progress lies inside the laws' marginal range (the test above): given how a run
+    progressed from 10 to 40 %, a power law fixes the rest to within a few hundredths, and real runs bend off it both
+    ways. The small LM (early shape 0.85, at the laws' 6 % point) keeps 0.54 of its progress to come where the laws
+    given that shape keep 0.63-0.78; the 25M GPT keeps 0.25 against 0.16-0.20 over 24,000 steps (early shape 2.1) and
+    0.34 against 0.27-0.34 over 72,000 (1.5). A prior whose
+    curves bend in log-log time (broken power laws) passes this and should drop the mark."""
+    early, late = C.law_constant_lr_shapes(20000, steps=4000.0)
+    for name, run_at, end in _constant_lr_lm_runs():
+        shape = C.early_shape(run_at, end)
+        alike = np.abs(early - shape) < 0.05 * abs(shape)
+        assert alike.sum() >= 200, f"{name}: {alike.sum()} prior draws with an early shape near {shape:.3f}"
+        _inside(C.late_progress(run_at, end), late[alike], f"{name}: late progress given an early shape of {shape:.3f}")
 
 
 def _wsd20(u):
