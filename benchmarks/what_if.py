@@ -170,7 +170,7 @@ def annealing_law(p: Pair):
         fit = least_squares(lambda q: q[0] + q[1] * s1 ** -q[2] - y, q0, bounds=([0.0, 0.0, 0.01], [np.inf, np.inf, 3.0]))
         best = fit if best is None or fit.cost < best.cost else best
     l0, a, alpha = best.x
-    c = law.law_params(dict(L0=l0, A=a, alpha=alpha, s0=0.0, gain=ANNEALING_FIT_GAIN, decay_time=decay_time))["C"]
+    c = law.law_params(dict(L0=l0, A=a, alpha=alpha, s0=0.0, bend=0.0, gain=ANNEALING_FIT_GAIN, decay_time=decay_time))["C"]
     sd = max(float(np.sqrt(2 * best.cost / max(1, len(y) - 3))), 1e-9)
 
     def final(schedule):

@@ -68,6 +68,7 @@ from lcpfn.smc import OutOfTime, smc
 from priors.config import SOURCES, PriorConfig
 from priors.laws import (
     FAMILIES,
+    POWER_PARAMS,
     SCHEDULE_LAWS,
     at_horizon,
     early_transient,
@@ -330,7 +331,7 @@ def _law_curve(name: str, cols: _Columns, s1, grid, weights, steps, prior: Prior
     drawn = params_from_normal(priors, cols.take([f"{name}.{k}" for k in priors]), pt)
     params.update({f"{name}.{k}": v for k, v in drawn.items()})
     p = law.law_params(at_horizon(name, drawn, steps, prior.laws, pt), pt)
-    power = {k: p[k] for k in ("L0", "A", "alpha", "s0")}
+    power = {k: p[k] for k in POWER_PARAMS}
     added = law.fn(grid.u, grid.s1, grid, xp=pt, **p) - power_term(grid.s1, xp=pt, **power)
     has = _phi(cols.one(f"{name}.transient"), pt) < prior.p_transient
     size = pt.where(has, LogUniform(*prior.transient_size).from_normal(cols.one(f"{name}.transient_size"), pt) * p["A"], 0.0)

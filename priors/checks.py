@@ -163,23 +163,33 @@ def law_cooldown_gain_ratios(lr_at, n: int, *, steps: float, seed: int = 0, weig
     return (c[:, 2] - b[:, 2]) / (c[:, 0] - c[:, 1])
 
 
-def law_constant_lr_shapes(n: int, *, steps: float, seed: int = 0, weights: dict[str, float] | None = None,
-                           config=None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """:func:`early_shape` and :func:`late_progress` of ``n`` curves of the schedule-aware laws at a constant lr, as
-    :func:`law_cooldown_gain_ratios` draws them: two arrays, one value of each curve at the same index."""
-    c = _law_values({"constant": np.ones_like}, np.array([0.1, 0.2, 0.4, 1.0]), n, steps=steps, seed=seed, weights=weights,
+def law_constant_lr_shapes(n: int, *, steps: float, warmup: float = 0.0, seed: int = 0,
+                           weights: dict[str, float] | None = None, config=None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """:func:`early_shape` and :func:`late_progress` of ``n`` curves of the schedule-aware laws at a constant lr after a
+    linear warmup over the fraction ``warmup`` of the run, as :func:`law_cooldown_gain_ratios` draws them: two arrays,
+    one value of each curve at the same index.
+
+    The warmup matters: the 25M GPT warms up over 9 % of its 24,000 steps, so at 10 % of the run it has seen 5.5 % of
+    its intrinsic time, and its early shape of 2.1 is that of a power law of exponent 0.5 (the published fit's), not 1.
+    """
+
+    def warmed_up(u):
+        return np.clip(u / warmup, 0.0, 1.0) if warmup > 0 else np.ones_like(u)
+
+    c = _law_values({"constant": warmed_up}, np.array([0.1, 0.2, 0.4, 1.0]), n, steps=steps, seed=seed, weights=weights,
                     config=config)["constant"]  # fmt: skip
     return (c[:, 0] - c[:, 1]) / (c[:, 1] - c[:, 2]), (c[:, 2] - c[:, 3]) / (c[:, 0] - c[:, 2])
 
 
 def _law_values(schedules: dict, points: np.ndarray, n: int, *, steps: float, seed: int, weights, config) -> dict:
     """The laws' losses at normalized times ``points`` of ``n`` drawn curves under each of ``schedules`` (label ->
-    ``lr_at(u)`` relative to its peak), the same draws under every schedule: label -> (n, len(points))."""
+    ``lr_at(u)`` relative to its peak), the same draws under every schedule: label -> (n, len(points)). With the early
+    transient as the prior draws it, which a run's shape from 10 % of it on may still carry."""
     import torch
 
     from priors.config import SOURCES, PriorConfig
-    from priors.laws import SCHEDULE_LAWS, at_horizon, schedule_law_priors
-    from priors.parameters import params_from_uniform
+    from priors.laws import SCHEDULE_LAWS, at_horizon, early_transient, schedule_law_priors
+    from priors.parameters import LogUniform, params_from_uniform
     from priors.schedules import interpolate, schedule_grid
 
     config = config or PriorConfig()
@@ -196,9 +206,15 @@ def _law_values(schedules: dict, points: np.ndarray, n: int, *, steps: float, se
         k = int(round(n * weight / total))
         drawn = params_from_uniform(priors, torch.rand(k, len(priors), generator=g, dtype=torch.float64))
         params = law.law_params(at_horizon(name, {p: v.numpy() for p, v in drawn.items()}, steps, config.laws))
+        # The early transient as priors.sample._transient draws it.
+        has, size_u, time_u = torch.rand(k, 3, generator=g, dtype=torch.float64).split(1, 1)
+        size = torch.where(has < config.p_transient, LogUniform(*config.transient_size).from_uniform(size_u), 0.0)
+        size = size.numpy() * params["A"]
+        time = LogUniform(*config.transient_time).from_uniform(time_u).numpy()
         for label, grid in grids.items():
-            s1 = interpolate(u, grid.s1, points)
-            out[label].append(law.fn(points[None, :], s1[None, :], _rows(grid, k), **params))  # (k, len(points))
+            s1 = interpolate(u, grid.s1, points)[None, :]
+            loss = law.fn(points[None, :], s1, _rows(grid, k), **params) + early_transient(s1, size, time)
+            out[label].append(loss)  # (k, len(points))
     return {label: np.concatenate(v) for label, v in out.items()}
 
 

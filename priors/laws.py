@@ -110,12 +110,25 @@ def _pair(p):
     return p[..., None] if getattr(p, "ndim", 0) else p
 
 
-def power_term(s1, *, L0, A, alpha, s0, xp=np):
-    """``L0 + A (s1 + s0)^-alpha``: the loss a constant peak lr would reach at intrinsic time ``s1``."""
-    return L0 + A * positive_pow(s1 + s0, -alpha, xp)
+# The parameters of :func:`power_term`, which every schedule-aware law shares.
+POWER_PARAMS = ("L0", "A", "alpha", "s0", "bend")
 
 
-def multi_power(u, s1, grid: ScheduleGrid, *, L0, A, alpha, s0, B, C, beta, gamma, xp=np):
+def power_term(s1, *, L0, A, alpha, s0, bend=0.0, xp=np):
+    """``L0 + A S^-alpha exp(-alpha bend S)`` with ``S = s1 + s0``: the loss a constant peak lr would reach at intrinsic
+    time ``s1``.
+
+    ``bend`` 0 is the power law of the published fits. Its local exponent ``-d log(L - L0) / d log S`` is
+    ``alpha (1 + bend S)``: a negative bend (down to ``-1 / max S``) flattens it late in the run, which levels off
+    sooner than a power law (a small model nearing its capacity), a positive one steepens it. Without it a run's
+    progress after 40 % of it is fixed, to within a few hundredths, by its shape from 10 to 40 %
+    (``priors.checks.early_shape``), and real runs leave that range.
+    """
+    S = s1 + s0
+    return L0 + A * positive_pow(S, -alpha, xp) * xp.exp(-alpha * bend * S)
+
+
+def multi_power(u, s1, grid: ScheduleGrid, *, L0, A, alpha, s0, B, C, beta, gamma, bend=0.0, xp=np):
     """Multi-power law (Luo et al. 2025).
 
     ``L = L0 + A (s1 + s0)^-alpha - B Σ_k drop_k (1 - (C lr_k^-gamma (s1 - s1_k) + 1)^-beta)``:
@@ -136,19 +149,19 @@ def multi_power(u, s1, grid: ScheduleGrid, *, L0, A, alpha, s0, B, C, beta, gamm
     rate = _pair(C) * positive_pow(lr, -_pair(gamma), xp)
     realized = 1.0 - positive_pow(rate * elapsed + 1.0, -_pair(beta), xp)
     drop = xp.sum(grid.drop[..., None, :] * realized, axis=-1)
-    return power_term(s1, L0=L0, A=A, alpha=alpha, s0=s0, xp=xp) - B * drop
+    return power_term(s1, L0=L0, A=A, alpha=alpha, s0=s0, bend=bend, xp=xp) - B * drop
 
 
-def lr_annealing(u, s1, grid: ScheduleGrid, *, L0, A, alpha, s0, C, decay_time, xp=np):
-    """LR-annealing scaling law (Tissue et al. 2024): ``L0 + A (s1 + s0)^-alpha - C S2``.
+def lr_annealing(u, s1, grid: ScheduleGrid, *, L0, A, alpha, s0, C, decay_time, bend=0.0, xp=np):
+    """LR-annealing scaling law (Tissue et al. 2024): ``L0 + A (s1 + s0)^-alpha - C S2`` (its power term bent by ``bend``).
 
     ``S2`` is the momentum-smoothed annealing area (:func:`~priors.schedules.annealing_area`)
     with momentum time constant ``decay_time`` in the units of ``u``.
     """
-    return power_term(s1, L0=L0, A=A, alpha=alpha, s0=s0, xp=xp) - C * annealing_area(u, grid, decay_time, xp=xp)
+    return power_term(s1, L0=L0, A=A, alpha=alpha, s0=s0, bend=bend, xp=xp) - C * annealing_area(u, grid, decay_time, xp=xp)
 
 
-def intrinsic_time(u, s1, grid: ScheduleGrid, *, L0, A, alpha, s0, noise, rho, xp=np):
+def intrinsic_time(u, s1, grid: ScheduleGrid, *, L0, A, alpha, s0, noise, rho, bend=0.0, xp=np):
     """Power law in intrinsic time plus an SGD-noise term, after functional scaling laws.
 
     ``L = L0 + A (s1 + s0)^-alpha + N ∫ lr(s)² K(s1 - s1(s)) ds`` with the power-law
@@ -164,7 +177,7 @@ def intrinsic_time(u, s1, grid: ScheduleGrid, *, L0, A, alpha, s0, noise, rho, x
     exponent = 1.0 - _pair(rho)
     kernel_area = (positive_pow(elapsed, exponent, xp) - positive_pow(elapsed + cell, exponent, xp)) / (_pair(rho) - 1.0)
     noise_term = noise * (rho - 1.0) * s0 ** (rho - 1.0) * xp.sum(before * lr * kernel_area, axis=-1)
-    return power_term(s1, L0=L0, A=A, alpha=alpha, s0=s0, xp=xp) + noise_term
+    return power_term(s1, L0=L0, A=A, alpha=alpha, s0=s0, bend=bend, xp=xp) + noise_term
 
 
 def early_transient(s1, size, time, xp=np):
@@ -288,9 +301,10 @@ def is_loss_curve(y, xp=np):
     return xp.all((y > 0.0) & (y < math.inf), axis=-1) & (y[:, -1] < y[:, 0])  # comparisons fail for NaN
 
 
-def last_doubling(*, A, alpha, s0, xp=np):
+def last_doubling(*, A, alpha, s0, bend=0.0, xp=np):
     """What the second half of a constant-lr run gains: ``power_term(1/2) - power_term(1)`` in normalized units."""
-    return A * (positive_pow(0.5 + s0, -alpha, xp) - positive_pow(1.0 + s0, -alpha, xp))
+    power = {"L0": 0.0, "A": A, "alpha": alpha, "s0": s0, "bend": bend}
+    return power_term(0.5, **power, xp=xp) - power_term(1.0, **power, xp=xp)
 
 
 def _with_gain(name: str, scale: Callable):
@@ -298,7 +312,7 @@ def _with_gain(name: str, scale: Callable):
     decay of the lr removes, in units of :func:`last_doubling` (``scale`` turns it into the parameter)."""
 
     def derive(p: dict, xp) -> dict:
-        gain = p.pop("gain") * last_doubling(A=p["A"], alpha=p["alpha"], s0=p["s0"], xp=xp)
+        gain = p.pop("gain") * last_doubling(A=p["A"], alpha=p["alpha"], s0=p["s0"], bend=p["bend"], xp=xp)
         return {**p, name: scale(gain, p)}
 
     return derive
@@ -307,7 +321,13 @@ def _with_gain(name: str, scale: Callable):
 def schedule_law_priors(name: str, cfg: LawConfig) -> dict[str, Distribution]:
     """The prior over the parameters a schedule-aware law draws (see :class:`~priors.config.LawConfig`), in the
     order the sampler reads its uniforms."""
-    power = {"L0": LogUniform(*cfg.L0), "A": LogUniform(*cfg.A), "alpha": Uniform(*cfg.alpha), "s0": LogUniform(*cfg.s0)}
+    power = {
+        "L0": LogUniform(*cfg.L0),
+        "A": LogUniform(*cfg.A),
+        "alpha": Uniform(*cfg.alpha),
+        "s0": LogUniform(*cfg.s0),
+        "bend": Uniform(*cfg.bend),
+    }
     tied = LogNormal(*cfg.tied_gain)
     if name == "multi_power":
         # The law's C is drawn per step (at_horizon scales it); replacing the key keeps its place in the uniforms' order.

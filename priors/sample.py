@@ -39,6 +39,7 @@ from priors.config import SOURCES, LawConfig, LoggingConfig, PriorConfig
 from priors.laws import (
     FAMILIES,
     LCPFN_FAMILIES,
+    POWER_PARAMS,
     SCHEDULE_LAWS,
     at_horizon,
     early_transient,
@@ -452,9 +453,6 @@ def _intrinsic_time(u, gaps, cfg: PriorConfig):
     return _schedule_candidates("intrinsic_time", u, gaps, cfg)
 
 
-_POWER_PARAMS = ("L0", "A", "alpha", "s0")
-
-
 def _grid(sched: ScheduleParams, cells: int, k: int, device) -> ScheduleGrid:
     gu = torch.linspace(0.0, 1.0, cells + 1, device=device)[None, :].expand(k, -1)
     return schedule_grid(gu, relative_lr(sched, gu, xp=torch), xp=torch)
@@ -479,7 +477,7 @@ def _schedule_curves(law: Callable, cells: int, u, sched: ScheduleParams, params
     """Loss curves of ``law`` under ``sched`` at logged times ``u`` ``(k, n)`` with their events, the same before them, and
     the lr, intrinsic time and annealing area there; ``transient`` is (size, time) of :func:`~priors.laws.early_transient`."""
     grid = _grid(sched, cells, u.shape[0], u.device)
-    power = {p: params[p] for p in _POWER_PARAMS}
+    power = {p: params[p] for p in POWER_PARAMS}
     # Pairwise sums cost grid², so the law runs on the grid only; what it adds
     # to the steep power term is smooth enough to interpolate, and the power
     # term itself is evaluated exactly at the logged (warped) times.

@@ -127,6 +127,36 @@ def test_multi_power_without_lr_drops_is_a_power_law():
     np.testing.assert_allclose(got, L.power_term(grid.s1, **p))
 
 
+@given(
+    alpha=st.floats(0.15, 1.2),
+    s0=st.floats(1e-3, 0.3),
+    bend=st.floats(*LawConfig().bend),
+)
+def test_power_term_falls_for_every_bend_of_the_prior(alpha, s0, bend):
+    s1 = np.linspace(0.0, 1.0, 200)
+    loss = L.power_term(s1, L0=1.0, A=0.5, alpha=alpha, s0=s0, bend=bend)
+    assert np.all(np.diff(loss) < 0)
+    assert np.all(loss > 1.0)
+
+
+def test_positive_bend_steepens_the_power_term_late_and_negative_flattens_it():
+    """The local exponent is alpha (1 + bend S): a positive bend leaves more progress to come after 40 % of the run,
+    relative to the progress from 10 to 40 %, and a negative one less (the run levels off), than the power law."""
+    p = {"L0": 1.0, "A": 0.5, "alpha": 0.5, "s0": 0.01}
+
+    def late_progress(bend):
+        at = L.power_term(np.array([0.1, 0.4, 1.0]), **p, bend=bend)
+        return (at[1] - at[2]) / (at[0] - at[1])
+
+    assert late_progress(-0.5) < late_progress(0.0) < late_progress(0.5)
+    assert L.power_term(0.3, **p) == L.power_term(0.3, **p, bend=0.0) == pytest.approx(1.0 + 0.5 * 0.31**-0.5)
+
+
+def test_bend_that_would_turn_the_loss_up_is_refused():
+    with pytest.raises(ValueError, match="bend"):
+        LawConfig(bend=(-0.9, 0.5))
+
+
 @pytest.mark.parametrize("shape", ["linear", "cosine"])
 def test_multi_power_cooldown_gain_on_the_prior_grid_matches_a_fine_grid(shape):
     def lr_at(u):
