@@ -124,31 +124,32 @@ def lr_drop_jump(y: np.ndarray, lr: np.ndarray, direction: float) -> float:
     return float(direction * (y[i + 1] - y[i - 1]) / span)
 
 
-def cooldown_gain_ratio(parent_at, branch_final: float, end: float) -> float:
+def cooldown_gain_ratio(parent_at, branch_final, end: float):
     """``(parent(end) - branch_final) / (parent(0.4 end) - parent(0.8 end))`` for a constant-lr parent
-    (``parent_at(steps) -> loss``) and a branch that cools down to ``end``."""
-    stable = float(parent_at(0.4 * end) - parent_at(0.8 * end))
-    return float((parent_at(end) - branch_final) / stable)
+    (``parent_at(steps) -> loss``) and a branch that cools down to ``end``. Like the two below, a number for one run and
+    an array for arrays of runs (the laws' draws)."""
+    stable = parent_at(0.4 * end) - parent_at(0.8 * end)
+    return (parent_at(end) - branch_final) / stable
 
 
-def late_progress(run_at, end: float) -> float:
+def late_progress(run_at, end: float):
     """``(run(0.4 end) - run(end)) / (run(0.1 end) - run(0.4 end))`` for a run at a constant lr (``run_at(steps) ->
     loss``): how much of its progress is still to come at 40 % of the run, relative to what it made since 10 %.
 
     >>> round(late_progress(lambda s: 1.0 + 10.0 / s, 100.0), 3)  # 1 + 10 / s: 2.0, 1.25 and 1.1 at 10, 40, 100
     0.2
     """
-    return float((run_at(0.4 * end) - run_at(end)) / (run_at(0.1 * end) - run_at(0.4 * end)))
+    return (run_at(0.4 * end) - run_at(end)) / (run_at(0.1 * end) - run_at(0.4 * end))
 
 
-def early_shape(run_at, end: float) -> float:
+def early_shape(run_at, end: float):
     """``(run(0.1 end) - run(0.2 end)) / (run(0.2 end) - run(0.4 end))``: the progress of a doubling over that of the
     next, ``2 ** alpha`` for a power law ``L0 + A s^-alpha``, below 1 where a run gains more from 20 to 40 % of it.
 
     >>> round(early_shape(lambda s: 1.0 + 10.0 / s, 100.0), 3)
     2.0
     """
-    return float((run_at(0.1 * end) - run_at(0.2 * end)) / (run_at(0.2 * end) - run_at(0.4 * end)))
+    return (run_at(0.1 * end) - run_at(0.2 * end)) / (run_at(0.2 * end) - run_at(0.4 * end))
 
 
 def law_cooldown_gain_ratios(lr_at, n: int, *, steps: float, seed: int = 0, weights: dict[str, float] | None = None,
@@ -157,10 +158,9 @@ def law_cooldown_gain_ratios(lr_at, n: int, *, steps: float, seed: int = 0, weig
     default the prior's source weights) under the laws' priors of ``config`` (a PriorConfig, default
     the default one) for runs of ``steps`` steps, each under a constant lr and under ``lr_at(u)``, a
     schedule relative to its peak at normalized times ``u`` in [0, 1]."""
-    values = _law_values({"constant": np.ones_like, "branch": lr_at}, np.array([0.4, 0.8, 1.0]), n, steps=steps, seed=seed,
+    values = _law_values({"constant": np.ones_like, "branch": lr_at}, (0.4, 0.8, 1.0), n, steps=steps, seed=seed,
                          weights=weights, config=config)  # fmt: skip
-    c, b = values["constant"], values["branch"]
-    return (c[:, 2] - b[:, 2]) / (c[:, 0] - c[:, 1])
+    return cooldown_gain_ratio(values["constant"], values["branch"](1.0), 1.0)
 
 
 def law_constant_lr_shapes(n: int, *, steps: float, warmup: float = 0.0, seed: int = 0,
@@ -176,20 +176,22 @@ def law_constant_lr_shapes(n: int, *, steps: float, warmup: float = 0.0, seed: i
     def warmed_up(u):
         return np.clip(u / warmup, 0.0, 1.0) if warmup > 0 else np.ones_like(u)
 
-    c = _law_values({"constant": warmed_up}, np.array([0.1, 0.2, 0.4, 1.0]), n, steps=steps, seed=seed, weights=weights,
-                    config=config)["constant"]  # fmt: skip
-    return (c[:, 0] - c[:, 1]) / (c[:, 1] - c[:, 2]), (c[:, 2] - c[:, 3]) / (c[:, 0] - c[:, 2])
+    run_at = _law_values({"constant": warmed_up}, (0.1, 0.2, 0.4, 1.0), n, steps=steps, seed=seed, weights=weights,
+                         config=config)["constant"]  # fmt: skip
+    return early_shape(run_at, 1.0), late_progress(run_at, 1.0)
 
 
-def _law_values(schedules: dict, points: np.ndarray, n: int, *, steps: float, seed: int, weights, config) -> dict:
+def _law_values(schedules: dict, points: tuple[float, ...], n: int, *, steps: float, seed: int, weights, config) -> dict:
     """The laws' losses at normalized times ``points`` of ``n`` drawn curves under each of ``schedules`` (label ->
-    ``lr_at(u)`` relative to its peak), the same draws under every schedule: label -> (n, len(points)). With the early
-    transient as the prior draws it, which a run's shape from 10 % of it on may still carry."""
+    ``lr_at(u)`` relative to its peak), the same draws under every schedule, with the early transient as the prior draws
+    it (a run's shape from 10 % of it on may still carry it): label -> ``run_at(u)``, the ``(n,)`` losses at a point
+    ``u`` of ``points``, which the statistics above take as they take a real run's."""
     import torch
 
     from priors.config import SOURCES, PriorConfig
     from priors.laws import SCHEDULE_LAWS, at_horizon, early_transient, schedule_law_priors
-    from priors.parameters import LogUniform, params_from_uniform
+    from priors.parameters import params_from_uniform
+    from priors.sample import transient_from_uniform
     from priors.schedules import interpolate, schedule_grid
 
     config = config or PriorConfig()
@@ -198,6 +200,7 @@ def _law_values(schedules: dict, points: np.ndarray, n: int, *, steps: float, se
         weights = {name: w[name] for name in SCHEDULE_LAWS}
     total = sum(weights.values())
     u = np.linspace(0.0, 1.0, 1025)
+    at = np.asarray(points)
     grids = {label: schedule_grid(u, np.asarray(lr_at(u), float)) for label, lr_at in schedules.items()}
     g = torch.Generator().manual_seed(seed)
     out = {label: [] for label in schedules}
@@ -206,16 +209,14 @@ def _law_values(schedules: dict, points: np.ndarray, n: int, *, steps: float, se
         k = int(round(n * weight / total))
         drawn = params_from_uniform(priors, torch.rand(k, len(priors), generator=g, dtype=torch.float64))
         params = law.law_params(at_horizon(name, {p: v.numpy() for p, v in drawn.items()}, steps, config.laws))
-        # The early transient as priors.sample._transient draws it.
-        has, size_u, time_u = torch.rand(k, 3, generator=g, dtype=torch.float64).split(1, 1)
-        size = torch.where(has < config.p_transient, LogUniform(*config.transient_size).from_uniform(size_u), 0.0)
-        size = size.numpy() * params["A"]
-        time = LogUniform(*config.transient_time).from_uniform(time_u).numpy()
+        transient_u = torch.rand(k, 3, generator=g, dtype=torch.float64)
+        size, time = (v.numpy() for v in transient_from_uniform(transient_u, torch.from_numpy(params["A"]), config))
         for label, grid in grids.items():
-            s1 = interpolate(u, grid.s1, points)[None, :]
-            loss = law.fn(points[None, :], s1, _rows(grid, k), **params) + early_transient(s1, size, time)
+            s1 = interpolate(u, grid.s1, at)[None, :]
+            loss = law.fn(at[None, :], s1, _rows(grid, k), **params) + early_transient(s1, size, time)
             out[label].append(loss)  # (k, len(points))
-    return {label: np.concatenate(v) for label, v in out.items()}
+    values = {label: np.concatenate(v) for label, v in out.items()}
+    return {label: lambda u, v=v: v[:, points.index(u)] for label, v in values.items()}
 
 
 def _rows(grid, k: int):

@@ -422,7 +422,7 @@ def _schedule_candidates(name: str, u, gaps, cfg: PriorConfig):
     params = law.law_params(at_horizon(name, drawn, horizon, cfg.laws, torch), torch)
     sched = schedules_from_uniform(schedule_u, cfg.schedule)
     warp, events = warp_from_uniform(warp_u, cfg.noise, law=True), events_from_uniform(events_u, cfg.noise, True, law=True)
-    transient = _transient(transient_u, params["A"], cfg)
+    transient = transient_from_uniform(transient_u, params["A"], cfg)
     y, clean, lr, cum_lr, anneal_area = _schedule_curves(law.fn, cfg.grid_size, t, sched, params, warp, events, transient)
     rows = {
         "x": t * horizon,
@@ -465,7 +465,7 @@ def _schedule_features(sched: ScheduleParams, grid: ScheduleGrid, u: torch.Tenso
     return relative_lr(sched, u, xp=torch), at_u(grid.s1), anneal_area
 
 
-def _transient(u: torch.Tensor, amplitude: torch.Tensor, cfg: PriorConfig) -> tuple[torch.Tensor, torch.Tensor]:
+def transient_from_uniform(u: torch.Tensor, amplitude: torch.Tensor, cfg: PriorConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """Size ``(k, 1)`` (zero on curves without one) and time constant of the early transient, from uniforms ``(k, 3)``."""
     has, size_u, time_u = u.split(1, 1)
     size = torch.where(has < cfg.p_transient, LogUniform(*cfg.transient_size).from_uniform(size_u) * amplitude, 0.0)
