@@ -40,6 +40,9 @@ MAX_QUERIES = 10_000  # query steps per curve
 # Values and bounds beyond this are refused: spreads and predictions in the user's units
 # must stay finite in float64 (a diverged run's 1e40 is fine; it is clipped in normalized units).
 MAX_ABS_VALUE = 1e100
+# Without a horizon, time is in units of the last observed step, and the model computes in float32: steps beyond this
+# many of those units gave answers that jump (1e20) and then NaN (x = [5e-324], x_query = [1]; tests/serve/test_schema_fuzz.py).
+MAX_QUERY_RATIO = 1e12
 SCHEDULE_GRID = 1024  # cells the schedule's integrals are computed on
 
 ScheduleLike = Schedule | tuple | Callable[[np.ndarray], Any] | None
@@ -136,6 +139,11 @@ def check_curve(
         raise InvalidCurveError(
             f"x[-1]={x[-1]:g}: without a horizon or schedule, time is measured in units of the last "
             "observed step, which must be > 0; give horizon"
+        )
+    elif not x_query[-1] / x[-1] <= MAX_QUERY_RATIO:
+        raise InvalidCurveError(
+            f"x_query[{len(x_query) - 1}]={x_query[-1]:g} is more than {MAX_QUERY_RATIO:g} times the last observed step "
+            f"x[-1]={x[-1]:g}, the unit of time without a horizon or schedule; give horizon"
         )
     if direction not in DIRECTIONS:
         raise InvalidCurveError(f"direction must be 'min' or 'max', got {direction!r}")

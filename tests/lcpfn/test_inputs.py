@@ -43,6 +43,19 @@ def test_without_horizon_time_is_in_units_of_the_last_observed_step_whatever_is_
         assert not got.horizon_known and np.allclose(got.t, [0.25, 0.5, 1.0, 2.5])
 
 
+@pytest.mark.parametrize("x", [[5e-324], [1e-300], [1.0, 2.0]])
+def test_queries_too_many_last_steps_away_without_a_horizon_are_refused(x):
+    """Found by the schema fuzz: x = [5e-324], x_query = [1] made time overflow in float32 and the prediction NaN."""
+    from lcpfn.errors import InvalidCurveError
+    from lcpfn.inputs import MAX_QUERY_RATIO
+
+    far = max(1.0, 2.0 * MAX_QUERY_RATIO * x[-1])
+    with pytest.raises(InvalidCurveError, match=r"x_query\[0\]=.* times the last observed step .*give horizon"):
+        check_curve(x, [0.0] * len(x), [far])
+    assert check_curve(x, [0.0] * len(x), [MAX_QUERY_RATIO * x[-1]]).horizon is None
+    assert check_curve(x, [0.0] * len(x), [far], horizon=far).horizon == far  # in units of the horizon it is step 1
+
+
 def test_the_horizon_comes_from_the_schedule_or_the_argument():
     s = wsd(total=1000, peak=1e-3)
     assert check_curve([1.0, 2.0], [2.0, 1.0], [5.0], schedule=s).horizon == 1000
