@@ -286,6 +286,8 @@ def train(
     if device is None:
         device = f"cuda:{world.local_rank}" if torch.cuda.is_available() else "cpu"
     dev = torch.device(device)
+    if dev.type == "cuda" and dev.index is None:  # torch.cuda.set_device refuses a bare "cuda"
+        dev = torch.device("cuda", world.local_rank)
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
         torch.backends.cuda.matmul.allow_tf32 = True
