@@ -113,6 +113,10 @@ class CurveBatch:
     def to(self, device) -> CurveBatch:
         return CurveBatch(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
+    def rows(self, start: int, stop: int) -> CurveBatch:
+        """Curves ``start:stop`` (views, no copy)."""
+        return CurveBatch(**{f.name: getattr(self, f.name)[start:stop] for f in fields(self)})
+
 
 def sample(
     generator: torch.Generator,

@@ -70,6 +70,10 @@ class TrainConfig:
     seed: int = field(default=0, metadata={"range": (0, None)})
     amp: bool = True  # bf16 autocast, CUDA only
     compile: bool = False  # torch.compile, CUDA only
+    # Consecutive steps that share one prior draw (each takes its own curves from it, with its own cut): on a GPU a
+    # draw of 2,048 curves is bound by kernel launches and host syncs, not arithmetic (the first H200 run: ~18k
+    # curves/s, 70 % of each step), so one draw of 4 x 2,048 costs little more than one of 2,048.
+    steps_per_prior_draw: int = field(default=1, metadata={"range": (1, None)})
     # Start from the weights and bar borders of this model (a checkpoint.pt, or a shipped .safetensors with its card)
     # instead of a fresh one, to continue training on a changed prior; its model config must equal ``model``.
     init_from: str = ""
@@ -148,6 +152,7 @@ PRESETS = {
         eval_every=500,
         checkpoint_every=500,
         compile=True,
+        steps_per_prior_draw=4,
     ),
 }
 
@@ -243,7 +248,8 @@ class _Metrics:
     COLUMNS = ["step", "curves_seen", "loss", "lr", "seconds"] + [
         f"val_{k}_{int(c * 100)}" for k in ("ll", "cover90") for c in VALIDATION_CUTOFFS
     ]
-    # Throughput, every THROUGHPUT_EVERY steps (timed with the device synchronized): to size the next run.
+    # Throughput every THROUGHPUT_EVERY steps, timed with the device synchronized, to size the next run: steps/s
+    # over those steps, and curves/s of the last prior draw.
     COLUMNS += ["steps_per_s", "prior_curves_per_s", "device_mem_gb"]
 
     def __init__(self, path: Path, resume_step: int):
@@ -359,16 +365,24 @@ def train(
             )
 
     last = cfg.steps if until_step is None else min(cfg.steps, until_step)
+    pool, pool_block = None, -1
+    window_start, window_step = _clock(dev, lead), step  # steps/s over each THROUGHPUT_EVERY steps, draws included
     while step < last:
         if max_minutes is not None and time.monotonic() - start > 60 * max_minutes:
             log.info("time budget of %.1f min reached at step %d", max_minutes, step)
             break
         timed = lead and (step + 1) % THROUGHPUT_EVERY == 0
-        t_step = _clock(dev, timed)
-        g = _step_generator(dev, cfg.seed, world.rank, step)
-        n_points = _n_points(g, cfg)
-        curves = sample(g, per_rank, n_points, dev, config=cfg.prior)
-        t_prior = _clock(dev, timed) - t_step
+        k = cfg.steps_per_prior_draw
+        block = step - step % k
+        if pool is None or pool_block != block:  # a resume mid-block draws the block again from its own seed
+            t_draw = _clock(dev, lead)  # the draw syncs anyway (rejection rounds count on the host)
+            g = _step_generator(dev, cfg.seed, world.rank, block)
+            n_points = _n_points(g, cfg)
+            pool, pool_block = sample(g, per_rank * k, n_points, dev, config=cfg.prior), block
+            prior_rate = per_rank * k / max(_clock(dev, lead) - t_draw, 1e-9)
+        if k > 1:
+            g = _step_generator(dev, cfg.seed + 1, world.rank, step)  # the cut: its own stream, so resumes repeat it
+        curves = pool.rows((step - block) * per_rank, (step - block + 1) * per_rank)
         n_ctx, query = random_cut(g, n_points, cfg.max_queries)
         task = make_task(curves, n_ctx, query, cfg.model.max_context)
         for group in opt.param_groups:
@@ -400,8 +414,10 @@ def train(
                 "seconds": f"{time.monotonic() - start:.1f}",
             }
             if timed:
-                seconds = _clock(dev, True) - t_step
-                row.update(steps_per_s=f"{1 / seconds:.3f}", prior_curves_per_s=f"{per_rank / max(t_prior, 1e-9):.0f}")
+                now = _clock(dev, True)
+                steps_per_s = (step - window_step) / (now - window_start)
+                row.update(steps_per_s=f"{steps_per_s:.3f}", prior_curves_per_s=f"{prior_rate:.0f}")
+                window_start, window_step = now, step
                 if dev.type == "cuda":
                     row["device_mem_gb"] = f"{torch.cuda.max_memory_allocated(dev) / 2**30:.2f}"
             if step % cfg.eval_every == 0 or step == cfg.steps:
