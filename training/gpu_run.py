@@ -1,9 +1,12 @@
 """One prepared GPU training run within a hard wall-clock budget: ``bash training/gpu_run.sh OUT``.
 
-``python -m training.gpu_run --out OUT [--minutes 9] [--preset gpu] [--device cuda]``
+``python -m training.gpu_run --out OUT [--minutes 9] [--preset gpu] [--device cuda] [--config JSON] [--compile]``
+
+``--config training/warm_starts/gpu_continue.json`` continues the weights the last GPU runs
+left (``training/warm_starts/gpu.json`` says which) instead of starting from scratch.
 
 Everything fits in ``--minutes`` of wall time, counted from the start: the prior's bar
-borders, a short timed warm-up that measures steps per second, the ``gpu`` preset
+borders (a fresh model only), a short timed warm-up that measures steps per second, the ``gpu`` preset
 trained for as many steps as the rest of the budget allows (the cosine lr schedule
 is set to end exactly there, so training stops cleanly at the end of its decay), the
 final validation, ONNX export with the parity check, and the files copied to ``OUT``:
@@ -53,7 +56,7 @@ def run(
     minutes: float = 9.0,
     preset: str = "gpu",
     device: str | None = None,
-    compile: bool = True,
+    compile: bool | None = None,
     config: Path | None = None,
 ) -> dict:
     """The whole run; returns the exported model's card."""
@@ -62,8 +65,8 @@ def run(
     out.mkdir(parents=True, exist_ok=True)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     cfg = configured(PRESETS[preset], config=config)
-    if not compile:  # torch 2.11's inductor fails an assertion in its tiling analysis on this model
-        cfg = replace(cfg, compile=False)
+    if compile is not None:
+        cfg = replace(cfg, compile=compile)
     work = Path(tempfile.mkdtemp(prefix="lcpfn-gpu-run-"))
     reserve = min(RESERVE_MINUTES, 0.25 * minutes)
 
@@ -123,11 +126,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--minutes", type=float, default=9.0, help="wall-clock budget of the whole run")
     p.add_argument("--preset", choices=sorted(PRESETS), default="gpu")
     p.add_argument("--device", help="cuda (default when available) or cpu")
-    p.add_argument("--no-compile", action="store_true", help="train eagerly, without torch.compile")
+    p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model (fails on torch 2.11)")
     p.add_argument("--config", type=Path, help="JSON of TrainConfig fields over the preset's, e.g. init_from to continue a model")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    run(args.out, minutes=args.minutes, preset=args.preset, device=args.device, compile=not args.no_compile, config=args.config)
+    run(args.out, minutes=args.minutes, preset=args.preset, device=args.device, compile=args.compile, config=args.config)
 
 
 if __name__ == "__main__":
