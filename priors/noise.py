@@ -33,21 +33,23 @@ class Warp:
     """Per-curve ``(b, 1)`` slow start and plateau; zero delay/length where a curve has none."""
 
     delay: torch.Tensor
+    creep: torch.Tensor
     start: torch.Tensor
     length: torch.Tensor
 
 
-WARP_UNIFORMS = 5  # columns of ``u`` that :func:`warp_from_uniform` reads
+WARP_UNIFORMS = 6  # columns of ``u`` that :func:`warp_from_uniform` reads
 
 
 def warp_from_uniform(u: torch.Tensor, cfg: NoiseConfig, law: bool = False) -> Warp:
-    """A slow start holds the curve at its initial value for the first ``slow_start_delay`` of the run;
+    """A slow start runs the curve at ``slow_start_creep`` of its speed for the first ``slow_start_delay`` of the run;
     a plateau freezes progress over an interval of ``plateau_length`` of it, from ``plateau_start``. ``law``: a
     schedule-aware law's curve, which takes the rarer ``p_*_law`` rates."""
-    has_delay, delay, start, has_plateau, length = u.split(1, dim=1)
+    has_delay, delay, creep, start, has_plateau, length = u.split(1, dim=1)
     p_slow_start, p_plateau = (cfg.p_slow_start_law, cfg.p_plateau_law) if law else (cfg.p_slow_start, cfg.p_plateau)
     return Warp(
         delay=torch.where(has_delay < p_slow_start, Uniform(*cfg.slow_start_delay).from_uniform(delay), 0.0),
+        creep=LogUniform(*cfg.slow_start_creep).from_uniform(creep),
         start=Uniform(*cfg.plateau_start).from_uniform(start),
         length=torch.where(has_plateau < p_plateau, Uniform(*cfg.plateau_length).from_uniform(length), 0.0),
     )
@@ -57,7 +59,9 @@ def warp_time(u: torch.Tensor, w: Warp) -> torch.Tensor:
     """Warped normalized time on which the law is evaluated; both pathologies shift the
     rest of the curve later, as a stalled run does."""
     frozen = (u - w.start).clamp(0.0) - (u - w.start - w.length).clamp(0.0)
-    warped = (u - frozen - w.delay).clamp(min=0.0)
+    running = u - frozen
+    crept = w.creep * torch.minimum(running, w.delay)
+    warped = (running - w.delay).clamp(min=0.0) + crept
     # Keep the first logged point's value: laws are evaluated at warped time >= u[:, :1].
     return torch.maximum(warped, u[:, :1])
 

@@ -4,20 +4,27 @@ from priors.config import NoiseConfig
 from priors.noise import EVENTS_UNIFORMS, WARP_UNIFORMS, events_from_uniform, warp_from_uniform, warp_time
 
 
-def test_slow_starts_hold_their_share_of_curves_at_the_first_value_for_their_delay():
-    """``p_slow_start`` of the curves, and no others, stay at their first logged value until ``slow_start_delay`` has
-    passed; the plateau starts no earlier than ``plateau_start`` says."""
-    cfg = NoiseConfig(p_slow_start=0.25, slow_start_delay=(0.1, 0.2), plateau_start=(0.15, 0.7))
+def test_slow_starts_creep_for_their_delay_then_run_at_full_speed():
+    """``p_slow_start`` of the curves, and no others, run at ``slow_start_creep`` of their speed until
+    ``slow_start_delay`` has passed, then at full speed from where they got to; the plateau starts no earlier than
+    ``plateau_start`` says."""
+    cfg = NoiseConfig(p_slow_start=0.25, slow_start_delay=(0.1, 0.2), slow_start_creep=(0.01, 0.3), plateau_start=(0.15, 0.7))
     g = torch.Generator().manual_seed(0)
     warp = warp_from_uniform(torch.rand(20000, WARP_UNIFORMS, generator=g), cfg)
     delayed = warp.delay[:, 0] > 0
     assert abs(delayed.float().mean().item() - 0.25) < 0.015
     assert warp.delay[delayed].min() >= 0.1 and warp.delay[delayed].max() <= 0.2
+    assert warp.creep.min() >= 0.01 and warp.creep.max() <= 0.3
     assert warp.start.min() >= 0.15
     u = torch.linspace(0.0, 1.0, 101).expand(len(delayed), -1)
     warped = warp_time(u, warp)
-    assert torch.all(warped[delayed, :11] == 0.0)  # u <= 0.1: held at the first point
+    creep = warp.creep[delayed]
+    torch.testing.assert_close(warped[delayed, :11], creep * u[delayed, :11])  # u <= 0.1: creeping
     assert torch.all(warped[~delayed, :11] == u[~delayed, :11])  # the others run on their own time there
+    # Past the delay, on curves without a plateau: full speed, from where the creep got to.
+    running = delayed & (warp.length[:, 0] == 0)
+    speed = (warped[running, 22] - warped[running, 21]) / (u[0, 22] - u[0, 21])
+    torch.testing.assert_close(speed, torch.ones_like(speed), atol=1e-4, rtol=0)
     assert torch.all(warped[delayed, -1] < 1.0)  # ... and a slow start shifts the rest of the curve later
 
 
