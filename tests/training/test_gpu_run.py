@@ -19,21 +19,25 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.slow
 def test_gpu_run_dry_run_writes_a_loadable_model_resumable_checkpoint_and_metrics(tmp_path):
     out = tmp_path / "out"
+    config = tmp_path / "draws.json"  # --config reaches the run: the GPU's shared prior draws, at the tiny size
+    config.write_text('{"steps_per_prior_draw": 2}')
     cmd = ["bash", str(ROOT / "training" / "gpu_run.sh"), str(out), "--preset", "tiny", "--device", "cpu", "--minutes", "1"]
+    cmd += ["--config", str(config)]
     env = {"PYTHON": sys.executable, "PATH": "/usr/bin:/bin"}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     assert {"model.onnx", "model.json", "metrics.csv", "checkpoint.pt.part00"} <= {p.name for p in out.iterdir()}
     assert all(p.stat().st_size <= PART_BYTES for p in out.iterdir())
     card = json.loads((out / "model.json").read_text())
-    assert card["trained_on"]["steps"] > 0 and card["trained_on"]["device"] and card["training"]["preset"] == "tiny"
+    assert card["trained_on"]["steps"] > 0 and card["trained_on"]["device"] and card["training"]["preset"] == "tiny+draws"
+    assert card["training"]["config"]["steps_per_prior_draw"] == 2
     pred = lcpfn.load(out / "model.onnx").predict([1.0, 2.0, 3.0, 4.0], [3.0, 2.5, 2.3, 2.2], horizon=20)
     assert pred.median.shape == (1,)
     # The parts join into the checkpoint a second chunk resumes from.
     joined = tmp_path / "checkpoint.pt"
     joined.write_bytes(b"".join(p.read_bytes() for p in sorted(out.glob("checkpoint.pt.part*"))))
     ckpt = torch.load(joined, weights_only=True)
-    assert ckpt["step"] == card["trained_on"]["steps"] and TrainConfig.from_json(ckpt["config"]).preset == "tiny"
+    assert ckpt["step"] == card["trained_on"]["steps"] and TrainConfig.from_json(ckpt["config"]).preset == "tiny+draws"
     with (out / "metrics.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert any(r["steps_per_s"] for r in rows) and any(r["prior_curves_per_s"] for r in rows)
