@@ -367,7 +367,7 @@ def train(
             )
 
     last = cfg.steps if until_step is None else min(cfg.steps, until_step)
-    pool, pool_block = None, -1
+    pool, pool_block = None, -1  # no block is numbered -1: the first step draws
     window_start, window_step = _clock(dev, lead), step  # steps/s over each THROUGHPUT_EVERY steps, draws included
     while step < last:
         if max_minutes is not None and time.monotonic() - start > 60 * max_minutes:
@@ -376,14 +376,18 @@ def train(
         timed = lead and (step + 1) % THROUGHPUT_EVERY == 0
         k = cfg.steps_per_prior_draw
         block = step - step % k
-        if pool is None or pool_block != block:  # a resume mid-block draws the block again from its own seed
-            t_draw = _clock(dev, lead)  # the draw syncs anyway (rejection rounds count on the host)
+        if pool_block != block:  # a resume mid-block draws the block again from its own seed
+            # Synchronized timing only for a draw whose steps include a timed one: elsewhere the device runs ahead.
+            timed_draw = lead and (block + k) // THROUGHPUT_EVERY > step // THROUGHPUT_EVERY
+            t_draw = _clock(dev, timed_draw)
             g = _step_generator(dev, cfg.seed, world.rank, block)
             n_points = _n_points(g, cfg)
             pool, pool_block = sample(g, per_rank * k, n_points, dev, config=cfg.prior), block
-            prior_rate = per_rank * k / max(_clock(dev, lead) - t_draw, 1e-9)
+            prior_rate = per_rank * k / max(_clock(dev, timed_draw) - t_draw, 1e-9)
         if k > 1:
-            g = _step_generator(dev, cfg.seed + 1, world.rank, step)  # the cut: its own stream, so resumes repeat it
+            # The cut gets its own stream, so that a resume mid-block repeats it; one step per draw keeps the draw's
+            # stream, as every run did before steps_per_prior_draw.
+            g = _step_generator(dev, cfg.seed + 1, world.rank, step)
         curves = pool.rows((step - block) * per_rank, (step - block + 1) * per_rank)
         n_ctx, query = random_cut(g, n_points, cfg.max_queries)
         task = make_task(curves, n_ctx, query, cfg.model.max_context)
