@@ -2,8 +2,9 @@
 
 ``python -m training.gpu_run --out OUT [--minutes 9] [--preset gpu] [--device cuda] [--config JSON] [--compile]``
 
-``--config training/warm_starts/gpu_continue.json`` continues the weights the last GPU runs
-left (``training/warm_starts/gpu.json`` says which) instead of starting from scratch.
+``--config training/warm_starts/default_on_gpu.json`` trains the shipped default model on (its architecture, a
+batch of 4,096); ``--config training/warm_starts/gpu_continue.json`` continues the ``gpu`` preset's weights the last
+GPU runs left (``training/warm_starts/gpu.json`` says which) instead of starting from scratch.
 
 Everything fits in ``--minutes`` of wall time, counted from the start: the prior's bar
 borders (a fresh model only), a short timed warm-up that measures steps per second, the ``gpu`` preset
