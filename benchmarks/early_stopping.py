@@ -1,7 +1,8 @@
 """Early stopping replayed on real HPO runs: `python benchmarks/early_stopping.py [--orders 2]`.
 
-Each group of `../shared/data/torch_real_dev.jsonl.gz` (runs an HPO study would
-compare: same task and metric) is replayed as an Optuna study, the runs arriving
+Each group of `../shared/data/torch_real_dev.jsonl.gz` (or of `--data`, e.g. the small networks of other
+tasks in `benchmarks/data/small_nets.jsonl.gz`: runs an HPO study would compare, of the same task, metric and
+planned length) is replayed as an Optuna study, the runs arriving
 in a random order and reporting one epoch at a time. For LCPFNPruner at
 thresholds 0.01/0.05/0.1 and for Optuna's MedianPruner it prints the share of
 epochs saved and the regret: how much worse the best final value found is than
@@ -39,7 +40,7 @@ def _groups(path: Path) -> dict[str, list[dict]]:
     with gzip.open(path, "rt") as f:
         for line in f:
             r = json.loads(line)
-            groups[f"{r['group']}/{r['metric']}"].append(r)
+            groups[f"{r['group']}/{r['metric']}/{r['meta']['planned_horizon']}"].append(r)
     return dict(groups)
 
 
