@@ -96,18 +96,26 @@ def test_small_network_losses_that_end_above_their_start_are_as_common_as_in_the
     assert 0.5 * real.mean() <= prior.mean() <= 2.0 * real.mean(), f"real {real.mean():.3f}, prior {prior.mean():.3f}"
 
 
+def _progress_losses(statistic, *, n: int) -> np.ndarray:
+    """``statistic(x, y, lr)`` of the progress source's losses among ``n`` prior curves of 50 points: the only
+    lower-is-better curves unbounded above once every bound is shown."""
+    progress = SOURCES.index("progress")
+    return C.prior_statistic(
+        lambda x, y, lr, d: statistic(x, y, lr),
+        n=n,
+        n_points=50,
+        config=PriorConfig(p_bounds_known=1.0),
+        keep=lambda b: (b.source == progress) & (b.direction < 0) & torch.isinf(b.upper),
+    )
+
+
 @pytest.mark.parametrize("name", SMALL_NETWORKS)
 def test_late_falls_of_real_small_network_losses_lie_inside_the_prior(name):
     real = np.array([C.late_fall(np.asarray(r["x"], float), np.asarray(r["y"])) for r in _records(name)
                      if r["metric"] == "loss"])  # fmt: skip
     real = real[np.isfinite(real)]
     assert len(real) >= 50
-    progress = SOURCES.index("progress")
-    # Losses of the progress source: the only lower-is-better curves unbounded above once every bound is shown.
-    prior = C.prior_statistic(
-        lambda x, y, lr, d: C.late_fall(x, y), n=8000, n_points=50, config=PriorConfig(p_bounds_known=1.0),
-        keep=lambda b: (b.source == progress) & (b.direction < 0) & torch.isinf(b.upper),
-    )  # fmt: skip
+    prior = _progress_losses(lambda x, y, lr: C.late_fall(x, y), n=8000)
     # Drawn as the error itself (prior v2.11), the real 10 % and 25 % points lay at the prior's 3.3 % and 6.6 %.
     _inside(np.quantile(real, [0.1, 0.25, 0.5, 0.75, 0.9]), prior, f"{name} losses: log10 final / at 10 %")
 
@@ -128,11 +136,7 @@ def test_late_falls_of_real_small_network_losses_under_a_decaying_lr_lie_inside_
                      for r in _records(name) if r["metric"] == "loss" and _decays(r["lr"])])  # fmt: skip
     real = real[np.isfinite(real)]
     assert len(real) >= 200
-    progress = SOURCES.index("progress")
-    prior = C.prior_statistic(
-        lambda x, y, lr, d: C.late_fall(x, y, at=0.4) if _decays(lr) else np.nan, n=16000, n_points=50,
-        config=PriorConfig(p_bounds_known=1.0), keep=lambda b: (b.source == progress) & (b.direction < 0) & torch.isinf(b.upper),
-    )  # fmt: skip
+    prior = _progress_losses(lambda x, y, lr: C.late_fall(x, y, at=0.4) if _decays(lr) else np.nan, n=16000)
     what = "small-network losses under a decaying lr: log10 final / at 40 %"
     _inside(np.quantile(real, [0.1, 0.25, 0.5, 0.75, 0.9]), prior, what)
 
