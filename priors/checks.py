@@ -10,6 +10,8 @@ lie inside the prior's 5-95 % range.
 * :func:`noise_to_range`: observation noise relative to the curve's range.
 * :func:`final_to_initial`: final over initial loss of a run logged from step 0.
 * :func:`late_fall`: how many times a loss still falls after 10 % of the run.
+* :func:`late_move`: how far a curve still moves after 40 % of the run, in units of its range; :func:`lr_shape`
+  tells a full decay from a constant lr and a late cooldown, as real runs move less after a full decay.
 * :func:`overfit`: how far the final value fell back from the best one; :func:`overfit_onset`
   when the best came and :func:`overfit_shape` how the fall-back grew after it.
 * :func:`lr_drop_jump`: the improvement right after the largest lr drop.
@@ -61,6 +63,40 @@ def late_fall(x: np.ndarray, y: np.ndarray, at: float = 0.1) -> float:
     u = (x - x[0]) / (x[-1] - x[0])
     early = smooth[np.searchsorted(u, at, side="right") - 1]
     return float(np.log10(smooth[-1] / early)) if early > 0 and smooth[-1] > 0 else float("nan")
+
+
+def late_move(x: np.ndarray, y: np.ndarray, direction: float, at: float = 0.4) -> float:
+    """How much worse the final value is than the value at fraction ``at`` of the run (from the first logged step to
+    the last), in units of the curve's range: negative where the curve still improves, positive where it falls back.
+
+    >>> late_move(np.arange(11.0), np.array([9.0, 5, 3, 2, 1.5, 1.2, 1.1, 1, 1, 1, 1]), -1.0)  # 1.5 at 40 %, 1 at the end
+    -0.0625
+    """
+    u = (x - x[0]) / (x[-1] - x[0])
+    i = int(np.searchsorted(u, at, side="right")) - 1
+    span = float(np.ptp(y))
+    return float(-direction * (y[-1] - y[i]) / span) if span > 0 else float("nan")
+
+
+def lr_shape(x: np.ndarray, lr: np.ndarray) -> str:
+    """``"constant"`` (the lr ends above 95 % of its peak), ``"full"`` (below 90 % of it by 40 % of the run, 60 % by
+    70 % and 50 % at the end: cosine, linear, exponential decays), ``"late"`` (still at 95 % at 70 %, below half at the
+    end: WSD cooldowns) or ``"other"``.
+
+    >>> u = np.linspace(0.0, 1.0, 11)
+    >>> lr_shape(u, 0.5 * (1 + np.cos(np.pi * u))), lr_shape(u, np.ones(11)), lr_shape(u, np.where(u < 0.8, 1.0, 0.1))
+    ('full', 'constant', 'late')
+    """
+    u = (x - x[0]) / (x[-1] - x[0])
+    rel = np.asarray(lr, float) / max(float(np.max(lr)), 1e-30)
+    at40, at70 = np.interp(0.4, u, rel), np.interp(0.7, u, rel)
+    if rel[-1] > 0.95:
+        return "constant"
+    if at40 < 0.9 and at70 < 0.6 and rel[-1] < 0.5:
+        return "full"
+    if at70 > 0.95 and rel[-1] < 0.5:
+        return "late"
+    return "other"
 
 
 def overfit(y: np.ndarray, direction: float) -> float:

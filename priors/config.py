@@ -41,7 +41,9 @@ class NoiseConfig:
     # 50). Since prior v2.15 the curve creeps during the delay, at ``slow_start_creep`` of its own speed, then runs at
     # full speed from where it got to.
     p_slow_start: float = 0.25
-    slow_start_delay: tuple[float, float] = (0.05, 0.45)  # fraction of the run it creeps, uniform
+    # fraction of the run it creeps, uniform (the progress source: of its clock since prior v2.16, so it ends sooner in
+    # steps under a decaying lr)
+    slow_start_delay: tuple[float, float] = (0.05, 0.45)
     slow_start_creep: tuple[float, float] = (0.01, 0.3)  # speed while creeping, log-uniform (0.01: nearly held)
     p_plateau: float = 0.08
     plateau_start: tuple[float, float] = (0.1, 0.7)  # uniform, as is ...
@@ -68,7 +70,8 @@ class NoiseConfig:
     # their first logged value (cross-entropy grows without bound as the network turns over-confident), which
     # needs rises of several times the clean curve's drop when the best came early (priors.checks.ends_worse).
     overfit_size_loss: tuple[float, float] = (0.02, 10.0)
-    # ... from an onset (fraction of the run, log-uniform) ...
+    # ... from an onset (fraction of the run, log-uniform; the progress source grows it on intrinsic time since prior
+    # v2.16, as real small networks barely overfit once a full decay has brought the lr down) ...
     overfit_onset: tuple[float, float] = (0.01, 0.6)
     # ... growing as (time since onset)^power, log-uniform: real small networks that overfit are at their best at a
     # median 12 % of the run and then rise fast, then slower (concave: 71 % of the rise half-way from the best to the

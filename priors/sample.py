@@ -518,6 +518,14 @@ def _progress_schedule(cols: dict[str, torch.Tensor], cfg: PriorConfig) -> tuple
     return sched, grid, progress_clock(grid, Uniform(*cfg.progress_lr_power).from_uniform(cols["clock"]), torch)
 
 
+def _on_warped_clock(t: torch.Tensor, clock: torch.Tensor, warp: Warp, cells: int) -> torch.Tensor:
+    """The clock ``(k, G + 1)`` at times ``t`` ``(k, m)``, warped as a fraction of its own run: a slow start creeps and a
+    plateau stalls for a share of the clock, not of the steps, as escaping a plateau takes the weights' movement. Under
+    a decaying lr both end sooner in steps, and a slow starter does not leave most of its fall to the run's low-lr end."""
+    end = clock[:, -1:]
+    return warp_time(_UniformLerp(t, cells)(clock) / end, warp) * end
+
+
 def _progress_ends_ok(u, n: int, cfg: PriorConfig) -> torch.Tensor:
     """The families' mixture at the first and last logged points: rows it rejects there are never evaluated in full
     (four in ten)."""
@@ -525,7 +533,7 @@ def _progress_ends_ok(u, n: int, cfg: PriorConfig) -> torch.Tensor:
     scale, warp, w = _family_setup(cols, cfg)
     _, _, clock = _progress_schedule(cols, cfg)
     ends = torch.cat([_first_time(cols["times"], n, cfg.logging), torch.ones_like(scale)], 1)
-    epochs = (_UniformLerp(warp_time(ends, warp), cfg.grid_size)(clock) * scale).clamp(min=1e-3)
+    epochs = (_on_warped_clock(ends, clock, warp, cfg.grid_size) * scale).clamp(min=1e-3)
     return is_family_curve(_mixture(epochs, w, cols["params"], _NAMES), torch)
 
 
@@ -539,15 +547,19 @@ def _progress_curves(u, gaps, cfg: PriorConfig):
     metric = _metric(cols["metric"][:, 0], (0, 1, 2, 5), cfg.progress_metrics)
     loss = (metric == 5)[:, None]
     events = events_from_uniform(cols["events"], cfg.noise, loss)
-    at_uw = _UniformLerp(warp_time(t, warp), cells)
+    at_t = _UniformLerp(t, cells)
     # The families in LC-PFN's epoch units at the logged times on that clock, and at the run's end (the jump's unit).
-    epochs = (torch.cat([at_uw(clock), clock[:, -1:]], 1) * scale).clamp(min=1e-3)
+    epochs = (torch.cat([_on_warped_clock(t, clock, warp, cells), clock[:, -1:]], 1) * scale).clamp(min=1e-3)
     mix = _mixture(epochs, w, cols["params"], _NAMES)
     y_mix, end = mix[:, :-1], mix[:, -1:]
     drop_params = params_from_uniform(progress_drop_priors(cfg.laws), cols["drop"])
     realized = law_at_grid(multi_power, grid, {"L0": 0.0, "A": 0.0, "alpha": 1.0, "s0": 1.0, "B": -1.0, **drop_params})
     jump = LogUniform(*cfg.lr_drop_jump).from_uniform(cols["jump"]) * (end - y_mix[:, :1])
-    y = add_events(t, y_mix + jump * at_uw(realized), -1.0, events)
+    # Overfitting, spikes and divergence need the weights to move: they run on intrinsic time (normalized to end at 1),
+    # as jumps at lr drops happen at the drop's step. Under a full decay real small networks' losses barely move after
+    # 40 % of the run, in either direction (priors.checks.late_move; on the step, the prior's moved as under a constant lr).
+    on_clock = at_t(grid.s1) / grid.s1[:, -1:]
+    y = add_events(on_clock, y_mix + jump * at_t(realized), -1.0, events)
     # A loss is 1 - y; below 0 (y > 1) its power is NaN, and the row is rejected as it would be without it.
     error_to_power = (1.0 - y) ** LogUniform(*cfg.progress_loss_power).from_uniform(cols["loss_power"])
     y = torch.where(loss, 1.0 - error_to_power, y)

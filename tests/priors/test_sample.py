@@ -258,3 +258,18 @@ def test_progress_on_the_step_clock_keeps_improving_after_the_lr_has_decayed():
         share = (y[:, -1] - y[:, 20]) / (y[:, -1] - y[:, 0]).clamp(min=1e-12)
         late[p] = share[decayed].median().item()
     assert late[0.0] > 2.0 * late[1.0], late  # 0.15 against 0.02
+
+
+def test_a_slow_start_lasts_a_share_of_the_progress_clock_not_of_the_steps():
+    """Under a constant lr the warped clock is the old warp of the step; under a decaying lr the clock runs ahead of the
+    step, so a slow start that lasts 40 % of the clock ends before 40 % of the steps."""
+    warp = P.Warp(delay=torch.tensor([[0.4]]), creep=torch.tensor([[0.05]]), start=torch.zeros(1, 1), length=torch.zeros(1, 1))
+    t = torch.linspace(0.02, 1.0, 50)[None]
+    cells = 32
+    grid_u = torch.linspace(0.0, 1.0, cells + 1)[None]
+    constant = P._on_warped_clock(t, grid_u * 3.0, warp, cells)
+    assert torch.allclose(constant, P.warp_time(t, warp) * 3.0, atol=1e-6)
+    decaying = P._on_warped_clock(t, 1.0 - (1.0 - grid_u) ** 2, warp, cells)  # ∫ of a linear decay to 0
+    speed = torch.diff(decaying, dim=1) / torch.diff(t, dim=1)
+    ends = t[0, 1:][speed[0] > 0.5]  # full speed again (creeping runs at 0.05 x at most 2)
+    assert 0.22 < ends.min().item() < 0.3  # 1 - (1 - u) ** 2 = 0.4 at u = 0.225: 40 % of the clock at 22.5 % of the steps
