@@ -558,8 +558,8 @@ def _progress_curves(u, gaps, cfg: PriorConfig):
     # Overfitting, spikes and divergence need the weights to move: they run on intrinsic time (normalized to end at 1),
     # as jumps at lr drops happen at the drop's step. Under a full decay real small networks' losses barely move after
     # 40 % of the run, in either direction (priors.checks.late_move; on the step, the prior's moved as under a constant lr).
-    on_clock = at_t(grid.s1) / grid.s1[:, -1:]
-    y = add_events(on_clock, y_mix + jump * at_t(realized), -1.0, events)
+    intrinsic = at_t(grid.s1) / grid.s1[:, -1:]
+    y = add_events(intrinsic, y_mix + jump * at_t(realized), -1.0, events)
     # A loss is 1 - y; below 0 (y > 1) its power is NaN, and the row is rejected as it would be without it.
     error_to_power = (1.0 - y) ** LogUniform(*cfg.progress_loss_power).from_uniform(cols["loss_power"])
     y = torch.where(loss, 1.0 - error_to_power, y)
