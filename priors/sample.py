@@ -518,12 +518,13 @@ def _progress_schedule(cols: dict[str, torch.Tensor], cfg: PriorConfig) -> tuple
     return sched, grid, progress_clock(grid, Uniform(*cfg.progress_lr_power).from_uniform(cols["clock"]), torch)
 
 
-def _on_warped_clock(t: torch.Tensor, clock: torch.Tensor, warp: Warp, cells: int) -> torch.Tensor:
-    """The clock ``(k, G + 1)`` at times ``t`` ``(k, m)``, warped as a fraction of its own run: a slow start creeps and a
-    plateau stalls for a share of the clock, not of the steps, as escaping a plateau takes the weights' movement. Under
-    a decaying lr both end sooner in steps, and a slow starter does not leave most of its fall to the run's low-lr end."""
+def _on_warped_clock(at_t: _UniformLerp, clock: torch.Tensor, warp: Warp) -> torch.Tensor:
+    """The clock ``(k, G + 1)`` at the times ``at_t`` interpolates to, warped as a fraction of its own run: a slow start
+    creeps and a plateau stalls for a share of the clock, not of the steps, as escaping a plateau takes the weights'
+    movement. Under a decaying lr both end sooner in steps, and a slow starter does not leave most of its fall to the
+    run's low-lr end."""
     end = clock[:, -1:]
-    return warp_time(_UniformLerp(t, cells)(clock) / end, warp) * end
+    return warp_time(at_t(clock) / end, warp) * end
 
 
 def _progress_ends_ok(u, n: int, cfg: PriorConfig) -> torch.Tensor:
@@ -533,7 +534,7 @@ def _progress_ends_ok(u, n: int, cfg: PriorConfig) -> torch.Tensor:
     scale, warp, w = _family_setup(cols, cfg)
     _, _, clock = _progress_schedule(cols, cfg)
     ends = torch.cat([_first_time(cols["times"], n, cfg.logging), torch.ones_like(scale)], 1)
-    epochs = (_on_warped_clock(ends, clock, warp, cfg.grid_size) * scale).clamp(min=1e-3)
+    epochs = (_on_warped_clock(_UniformLerp(ends, cfg.grid_size), clock, warp) * scale).clamp(min=1e-3)
     return is_family_curve(_mixture(epochs, w, cols["params"], _NAMES), torch)
 
 
@@ -549,7 +550,7 @@ def _progress_curves(u, gaps, cfg: PriorConfig):
     events = events_from_uniform(cols["events"], cfg.noise, loss)
     at_t = _UniformLerp(t, cells)
     # The families in LC-PFN's epoch units at the logged times on that clock, and at the run's end (the jump's unit).
-    epochs = (torch.cat([_on_warped_clock(t, clock, warp, cells), clock[:, -1:]], 1) * scale).clamp(min=1e-3)
+    epochs = (torch.cat([_on_warped_clock(at_t, clock, warp), clock[:, -1:]], 1) * scale).clamp(min=1e-3)
     mix = _mixture(epochs, w, cols["params"], _NAMES)
     y_mix, end = mix[:, :-1], mix[:, -1:]
     drop_params = params_from_uniform(progress_drop_priors(cfg.laws), cols["drop"])

@@ -267,9 +267,10 @@ def test_a_slow_start_lasts_a_share_of_the_progress_clock_not_of_the_steps():
     t = torch.linspace(0.02, 1.0, 50)[None]
     cells = 32
     grid_u = torch.linspace(0.0, 1.0, cells + 1)[None]
-    constant = P._on_warped_clock(t, grid_u * 3.0, warp, cells)
+    at_t = P._UniformLerp(t, cells)
+    constant = P._on_warped_clock(at_t, grid_u * 3.0, warp)
     assert torch.allclose(constant, P.warp_time(t, warp) * 3.0, atol=1e-6)
-    decaying = P._on_warped_clock(t, 1.0 - (1.0 - grid_u) ** 2, warp, cells)  # ∫ of a linear decay to 0
+    decaying = P._on_warped_clock(at_t, 1.0 - (1.0 - grid_u) ** 2, warp)  # ∫ of a linear decay to 0
     speed = torch.diff(decaying, dim=1) / torch.diff(t, dim=1)
     ends = t[0, 1:][speed[0] > 0.5]  # full speed again (creeping runs at 0.05 x at most 2)
     assert 0.22 < ends.min().item() < 0.3  # 1 - (1 - u) ** 2 = 0.4 at u = 0.225: 40 % of the clock at 22.5 % of the steps
