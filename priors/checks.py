@@ -52,6 +52,16 @@ def final_to_initial(y: np.ndarray) -> float:
     return float(y[-1] / y[0]) if y[0] > 0 else float("nan")
 
 
+def _run_fraction(x: np.ndarray) -> np.ndarray:
+    """Each logged step as a fraction of the run, from its first logged step (0) to its last (1)."""
+    return (x - x[0]) / (x[-1] - x[0])
+
+
+def _index_at(x: np.ndarray, at: float) -> int:
+    """The last logged point at or before fraction ``at`` of the run."""
+    return int(np.searchsorted(_run_fraction(x), at, side="right")) - 1
+
+
 def late_fall(x: np.ndarray, y: np.ndarray, at: float = 0.1) -> float:
     """log10 of the final loss over the loss at fraction ``at`` of the run (from the first logged step to the last;
     both a 3-point running mean, raw units, lower bound 0); NaN where either is not positive.
@@ -60,8 +70,7 @@ def late_fall(x: np.ndarray, y: np.ndarray, at: float = 0.1) -> float:
     -1.0
     """
     smooth = np.convolve(np.pad(y, 1, mode="edge"), np.ones(3) / 3.0, mode="valid")
-    u = (x - x[0]) / (x[-1] - x[0])
-    early = smooth[np.searchsorted(u, at, side="right") - 1]
+    early = smooth[_index_at(x, at)]
     return float(np.log10(smooth[-1] / early)) if early > 0 and smooth[-1] > 0 else float("nan")
 
 
@@ -72,10 +81,8 @@ def late_move(x: np.ndarray, y: np.ndarray, direction: float, at: float = 0.4) -
     >>> late_move(np.arange(11.0), np.array([9.0, 5, 3, 2, 1.5, 1.2, 1.1, 1, 1, 1, 1]), -1.0)  # 1.5 at 40 %, 1 at the end
     -0.0625
     """
-    u = (x - x[0]) / (x[-1] - x[0])
-    i = int(np.searchsorted(u, at, side="right")) - 1
     span = float(np.ptp(y))
-    return float(-direction * (y[-1] - y[i]) / span) if span > 0 else float("nan")
+    return float(-direction * (y[-1] - y[_index_at(x, at)]) / span) if span > 0 else float("nan")
 
 
 def lr_shape(x: np.ndarray, lr: np.ndarray) -> str:
@@ -87,7 +94,7 @@ def lr_shape(x: np.ndarray, lr: np.ndarray) -> str:
     >>> lr_shape(u, 0.5 * (1 + np.cos(np.pi * u))), lr_shape(u, np.ones(11)), lr_shape(u, np.where(u < 0.8, 1.0, 0.1))
     ('full', 'constant', 'late')
     """
-    u = (x - x[0]) / (x[-1] - x[0])
+    u = _run_fraction(x)
     rel = np.asarray(lr, float) / max(float(np.max(lr)), 1e-30)
     at40, at70 = np.interp(0.4, u, rel), np.interp(0.7, u, rel)
     if rel[-1] > 0.95:
@@ -135,7 +142,7 @@ def overfit_onset(x: np.ndarray, y: np.ndarray, direction: float, *, least: floa
     found = _overfitting(y, direction, least, max_noise)
     if found is None or x[-1] <= x[0]:
         return float("nan")
-    return float((x[found[1]] - x[0]) / (x[-1] - x[0]))
+    return float(_run_fraction(x)[found[1]])
 
 
 def overfit_shape(x: np.ndarray, y: np.ndarray, direction: float, *, least: float = 0.1, max_noise: float = 0.05) -> float:

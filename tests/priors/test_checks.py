@@ -151,8 +151,9 @@ def test_after_a_full_decay_real_small_network_losses_move_as_little_as_the_prio
     for name in SMALL_NETWORKS:
         for r in _records(name):
             x, y, lr = (np.asarray(r[k], float) for k in ("x", "y", "lr"))
-            if r["metric"] == "loss" and C.lr_shape(x, lr) in real:
-                real[C.lr_shape(x, lr)].append(C.late_move(x, y, -1.0))
+            shape = C.lr_shape(x, lr)
+            if r["metric"] == "loss" and shape in real:
+                real[shape].append(C.late_move(x, y, -1.0))
     assert len(real["full"]) >= 200 and len(real["constant"]) >= 40
     known = PriorConfig(p_bounds_known=1.0, p_known_schedule=1.0)  # a hidden schedule shows as a constant lr
     prior = {
