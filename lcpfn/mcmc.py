@@ -80,6 +80,7 @@ from priors.laws import (
     power_term,
     progress_clock,
     progress_drop_priors,
+    progress_jump,
     schedule_law_priors,
 )
 from priors.parameters import LogNormal, LogUniform, Normal, Uniform, params_from_normal
@@ -340,9 +341,9 @@ def _law_curve(name: str, cols: _Columns, s1, grid, weights, steps, prior: Prior
     return power_term(s1[None, :], xp=pt, **power) + pt.dot(added, weights.T) + transient
 
 
-def _progress_curve(cols: _Columns, grid, weights, families, prior: PriorConfig, pt, params: dict):
-    """The ``progress`` source: the families on the clock ``∫ lr^p`` and the curve they make with a jump at each lr drop
-    (priors.sample), an accuracy-like ``(P, T)`` in [0, 1]; the prior keeps the families as a family curve."""
+def _progress_curve(cols: _Columns, grid, weights, steps, families, prior: PriorConfig, pt, params: dict):
+    """The ``progress`` source of a run of ``steps`` steps: the families on the clock ``∫ lr^p`` and the curve they make
+    with a jump at each lr drop (priors.sample), an accuracy-like ``(P, T)`` in [0, 1]; the prior keeps the families as a family curve."""
     power = params["progress.clock_power"] = Uniform(*prior.progress_lr_power).from_normal(cols.one("progress.clock_power"), pt)
     clock = progress_clock(grid, power, pt)  # (P, G + 1)
     t = pt.concatenate([pt.dot(clock, weights.T), clock[:, -1:]], axis=1)
@@ -351,7 +352,9 @@ def _progress_curve(cols: _Columns, grid, weights, families, prior: PriorConfig,
     drop_priors = progress_drop_priors(prior.laws)
     drop = params_from_normal(drop_priors, cols.take([f"progress.drop.{k}" for k in drop_priors]), pt)
     realized = multi_power(grid.u, grid.s1, grid, xp=pt, L0=0.0, A=0.0, alpha=1.0, s0=1.0, B=-1.0, **drop)
-    jump = LogUniform(*prior.lr_drop_jump).from_normal(cols.one("progress.jump"), pt) * (end - y[:, 0][:, None])
+    u = _phi(cols.one("progress.jump"), pt)
+    share = progress_jump(u, steps, prior.lr_drop_jump, prior.lr_drop_jump_steps, prior.lr_drop_jump_power, pt)
+    jump = share * (end - y[:, 0][:, None])
     return y, y + jump * pt.dot(realized, weights.T)
 
 
@@ -418,7 +421,7 @@ def _graph(structure: _Structure, pt):
         zs, oks = [], []
         for name in structure.sources:
             if name == "progress":
-                families, f = _progress_curve(cols, grid, weights, structure.families, prior, pt, params)
+                families, f = _progress_curve(cols, grid, weights, steps, structure.families, prior, pt, params)
                 zs.append(normalized(_progress_distance(1.0 - f, cols, structure.bounds, prior, pt, params), True))
                 # As the sampler keeps them: the families a family curve, the curve in [0, 1] (overfitting, which
                 # lets a loss leave it, is not modelled here).

@@ -363,6 +363,22 @@ def progress_drop_priors(cfg: LawConfig) -> dict[str, Distribution]:
     return {"C": LogUniform(*cfg.multi_power_C), "beta": Uniform(*cfg.multi_power_beta), "gamma": Uniform(*cfg.multi_power_gamma)}
 
 
+def progress_jump(u, steps, share: tuple[float, float], steps_clip: tuple[float, float], power: float, xp=np):
+    """The ``progress`` source's jump at a full lr decay, as a share of the curve's gain, from ``u`` uniform in (0, 1):
+    log-uniform over ``share`` in runs of up to ``steps_clip[0]`` steps, its low end growing as
+    ``(steps / steps_clip[0]) ** power`` with the steps clipped to ``steps_clip`` (:class:`~priors.config.PriorConfig`).
+
+    >>> [round(float(progress_jump(0.0, s, (1e-4, 0.5), (50.0, 1e4), 1.0)), 5) for s in (20.0, 50.0, 800.0, 1e6)]
+    [0.0001, 0.0001, 0.0016, 0.02]
+    >>> round(float(progress_jump(1.0, 1e6, (1e-4, 0.5), (50.0, 1e4), 1.0)), 3)
+    0.5
+    """
+    low, high = share
+    ratio = xp.clip(steps, *steps_clip) / steps_clip[0]
+    log_low = math.log(low) + power * xp.log(ratio)
+    return xp.exp(log_low + (math.log(high) - log_low) * u)
+
+
 def progress_clock(grid: ScheduleGrid, power, xp=np):
     """``∫ lr^power du`` at the grid's points ``(..., G + 1)``: the clock the ``progress`` source runs the families on
     (``power`` 1 is the intrinsic time ``grid.s1``, 0 the step), by the trapezoids ``grid.s1`` is made of.

@@ -52,6 +52,7 @@ from priors.laws import (
     power_term,
     progress_clock,
     progress_drop_priors,
+    progress_jump,
     schedule_law_priors,
 )
 from priors.noise import (
@@ -555,7 +556,8 @@ def _progress_curves(u, gaps, cfg: PriorConfig):
     y_mix, end = mix[:, :-1], mix[:, -1:]
     drop_params = params_from_uniform(progress_drop_priors(cfg.laws), cols["drop"])
     realized = law_at_grid(multi_power, grid, {"L0": 0.0, "A": 0.0, "alpha": 1.0, "s0": 1.0, "B": -1.0, **drop_params})
-    jump = LogUniform(*cfg.lr_drop_jump).from_uniform(cols["jump"]) * (end - y_mix[:, :1])
+    share = progress_jump(cols["jump"], horizon, cfg.lr_drop_jump, cfg.lr_drop_jump_steps, cfg.lr_drop_jump_power, torch)
+    jump = share * (end - y_mix[:, :1])
     # Overfitting, spikes and divergence need the weights to move: they run on intrinsic time (normalized to end at 1),
     # as jumps at lr drops happen at the drop's step. Under a full decay real small networks' losses barely move after
     # 40 % of the run, in either direction (priors.checks.late_move; on the step, the prior's moved as under a constant lr).
