@@ -343,7 +343,8 @@ def _law_curve(name: str, cols: _Columns, s1, grid, weights, steps, prior: Prior
 
 def _progress_curve(cols: _Columns, grid, weights, steps, families, prior: PriorConfig, pt, params: dict):
     """The ``progress`` source of a run of ``steps`` steps: the families on the clock ``∫ lr^p`` and the curve they make
-    with a jump at each lr drop (priors.sample), an accuracy-like ``(P, T)`` in [0, 1]; the prior keeps the families as a family curve."""
+    with a jump at each lr drop (priors.sample), an accuracy-like ``(P, T)`` in [0, 1]; the prior keeps the families as
+    a family curve."""
     power = params["progress.clock_power"] = Uniform(*prior.progress_lr_power).from_normal(cols.one("progress.clock_power"), pt)
     clock = progress_clock(grid, power, pt)  # (P, G + 1)
     t = pt.concatenate([pt.dot(clock, weights.T), clock[:, -1:]], axis=1)

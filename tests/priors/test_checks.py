@@ -191,6 +191,7 @@ def test_jumps_at_lr_drops_grow_with_the_run_s_steps_in_real_runs_and_in_the_pri
     byte-level LM's 2,400-4,000 steps; the progress source's jumps grow with the run's steps (prior v2.17) so that its
     median in runs of 1,000-10,000 steps is above that in runs of up to 100 (prior v2.16: 0.008 against 0.014), and the
     LM's jumps lie inside the prior's 5-95 % there."""
+
     def steps_between(low, high):
         return lambda x, y, lr, d: C.lr_drop_jump(y, lr, d) if low <= np.max(x) < high else np.nan
 
