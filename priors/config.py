@@ -208,8 +208,8 @@ class PriorConfig:
     # levelled off (small_nets at 40 % of the run: log-likelihood 0.1 lower with the schedule than without).
     lr_drop_jump: tuple[float, float] = (1e-4, 0.5)
     # ... in runs of up to lr_drop_jump_steps[0] steps: a longer run's low end grows as (steps / that) ** the power, with
-    # its steps clipped to lr_drop_jump_steps[1], as the laws' cooldown gains grow with the run (LawConfig). Real step
-    # drops jump by a median 0.2 % of the range in 20-80 epochs of small networks, 1.5 % in byte-level LM runs of
+    # its steps clipped to lr_drop_jump_steps[1], as the laws' cooldown gains grow with the run (LawConfig). Real lr
+    # drops jump by a median 0.07-0.2 % of the range in 20-80 epochs of small networks, 1.5 % in byte-level LM runs of
     # 2,400-4,000 steps and 7 % in the 25M GPT's of 14,000 (priors.checks.lr_drop_jump).
     # Jumps as small in long runs as in short ones (prior v2.16) halved the cooldowns the PFN expected of short LM runs
     # (what-if gain error 26 % -> 30 %), which it cannot tell apart from small networks otherwise.
