@@ -241,6 +241,33 @@ def test_cooldown_gains_of_real_runs_lie_inside_the_prior():
         _inside(real, prior, f"{name}: cooldown gain / stable drop from 40 to 80 %")
 
 
+def _cooldown_gain_rank(parent: dict, branch: dict, config=None) -> float:
+    """Share of the laws' draws (runs of the branch's length, under its schedule) whose cooldown gain / stable drop is
+    below the real branch's."""
+    px, py = np.asarray(parent["x"], float), np.asarray(parent["y"], float)
+    bx, blr = np.asarray(branch["x"], float), np.asarray(branch["lr"], float)
+    end = bx[-1]
+    real = C.cooldown_gain_ratio(lambda s: np.interp(s, px, py), branch["y"][-1], end)
+    prior = C.law_cooldown_gain_ratios(lambda u: np.interp(u * end, bx, blr) / blr.max(), 2000, steps=end, config=config)
+    return float(np.mean(prior < real))
+
+
+def test_no_run_length_sits_in_a_tail_of_the_prior_s_cooldown_gains():
+    """How a cooldown's gain grows with the run's steps, checked on every run length at once: the 25M GPT's cooldowns
+    after 14,000-24,000 steps (WSD and the partial decays of ``wsdcon_*``), the small byte-level LM's after 1,000-4,000
+    and the larger one's after 600-2,400. With the gain growing as T^0.45 (prior v2.6-v2.17) the 25M GPT's lay at a
+    median 0.22 of the prior's draws and the larger LM's at 0.74; each group's median rank must lie in 0.3-0.7."""
+    gpt = {r["id"].split("/")[-1]: r for r in _records("mpl_llm_25m")}
+    pairs = _pairs() + [("25M " + k, gpt["constant_24000"], gpt[k]) for k in gpt if k.startswith("wsdcon")]
+    groups: dict[str, list[float]] = {}
+    for name, parent, branch in pairs:
+        group = "25M" if name.startswith("25M") else branch["group"]
+        groups.setdefault(group, []).append(_cooldown_gain_rank(parent, branch))
+    assert set(groups) == {"25M", "lm-cpu/s", "lm-cpu/m"} and len(groups["25M"]) == 5, {k: len(v) for k, v in groups.items()}
+    medians = {group: round(float(np.median(ranks)), 3) for group, ranks in groups.items()}
+    assert all(0.3 <= m <= 0.7 for m in medians.values()), medians
+
+
 # The 25M GPT's runs warm up linearly over their first 2,160 steps, which the file does not log (../shared/data/README.md).
 _GPT25M_WARMUP_STEPS = 2160.0
 
