@@ -367,14 +367,20 @@ def progress_jump(u, steps, share: tuple[float, float], steps_clip: tuple[float,
     """The ``progress`` source's jump at a full lr decay, as a share of the curve's gain, from ``u`` uniform in (0, 1):
     log-uniform over ``share`` in runs of up to ``steps_clip[0]`` steps, its low end growing as
     ``(steps / steps_clip[0]) ** power`` with the steps clipped to ``steps_clip`` (:class:`~priors.config.PriorConfig`).
+    The low end stops growing where it meets the high end, so the range never inverts: a card of prior v2.14-v2.16
+    (``share`` (0.005, 0.5), no growth fields) rebuilt with v2.17's growth meets it at 5,000 steps.
 
     >>> [round(float(progress_jump(0.0, s, (1e-4, 0.5), (50.0, 1e4), 1.0)), 5) for s in (20.0, 50.0, 800.0, 1e6)]
     [0.0001, 0.0001, 0.0016, 0.02]
     >>> round(float(progress_jump(1.0, 1e6, (1e-4, 0.5), (50.0, 1e4), 1.0)), 3)
     0.5
+    >>> [round(float(progress_jump(u, 1e4, (0.005, 0.5), (50.0, 1e4), 1.0)), 3) for u in (0.0, 1.0)]
+    [0.5, 0.5]
     """
     low, high = share
-    ratio = xp.clip(steps, *steps_clip) / steps_clip[0]
+    log_meets_high = math.log(steps_clip[0]) + math.log(high / low) / power if power > 0 else math.inf
+    top = math.exp(min(math.log(steps_clip[1]), log_meets_high))
+    ratio = xp.clip(steps, steps_clip[0], top) / steps_clip[0]
     log_low = math.log(low) + power * xp.log(ratio)
     return xp.exp(log_low + (math.log(high) - log_low) * u)
 

@@ -249,3 +249,18 @@ def test_progress_clock_runs_from_the_step_to_intrinsic_time_as_the_power_grows(
     low, high = sorted((p, q))
     assert np.all(L.progress_clock(grid, low) >= L.progress_clock(grid, high) - 1e-12)
     assert np.all(np.diff(L.progress_clock(grid, low)) >= 0.0)
+
+
+@given(
+    low=st.floats(1e-5, 0.4),
+    high=st.floats(0.41, 1.0),
+    steps=st.floats(1.0, 1e7),
+    power=st.floats(0.0, 3.0),
+)
+def test_progress_jump_stays_between_its_share_s_ends_at_any_run_length(low, high, steps, power):
+    """The jump's low end grows with the run's steps; it must stop at the high end, not pass it (a card of prior
+    v2.14-v2.16, share (0.005, 0.5), rebuilt with v2.17's growth would draw from an inverted range past 5,000 steps)."""
+    at = [float(L.progress_jump(u, steps, (low, high), (50.0, 1e4), power)) for u in (0.0, 0.5, 1.0)]
+    rounding = 1e-9 * high
+    assert low - rounding <= at[0] and at[2] <= high + rounding, at
+    assert at[0] <= at[1] + rounding and at[1] <= at[2] + rounding, at
