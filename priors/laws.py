@@ -347,7 +347,7 @@ def at_horizon(name: str, drawn: dict, steps, cfg: LawConfig, xp=np) -> dict:
 
     >>> p = {"gain": 1.0, "C": 0.1}
     >>> {k: round(float(v), 3) for k, v in at_horizon("multi_power", p, 24000.0, LawConfig()).items()}
-    {'gain': 2.24, 'C': 2400.0}
+    {'gain': 1.712, 'C': 2400.0}
     """
     low, high = cfg.gain_steps_clip
     ratio = xp.clip(steps, low, high) / cfg.reference_steps
