@@ -228,28 +228,23 @@ def _pairs() -> list[tuple[str, dict, dict]]:
     return out
 
 
-def test_cooldown_gains_of_real_runs_lie_inside_the_prior():
-    pairs = _pairs()
-    assert len(pairs) >= 10
-    for name, parent, branch in pairs:
-        px, py = np.asarray(parent["x"], float), np.asarray(parent["y"], float)
-        bx, blr = np.asarray(branch["x"], float), np.asarray(branch["lr"], float)
-        end = bx[-1]
-        real = C.cooldown_gain_ratio(lambda s, px=px, py=py: np.interp(s, px, py), branch["y"][-1], end)
-        prior = C.law_cooldown_gain_ratios(lambda u, end=end, bx=bx, blr=blr: np.interp(u * end, bx, blr) / blr.max(), 2000,
-                                           steps=end)  # fmt: skip
-        _inside(real, prior, f"{name}: cooldown gain / stable drop from 40 to 80 %")
-
-
-def _cooldown_gain_rank(parent: dict, branch: dict, config=None) -> float:
-    """Share of the laws' draws (runs of the branch's length, under its schedule) whose cooldown gain / stable drop is
-    below the real branch's."""
+def _cooldown_gain_ratios(parent: dict, branch: dict) -> tuple[float, np.ndarray]:
+    """The real branch's cooldown gain / stable drop, and the laws' draws of it for runs of the branch's length under its
+    schedule."""
     px, py = np.asarray(parent["x"], float), np.asarray(parent["y"], float)
     bx, blr = np.asarray(branch["x"], float), np.asarray(branch["lr"], float)
     end = bx[-1]
     real = C.cooldown_gain_ratio(lambda s: np.interp(s, px, py), branch["y"][-1], end)
-    prior = C.law_cooldown_gain_ratios(lambda u: np.interp(u * end, bx, blr) / blr.max(), 2000, steps=end, config=config)
-    return float(np.mean(prior < real))
+    prior = C.law_cooldown_gain_ratios(lambda u: np.interp(u * end, bx, blr) / blr.max(), 2000, steps=end)
+    return real, prior
+
+
+def test_cooldown_gains_of_real_runs_lie_inside_the_prior():
+    pairs = _pairs()
+    assert len(pairs) >= 10
+    for name, parent, branch in pairs:
+        real, prior = _cooldown_gain_ratios(parent, branch)
+        _inside(real, prior, f"{name}: cooldown gain / stable drop from 40 to 80 %")
 
 
 def test_no_run_length_sits_in_a_tail_of_the_prior_s_cooldown_gains():
@@ -263,7 +258,8 @@ def test_no_run_length_sits_in_a_tail_of_the_prior_s_cooldown_gains():
     groups: dict[str, list[float]] = {}
     for name, parent, branch in pairs:
         group = "25M" if name.startswith("25M") else branch["group"]
-        groups.setdefault(group, []).append(_cooldown_gain_rank(parent, branch))
+        real, prior = _cooldown_gain_ratios(parent, branch)
+        groups.setdefault(group, []).append(float(np.mean(prior < real)))
     assert set(groups) == {"25M", "lm-cpu/s", "lm-cpu/m"} and len(groups["25M"]) == 5, {k: len(v) for k, v in groups.items()}
     medians = {group: round(float(np.median(ranks)), 3) for group, ranks in groups.items()}
     assert all(0.3 <= m <= 0.7 for m in medians.values()), medians

@@ -271,8 +271,8 @@ def test_published_multi_power_gains_lie_inside_the_prior_s_middle_after_24000_s
     have gains 1.48, 1.58 and 1.77 in the prior's units; each must lie at 0.25-0.75 of the gain's draws at that length
     (growing as T^0.2, prior v2.18, they lay at 0.85-0.92)."""
     cfg = LawConfig()
-    mean, sd = cfg.tied_gain
-    drawn = {"gain": np.exp(mean + sd * np.random.default_rng(0).standard_normal(20000)), "C": 0.1}
+    gain = L.schedule_law_priors("multi_power", cfg)["gain"]
+    drawn = {"gain": gain.from_normal(np.random.default_rng(0).standard_normal(20000), np), "C": 0.1}
     gains = L.at_horizon("multi_power", drawn, 24000.0, cfg)["gain"]
     ranks = [float(np.mean(gains < g)) for g in (1.48, 1.58, 1.77)]
     assert all(0.25 <= r <= 0.75 for r in ranks), ranks
