@@ -78,3 +78,32 @@ def test_the_gpu_run_of_the_default_model_starts_from_the_shipped_weights(monkey
     ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert ckpt["step"] == 1
     assert max(float((ckpt["model"][k] - w).abs().max()) for k, w in base.state_dict().items()) < 1e-4
+
+
+def test_the_gpu_run_plans_again_so_that_its_cosine_ends_at_the_budget(monkeypatch, tmp_path):
+    """The H200 run's warm-up measured 0.043 s per step and promised 10,267 steps; validations and prior draws made it
+    0.052 s, so it reached 9,000 and its cosine stopped at 88 %. Simulated at those paces, the run must plan again after
+    its first chunk and end its cosine (steps reached == steps planned) with under 5 % of the budget unused."""
+    import training.gpu_run as gpu_run
+    from training.train import PRESETS, _Metrics
+
+    clock = {"now": 0.0, "step": 0}
+
+    def fake_train(cfg, work, *, until_step=None, max_minutes=None, device=None):
+        metrics = _Metrics(work / "metrics.csv", clock["step"])
+        started = clock["now"]
+        last = cfg.steps if until_step is None else min(cfg.steps, until_step)
+        while clock["step"] < last and (max_minutes is None or clock["now"] - started <= 60 * max_minutes):
+            clock["now"] += 0.043 if clock["step"] < gpu_run.WARMUP_STEPS else 0.052
+            clock["step"] += 1
+            metrics.write({"step": clock["step"], "seconds": f"{clock['now'] - started:.3f}"})
+
+    monkeypatch.setattr(gpu_run, "train", fake_train)
+    budget = 7.75
+
+    def left():
+        return budget - clock["now"] / 60
+
+    cfg = gpu_run._train_in_budget(PRESETS["gpu"], tmp_path, left, "cpu")
+    assert clock["step"] == cfg.steps
+    assert 0 <= left() < 0.05 * budget, left()
