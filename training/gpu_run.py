@@ -9,7 +9,8 @@ GPU runs left (``training/warm_starts/gpu.json`` says which) instead of starting
 Everything fits in ``--minutes`` of wall time, counted from the start: the prior's bar
 borders (a fresh model only), a short timed warm-up that measures steps per second, the ``gpu`` preset
 trained for as many steps as the rest of the budget allows (the cosine lr schedule
-is set to end exactly there, so training stops cleanly at the end of its decay), the
+is set to end exactly there, so training stops cleanly at the end of its decay; the step
+count is set again after 30 % of that, from the pace of those steps), the
 final validation, ONNX export with the parity check, and the files copied to ``OUT``:
 
 * ``model.onnx`` and ``model.json`` (its card: how, where and on what it was trained);
@@ -137,9 +138,12 @@ def _last_step(metrics_csv: Path) -> int:
 
 
 def _seconds_per_step(metrics_csv: Path, first: int, last: int) -> float:
-    """Mean seconds per step from step ``first`` to ``last``, both logged by one ``train`` call."""
+    """Mean seconds per step from step ``first`` to ``last``, both logged by one ``train`` call (from its start to
+    ``last`` when the two are one step)."""
     seconds = _metric_seconds(metrics_csv)
-    return max((seconds[last] - seconds[first]) / max(last - first, 1), 1e-3)
+    if last <= first:
+        return max(seconds[last] / last, 1e-3)
+    return max((seconds[last] - seconds[first]) / (last - first), 1e-3)
 
 
 def _split(path: Path, out: Path) -> None:
