@@ -111,9 +111,10 @@ def _train_in_budget(cfg: TrainConfig, work: Path, left: Callable[[], float], de
     # run reached 9,000, its cosine cut off at 88 %. So the plan is made again after a first chunk, from that chunk's
     # own pace; the cosine stretches or shrinks from there (a resume may change the step count) and ends at the budget.
     train(cfg, work, max_minutes=max(REPLAN_SHARE * left(), 0.05), device=device)
-    reached = _last_step(work / "metrics.csv")
+    logged = _metric_seconds(work / "metrics.csv")
+    reached = max(logged)
     if warm < reached < cfg.steps:
-        seconds = max(_metric_seconds(work / "metrics.csv")[reached] / (reached - warm), 1e-3)  # its clock started at 0
+        seconds = max(logged[reached] / (reached - warm), 1e-3)  # the chunk's clock started at 0, at step ``warm``
         cfg = replace(cfg, steps=_steps_that_fit(reached, seconds, left()))
         log.info("%.3f s per step at step %d: %d steps fit in all", seconds, reached, cfg.steps)
         train(cfg, work, max_minutes=max(left(), 0.05), device=device)
@@ -131,10 +132,6 @@ def _metric_seconds(metrics_csv: Path) -> dict[int, float]:
 
     with metrics_csv.open() as f:
         return {int(r["step"]): float(r["seconds"]) for r in csv.DictReader(f)}
-
-
-def _last_step(metrics_csv: Path) -> int:
-    return max(_metric_seconds(metrics_csv))
 
 
 def _seconds_per_step(metrics_csv: Path, first: int, last: int) -> float:
