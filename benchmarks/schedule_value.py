@@ -1,0 +1,60 @@
+"""Where knowing the schedule helps and where it hurts: `python benchmarks/schedule_value.py [--model PATH]`.
+
+`benchmarks/pfn_quality.py` gives each real-curve file's log-likelihood with and without the learning-rate schedule;
+this splits that comparison by what the curve is, so that a gap points at the part of the prior to look at: the
+schedule's shape read from the logged lr (:func:`priors.checks.lr_shape`: constant, a full decay, a late cooldown or
+other, such as steps and inverse-sqrt) and the metric (a loss or an accuracy-like value). For each file and group it
+prints the number of curves, the mean log-likelihood of the remaining points with the schedule (units of the curve's
+range) and the difference with minus without at cutoffs 10/20/40/80 %; negative differences are where the schedule
+hurts. Only curves with a schedule are used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+from collections import defaultdict
+from pathlib import Path
+
+import lcpfn
+from priors.checks import lr_shape
+from training.evaluate import CUTOFFS, pfn, real_curves, score
+
+
+def groups_of(curves) -> dict[str, list]:
+    """Curves with a schedule by ``"<lr shape> <loss|accuracy-like>"``, in a stable order."""
+    out = defaultdict(list)
+    for c in curves:
+        if c.schedule is not None:
+            kind = "loss" if c.direction == "min" else "accuracy-like"
+            out[f"{lr_shape(*c.schedule)} {kind}"].append(c)
+    return dict(sorted(out.items()))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", help="exported .onnx (default: the shipped model)")
+    here = Path(__file__).resolve().parent
+    p.add_argument(
+        "--data",
+        nargs="*",
+        default=sorted(glob.glob(str(here.parent / "../shared/data/*.jsonl.gz")))
+        + sorted(glob.glob(str(here / "data/*.jsonl.gz"))),
+    )
+    args = p.parse_args()
+    model = lcpfn.load(args.model)
+    with_schedule, without = pfn(model), pfn(model, use_schedule=False)
+    cut = "/".join(f"{round(100 * c)}" for c in CUTOFFS) + " %"
+    print(f"model: {model.name}\n")
+    print(f"| file | group | curves | LL with the schedule, {cut} | with - without, {cut} |")
+    print("|---|---|---|---|---|")
+    for path in args.data:
+        for group, curves in groups_of(real_curves(path)).items():
+            w, wo = score(curves, with_schedule), score(curves, without)
+            ll = " / ".join(f"{w[c]['ll']:.3f}" for c in CUTOFFS)
+            diff = " / ".join(f"{w[c]['ll'] - wo[c]['ll']:+.3f}" for c in CUTOFFS)
+            print(f"| {Path(path).name.removesuffix('.jsonl.gz')} | {group} | {len(curves)} | {ll} | {diff} |")
+
+
+if __name__ == "__main__":
+    main()
