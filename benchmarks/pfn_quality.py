@@ -14,12 +14,11 @@
 from __future__ import annotations
 
 import argparse
-import glob
 import time
 from pathlib import Path
 
 import lcpfn
-from training.evaluate import last_value, pfn, power_law, prior_curves, real_curves, score, table
+from training.evaluate import last_value, pfn, power_law, prior_curves, real_curves, real_dev_files, score, table
 
 PAPER = {
     "LC-PFN paper, 3 layers x 128, 1M curves": {0.1: 1.528, 0.2: 1.894, 0.4: 2.159, 0.8: 2.279},
@@ -33,13 +32,7 @@ def main() -> None:
     p.add_argument("--model", help="exported .onnx (default: the shipped model)")
     p.add_argument("--n-lcpfn", type=int, default=1000, help="curves of LC-PFN's prior")
     p.add_argument("--n-prior", type=int, default=2000, help="held-out curves of our prior")
-    here = Path(__file__).resolve().parent
-    p.add_argument(
-        "--data",
-        nargs="*",
-        default=sorted(glob.glob(str(here.parent / "../shared/data/*.jsonl.gz")))
-        + sorted(glob.glob(str(here / "data/*.jsonl.gz"))),
-    )
+    p.add_argument("--data", nargs="*", default=real_dev_files())
     p.add_argument("--only-real", action="store_true", help="skip the two prior suites")
     args = p.parse_args()
     model = lcpfn.load(args.model)

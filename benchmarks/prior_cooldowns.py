@@ -87,7 +87,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--setup-curves", type=int, default=300, help="curves per run length in the 25M GPT's setup")
     args = ap.parse_args()
-    model = lcpfn.load(args.model) if args.model else lcpfn.load()
+    model = lcpfn.load(args.model)
     prior = TrainConfig.from_json(json.dumps(model.card["training"]["config"])).prior  # the prior the model learned
     weights = tuple(w if name in LAWS else 0.0 for name, w in zip(SOURCES, prior.source_weights))
     config = dataclasses.replace(prior, source_weights=weights, p_affine=0.0)

@@ -12,13 +12,12 @@ hurts. Only curves with a schedule are used.
 from __future__ import annotations
 
 import argparse
-import glob
 from collections import defaultdict
 from pathlib import Path
 
 import lcpfn
 from priors.checks import lr_shape
-from training.evaluate import CUTOFFS, pfn, real_curves, score
+from training.evaluate import CUTOFFS, pfn, real_curves, real_dev_files, score
 
 
 def groups_of(curves) -> dict[str, list]:
@@ -34,13 +33,7 @@ def groups_of(curves) -> dict[str, list]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", help="exported .onnx (default: the shipped model)")
-    here = Path(__file__).resolve().parent
-    p.add_argument(
-        "--data",
-        nargs="*",
-        default=sorted(glob.glob(str(here.parent / "../shared/data/*.jsonl.gz")))
-        + sorted(glob.glob(str(here / "data/*.jsonl.gz"))),
-    )
+    p.add_argument("--data", nargs="*", default=real_dev_files())
     args = p.parse_args()
     model = lcpfn.load(args.model)
     with_schedule, without = pfn(model), pfn(model, use_schedule=False)

@@ -12,6 +12,7 @@ absolute error of the final value and the time per prediction.
 
 from __future__ import annotations
 
+import glob
 import gzip
 import json
 import logging
@@ -57,6 +58,14 @@ class EvalCurve:
 
 
 # --------------------------------------------------------------------------- suites
+
+
+def real_dev_files() -> list[str]:
+    """The real-curve files the benchmarks score by default: ``../shared/data/*.jsonl.gz`` beside the repository and
+    ``benchmarks/data/*.jsonl.gz`` in it."""
+    root = Path(__file__).resolve().parent.parent
+    shared = sorted(glob.glob(str(root / "../shared/data/*.jsonl.gz")))
+    return shared + sorted(glob.glob(str(root / "benchmarks/data/*.jsonl.gz")))
 
 
 def real_curves(path: str | Path, *, with_schedule: bool = True) -> list[EvalCurve]:
