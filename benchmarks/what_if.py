@@ -80,8 +80,6 @@ def _pair(parent: dict, branch: dict) -> Pair | None:
 def pairs_from(path: Path) -> list[Pair]:
     """Every (constant parent, branch) pair in a file: branches name their parent in ``meta.parent``,
     and the 25M GPT file's pairs are the ones in ``MPL_PAIRS``."""
-    if not path.exists():
-        return []
     records = _read(path)
     by_id = {r["id"]: r for r in records}
     out = []
@@ -297,6 +295,10 @@ def main() -> None:
     ap.add_argument("--details", action="store_true", help="one row per pair for the PFN")
     ap.add_argument("--figure", help="also draw predicted vs actual final loss of every pair (PNG)")
     args = ap.parse_args()
+    # A missing file would leave its pairs out of the "all dev pairs" summary without a word.
+    missing = [f for f in args.files if not Path(f).is_file()]
+    if missing:
+        ap.error(f"--files: {', '.join(missing)} not found (the shared files live in ../shared/data, beside the repository)")
     model = lcpfn.load(args.model)
     methods = {model.name: pfn(model), "power-law fit": power_law, "annealing-law fit": annealing_law}
     if args.figure:
@@ -305,7 +307,7 @@ def main() -> None:
     for path in args.files:
         pairs = pairs_from(Path(path))
         if not pairs:
-            print(f"## {Path(path).name}: no pairs (file missing or without branches)\n")
+            print(f"## {Path(path).name}: no pairs (no branches with a parent in the file)\n")
             continue
         everything += pairs
         _table(f"{Path(path).name}: {len(pairs)} pairs", pairs, methods)
