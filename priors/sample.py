@@ -118,10 +118,6 @@ class CurveBatch:
         """Curves ``start:stop`` (views, no copy)."""
         return CurveBatch(**{f.name: getattr(self, f.name)[start:stop] for f in fields(self)})
 
-    def take(self, index: torch.Tensor) -> CurveBatch:
-        """Curves at ``index`` ``(K,)``, in that order (a copy)."""
-        return CurveBatch(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
-
 
 def sample(
     generator: torch.Generator,

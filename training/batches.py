@@ -67,33 +67,6 @@ def random_cut(g: torch.Generator, n_points: int, max_queries: int) -> tuple[int
     return n_ctx, torch.cat([pick.sort().values, torch.tensor([n_points - 1], device=g.device)])
 
 
-def stalled_context(curves: CurveBatch, n_ctx: int, progress: float) -> torch.Tensor:
-    """``(B,)`` bool: the context has made less than ``progress`` of its way from its first value to the metric's best
-    known limit (an accuracy creeping at chance, a loss near ln(classes) through a warmup). Affine maps of the values
-    move the limit with them, so the share is the curve's own; curves without a known best limit are never stalled."""
-    best = torch.where(curves.direction > 0, curves.upper, curves.lower)
-    first, last = curves.y[:, 0], curves.y[:, n_ctx - 1]
-    gained = (last - first) * curves.direction
-    room = (best - first) * curves.direction
-    return torch.isfinite(best) & (room > 0) & (gained < progress * room)
-
-
-def stalled_first(curves: CurveBatch, n_ctx: int, size: int, share: float, progress: float) -> CurveBatch:
-    """``size`` of ``curves``: first ``share`` of them with a :func:`stalled_context` (as many as there are), then the
-    others in their order, stalled or not.
-
-    The choice looks at the context only, never at the points to predict, so the future's distribution given a
-    context, which the PFN learns, stays the prior's; what changes is how often training shows contexts where the
-    model's predictions were worst on its own prior (a small network's loss creeping at chance level at 10 % of the
-    run: 13 % of the truths below the 5 % quantile, tests/training/test_batches.py pins the invariance).
-    """
-    stalled = stalled_context(curves, n_ctx, progress)
-    order = torch.arange(len(curves), device=curves.y.device)
-    take_stalled = order[stalled][: int(round(share * size))]
-    rest = order[~torch.isin(order, take_stalled)][: size - len(take_stalled)]
-    return curves.take(torch.cat([take_stalled, rest]))
-
-
 def cutoff_task(curves: CurveBatch, fraction: float, max_context: int) -> Task:
     """Context = the first ``fraction`` of the points (at least 2, as in training), queries = all the rest."""
     n = curves.x.shape[1]

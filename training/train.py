@@ -34,7 +34,7 @@ from priors.config import PriorConfig
 from priors.config_json import ConfigError, config_from_json, config_to_json
 from priors.sample import sample
 from priors.schedules import cosine
-from training.batches import cutoff_task, make_task, random_cut, stalled_first
+from training.batches import cutoff_task, make_task, random_cut
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +74,6 @@ class TrainConfig:
     # draw of 2,048 curves is bound by kernel launches and host syncs, not arithmetic (the first H200 run: ~18k
     # curves/s, 70 % of each step), so one draw of 4 x 2,048 costs little more than one of 2,048.
     steps_per_prior_draw: int = field(default=1, metadata={"range": (1, None)})
-    # A share of each batch taken from curves whose context stalled (training.batches.stalled_first: less than
-    # ``stall_progress`` of the way to the metric's best limit), out of ``stalled_pool`` x the batch drawn. It looks at
-    # the context only, so the PFN still learns the prior's posterior; it spends more steps where its predictions on its
-    # own prior were worst: losses creeping at chance level at 10 % of a run, whose later breakouts the shipped model
-    # put below its 5 % quantile 13 % of the time (their natural share at a 5-point context: 14 % of the curves).
-    stalled_share: float = field(default=0.0, metadata={"range": (0.0, 1.0)})
-    stall_progress: float = field(default=0.05, metadata={"range": (0.0, 1.0)})
-    stalled_pool: int = field(default=4, metadata={"range": (1, None)})
     # Start from the weights and bar borders of this model (a checkpoint.pt, or a shipped .safetensors with its card)
     # instead of a fresh one, to continue training on a changed prior; its model config must equal ``model``.
     init_from: str = ""
@@ -375,7 +367,6 @@ def train(
             )
 
     last = cfg.steps if until_step is None else min(cfg.steps, until_step)
-    pool_factor = cfg.stalled_pool if cfg.stalled_share > 0 else 1
     pool, pool_block = None, -1  # no block is numbered -1: the first step draws
     window_start, window_step = _clock(dev, lead), step  # steps/s over each THROUGHPUT_EVERY steps, draws included
     while step < last:
@@ -391,17 +382,14 @@ def train(
             t_draw = _clock(dev, timed_draw)
             g = _step_generator(dev, cfg.seed, world.rank, block)
             n_points = _n_points(g, cfg)
-            pool, pool_block = sample(g, per_rank * k * pool_factor, n_points, dev, config=cfg.prior), block
-            prior_rate = per_rank * k * pool_factor / max(_clock(dev, timed_draw) - t_draw, 1e-9)
+            pool, pool_block = sample(g, per_rank * k, n_points, dev, config=cfg.prior), block
+            prior_rate = per_rank * k / max(_clock(dev, timed_draw) - t_draw, 1e-9)
         if k > 1:
             # The cut gets its own stream, so that a resume mid-block repeats it; one step per draw keeps the draw's
             # stream, as every run did before steps_per_prior_draw.
             g = _step_generator(dev, cfg.seed + 1, world.rank, step)
-        drawn = per_rank * pool_factor
-        curves = pool.rows((step - block) * drawn, (step - block + 1) * drawn)
+        curves = pool.rows((step - block) * per_rank, (step - block + 1) * per_rank)
         n_ctx, query = random_cut(g, n_points, cfg.max_queries)
-        if cfg.stalled_share > 0:
-            curves = stalled_first(curves, n_ctx, per_rank, cfg.stalled_share, cfg.stall_progress)
         task = make_task(curves, n_ctx, query, cfg.model.max_context)
         for group in opt.param_groups:
             group["lr"] = learning_rate(cfg, step)
