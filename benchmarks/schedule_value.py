@@ -3,7 +3,9 @@
 `benchmarks/pfn_quality.py` gives each real-curve file's log-likelihood with and without the learning-rate schedule;
 this splits that comparison by what the curve is, so that a gap points at the part of the prior to look at: the
 schedule's shape read from the logged lr (:func:`priors.checks.lr_shape`: constant, a full decay, a late cooldown or
-other, such as steps and inverse-sqrt) and the metric (a loss or an accuracy-like value). For each file and group it
+other, such as steps and inverse-sqrt), whether it starts with a warmup (the lr at the first logged point below half
+its peak: on small networks most of the schedule's cost sat there) and the metric (a loss or an accuracy-like value).
+For each file and group it
 prints the number of curves, the mean log-likelihood of the remaining points with the schedule (units of the curve's
 range) and the difference with minus without at cutoffs 10/20/40/80 %; negative differences are where the schedule
 hurts. Only curves with a schedule are used.
@@ -15,18 +17,22 @@ import argparse
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
+
 import lcpfn
 from priors.checks import lr_shape
 from training.evaluate import CUTOFFS, pfn, real_curves, real_dev_files, score
 
 
 def groups_of(curves) -> dict[str, list]:
-    """Curves with a schedule by ``"<lr shape> <loss|accuracy-like>"``, in a stable order."""
+    """Curves with a schedule by ``"<lr shape> <loss|accuracy-like>[, warmup]"``, in a stable order."""
     out = defaultdict(list)
     for c in curves:
         if c.schedule is not None:
             kind = "loss" if c.direction == "min" else "accuracy-like"
-            out[f"{lr_shape(*c.schedule)} {kind}"].append(c)
+            lr = np.asarray(c.schedule[1], float)
+            warmup = ", warmup" if lr[0] < 0.5 * lr.max() else ""
+            out[f"{lr_shape(*c.schedule)} {kind}{warmup}"].append(c)
     return dict(sorted(out.items()))
 
 
