@@ -5,10 +5,9 @@ this splits that comparison by what the curve is, so that a gap points at the pa
 schedule's shape read from the logged lr (:func:`priors.checks.lr_shape`: constant, a full decay, a late cooldown or
 other, such as steps and inverse-sqrt), whether it starts with a warmup (the lr at the first logged point below half
 its peak: on small networks most of the schedule's cost sat there) and the metric (a loss or an accuracy-like value).
-For each file and group it
-prints the number of curves, the mean log-likelihood of the remaining points with the schedule (units of the curve's
-range) and the difference with minus without at cutoffs 10/20/40/80 %; negative differences are where the schedule
-hurts. Only curves with a schedule are used.
+For each file and group it prints the number of curves, the mean log-likelihood of the remaining points with the
+schedule (units of the curve's range) and the difference with minus without at cutoffs 10/20/40/80 %; negative
+differences are where the schedule hurts. Only curves with a schedule are used.
 """
 
 from __future__ import annotations
