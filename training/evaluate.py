@@ -86,14 +86,19 @@ def real_curves(path: str | Path, *, with_schedule: bool = True) -> list[EvalCur
     return out
 
 
-def prior_curves(n: int, *, seed: int = 424242, n_points: int = 100, lcpfn_only: bool = False) -> list[EvalCurve]:
-    """Held-out curves of our prior (or, with ``lcpfn_only``, of LC-PFN's prior in raw [0, 1] units)."""
+def prior_curves(n: int, *, seed: int = 424242, n_points: int = 100, lcpfn_only: bool = False, config=None) -> list[EvalCurve]:
+    """Held-out curves of our prior (``config``, a :class:`priors.config.PriorConfig`, default its defaults; a model
+    card's ``prior.config`` is the mix that trained the model), or, with ``lcpfn_only``, of LC-PFN's prior in raw
+    [0, 1] units."""
     import torch
 
     from priors.config import PriorConfig
     from priors.sample import sample
 
-    cfg = PriorConfig(source_weights=(0, 1, 0, 0, 0, 0), p_affine=0.0, p_horizon_known=1.0) if lcpfn_only else PriorConfig()
+    if lcpfn_only:
+        cfg = PriorConfig(source_weights=(0, 1, 0, 0, 0, 0), p_affine=0.0, p_horizon_known=1.0)
+    else:
+        cfg = config or PriorConfig()
     b = sample(torch.Generator().manual_seed(seed), n, n_points, config=cfg)
     out = []
     for i in range(n):

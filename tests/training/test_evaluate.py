@@ -74,6 +74,15 @@ def test_prior_curves_are_reproducible_held_out_curves():
     assert all(c.y_range > 0 for c in one)
 
 
+def test_prior_curves_come_from_the_prior_config_given():
+    from priors.config import PriorConfig
+
+    only_progress = PriorConfig(source_weights=(0, 0, 0, 0, 0, 1.0), p_known_schedule=1.0, progress_horizon=(20.0, 40.0))
+    curves = prior_curves(8, config=only_progress)
+    assert all(c.schedule is not None and 20.0 <= c.horizon <= 40.0 for c in curves)
+    assert any(c.schedule is None for c in prior_curves(16))
+
+
 def test_report_writes_tables_schedule_awareness_and_figures(tmp_path, monkeypatch):
     # MCMC takes seconds per curve; a stand-in checks the subset wiring, the real sampler has its own tests.
     real_method = evaluate._method
