@@ -21,9 +21,8 @@ from __future__ import annotations
 import argparse
 from collections import defaultdict
 
-import numpy as np
-
 import lcpfn
+from priors.checks import starts_with_warmup
 from priors.config import PriorConfig
 from priors.config_json import config_from_json
 from training.evaluate import CUTOFFS, EvalCurve, pfn, prior_curves, score
@@ -37,8 +36,7 @@ def slice_of(curve: EvalCurve) -> str:
     of a curve with a known schedule: its planned length, direction, lr and first tenth of values."""
     length = "short" if curve.horizon < SHORT_RUN else "long"
     kind = "loss-like" if curve.direction == "min" else "accuracy-like"
-    lr = np.asarray(curve.schedule[1], float)
-    warmup = "warmup" if lr[0] < 0.5 * lr.max() else "no warmup"
+    warmup = "warmup" if starts_with_warmup(curve.schedule[1]) else "no warmup"
     n_ctx, _ = curve.cut(CUTOFFS[0])
     sign = -1.0 if curve.direction == "min" else 1.0
     gain = sign * (curve.y[n_ctx - 1] - curve.y[0]) / max(abs(curve.y[0]), 1e-12)

@@ -16,10 +16,8 @@ import argparse
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
-
 import lcpfn
-from priors.checks import lr_shape
+from priors.checks import lr_shape, starts_with_warmup
 from training.evaluate import CUTOFFS, pfn, real_curves, real_dev_files, score
 
 
@@ -29,8 +27,7 @@ def groups_of(curves) -> dict[str, list]:
     for c in curves:
         if c.schedule is not None:
             kind = "loss" if c.direction == "min" else "accuracy-like"
-            lr = np.asarray(c.schedule[1], float)
-            warmup = ", warmup" if lr[0] < 0.5 * lr.max() else ""
+            warmup = ", warmup" if starts_with_warmup(c.schedule[1]) else ""
             out[f"{lr_shape(*c.schedule)} {kind}{warmup}"].append(c)
     return dict(sorted(out.items()))
 

@@ -106,6 +106,17 @@ def lr_shape(x: np.ndarray, lr: np.ndarray) -> str:
     return "other"
 
 
+def starts_with_warmup(lr: np.ndarray) -> bool:
+    """The lr at the first logged point is below half its peak (on small networks most of the schedule's cost sits on
+    such curves: ``benchmarks/schedule_value.py``).
+
+    >>> starts_with_warmup(np.array([0.1, 0.6, 1.0, 1.0])), starts_with_warmup(np.array([1.0, 0.5, 0.1]))
+    (True, False)
+    """
+    lr = np.asarray(lr, float)
+    return bool(lr[0] < 0.5 * lr.max())
+
+
 def overfit(y: np.ndarray, direction: float) -> float:
     """How far the final value is from the best value reached, in units of the range (0: it ends at its best)."""
     better = y * direction
