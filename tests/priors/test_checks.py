@@ -304,6 +304,34 @@ def test_late_progress_of_real_lm_runs_given_their_early_shape_lies_inside_the_p
         _inside(C.late_progress(run_at, end), late[alike], f"{name}: late progress given an early shape of {shape:.3f}")
 
 
+_BYTE_LM_EARLY_SHAPE = (
+    "a known misfit (2026-12-05): the byte-level LMs gain more from 20 to 40 % of the run than from 10 to 20 % (early "
+    "shape 0.85 and 0.97, at the prior's 4 % and 10 % points; the 25M GPT's 2.10 and 1.53 at 64 % and 55 %), so at 10 % "
+    "of the run the PFN predicts their loss too high (PIT of the final loss 0.32) in intervals too wide (coverage 0.99)"
+)
+
+
+@pytest.mark.parametrize(
+    "run",
+    [
+        pytest.param("lm-cpu/s/constant", marks=pytest.mark.xfail(strict=True, reason=_BYTE_LM_EARLY_SHAPE)),
+        pytest.param("lm-cpu/m/constant", marks=pytest.mark.xfail(strict=True, reason=_BYTE_LM_EARLY_SHAPE)),
+        "mpl25m/constant_24000",
+        "mpl25m/constant_72000",
+    ],
+)
+def test_early_shape_of_real_constant_lr_lm_runs_lies_inside_the_prior(run):
+    """The progress of a constant-lr run from 10 to 20 % of it over that from 20 to 40 % (2^alpha for a power law),
+    warmup included, against the laws' draws of the same length and warmup. Strict xfails: the byte-level LMs' shape
+    lies outside the prior's 10-90 %, and a prior that takes it in turns them into passes to un-mark."""
+    runs = {name: (run_at, end, warmup) for name, run_at, end, warmup in _constant_lr_lm_runs()}
+    run_at, end, warmup = runs[run]
+    early, _ = C.law_constant_lr_shapes(4000, steps=end, warmup=warmup)
+    shape = C.early_shape(run_at, end)
+    lo, hi = np.quantile(early, [0.1, 0.9])
+    assert lo <= shape <= hi, f"{run}: early shape {shape:.3f} outside the prior's 10-90 % [{lo:.3f}, {hi:.3f}]"
+
+
 def _wsd20(u):
     """A WSD schedule relative to its peak with a 20 % linear cooldown, at normalized times ``u``."""
     return np.clip((1.0 - u) / 0.2, 0.0, 1.0)
