@@ -192,9 +192,9 @@ def test_jumps_at_lr_drops_grow_with_the_run_s_steps_in_real_runs_and_in_the_pri
     """Real lr drops jump by a median 0.07 % of the range in 20-80 epochs of small networks and 1.5 % in the
     byte-level LM's 2,400-4,000 steps; the progress source's jumps grow with the run's steps (prior v2.17): the median
     share it draws in runs of 1,000-10,000 steps is above that in runs of 10-100, and the LM's jumps lie inside the
-    prior's 5-95 % there. The growth is read off the share's law (``priors.laws.progress_jump``): medians of the jumps
-    seen in ~150 sampled curves of each length, noise and progress included, passed or failed by the seed (1.13x at
-    seed 1 under prior v2.19)."""
+    prior's 5-95 % there. The growth is read off the share's law (``priors.laws.progress_jump``), not off the jumps seen
+    in ~150 sampled curves of each length, whose medians (noise and progress included) passed or failed by the seed:
+    1.13x at seed 1 under prior v2.19."""
     config = PriorConfig()
     rng = np.random.default_rng(0)
 
