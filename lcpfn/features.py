@@ -48,6 +48,11 @@ RECENT_MAX = 5
 # inputs (it would make every prediction of the curve NaN). The model saw nothing beyond
 # a few hundred spreads, so the clip changes no prediction of a sane curve.
 Z_LIMIT = 1e6
+# Context values that differ by less than this x their level differ by rounding: a few float32 steps, the precision
+# losses are computed and logged in (and the prior sampled in). A context flat up to rounding is normalized as a
+# constant one; scaled by its rounding error instead, the future sat 10^5-10^9 spreads away, beyond anything the model
+# saw, and a loss stuck at 2.302585 +- 1e-9 was predicted to stay within 0.001 of it.
+FLAT_RESOLUTION = 1e-6
 # The prior's runs last 10 to 10^6 steps; longer ones (x counted in tokens, say) are read as 10^6 steps.
 MAX_STEPS = 1e6
 
@@ -62,15 +67,21 @@ def location_scale(y_ctx, *, xp=np):
 
     The level is the median of the last few points (the curve's current value,
     robust to one outlier); the spread is the 10-90 % inter-quantile range. A
-    constant context falls back to the largest deviation, then to 1 % of the level.
+    constant context (up to rounding, :data:`FLAT_RESOLUTION`) falls back to the largest deviation, then to 1 % of
+    the level.
+
+    >>> [round(float(location_scale(np.array([[2.3, 2.3 + d, 2.3]]))[1][0, 0]), 6) for d in (0.0, 1e-9, 1e-3)]
+    [0.023, 0.023, 0.0008]
     """
     n = y_ctx.shape[-1]
     recent = max(1, min(RECENT_MAX, math.ceil(n / RECENT_FRACTION)))
     loc = xp.quantile(y_ctx[..., n - recent :], 0.5, axis=-1, keepdims=True)
+    rounding = FLAT_RESOLUTION * xp.abs(loc)
     spread = xp.quantile(y_ctx, 0.9, axis=-1, keepdims=True) - xp.quantile(y_ctx, 0.1, axis=-1, keepdims=True)
     widest = xp.amax(xp.abs(y_ctx - loc), axis=-1, keepdims=True)
     level = 0.01 * xp.abs(loc)
-    scale = xp.where(spread > 0, spread, xp.where(widest > 0, widest, xp.where(level > 0, level, 1.0 + 0.0 * loc)))
+    fallback = xp.where(level > 0, level, 1.0 + 0.0 * loc)
+    scale = xp.where(spread > rounding, spread, xp.where(widest > rounding, widest, fallback))
     return loc, scale
 
 

@@ -1,9 +1,10 @@
 import numpy as np
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from lcpfn.features import (
+    FLAT_RESOLUTION,
     N_TOKEN_FEATURES,
     TOKEN_FEATURES,
     location_scale,
@@ -18,6 +19,8 @@ from lcpfn.features import (
 @given(st.floats(1e-3, 1e3), st.floats(-1e3, 1e3), st.integers(2, 40))
 def test_normalized_values_are_invariant_to_affine_maps(a, b, n):
     y = np.random.default_rng(n).standard_normal((1, n)).cumsum(1)
+    # A context whose values differ by rounding alone is a constant one, whatever map made it so.
+    assume(np.ptp(a * y) > 10 * FLAT_RESOLUTION * np.abs(a * y + b).max())
     loc, scale = location_scale(y)
     loc2, scale2 = location_scale(a * y + b)
     np.testing.assert_allclose((a * y + b - loc2) / scale2, (y - loc) / scale, atol=1e-6 * (1 + abs(b) / a))
@@ -27,6 +30,17 @@ def test_constant_context_gets_a_positive_scale():
     for y in (np.full((1, 5), 3.0), np.zeros((1, 1))):
         _, scale = location_scale(y)
         assert scale[0, 0] > 0
+
+
+def test_a_context_flat_up_to_rounding_is_scaled_as_a_constant_one():
+    level = 2.302585  # a loss stuck at ln 10
+    for xp, conv in ((np, np.asarray), (torch, torch.tensor)):
+        flat = conv(np.full((1, 6), level))
+        rounded = conv(level + level * 1e-8 * np.array([[0.0, 1.0, -1.0, 2.0, 0.0, 1.0]]))
+        moving = conv(level + level * 1e-4 * np.array([[0.0, 1.0, -1.0, 2.0, 0.0, 1.0]]))
+        np.testing.assert_allclose(float(location_scale(rounded, xp=xp)[1][0, 0]), 0.01 * level, rtol=1e-6)
+        np.testing.assert_allclose(float(location_scale(flat, xp=xp)[1][0, 0]), 0.01 * level, rtol=1e-6)
+        assert float(location_scale(moving, xp=xp)[1][0, 0]) < 1e-3 * level
 
 
 def test_numpy_and_torch_features_agree():

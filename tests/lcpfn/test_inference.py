@@ -6,11 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import lcpfn
 from lcpfn.errors import InvalidCurveError, ModelFileError
+from lcpfn.features import FLAT_RESOLUTION
 from lcpfn.inputs import MAX_QUERIES
 from priors.schedules import constant, wsd
 
@@ -43,6 +44,8 @@ def test_prediction_contract(model):
 def test_predictions_are_affine_equivariant(a, b, direction):
     model = lcpfn.load()
     y = LOSS if direction == "min" else 1.0 - LOSS / 10
+    # A context whose values differ by rounding alone is a constant one, whatever map made it so.
+    assume(np.ptp(a * y) > 10 * FLAT_RESOLUTION * np.abs(a * y + b).max())
     base = model.predict(X, y, [40, 80], direction=direction)
     moved = model.predict(X, a * y + b, [40, 80], direction=direction)
     levels = [0.05, 0.5, 0.95]
@@ -121,6 +124,19 @@ def test_the_prediction_at_a_step_does_not_depend_on_the_other_steps_asked(n, ah
     at = list(together.x_query).index(step)
     levels = [0.05, 0.5, 0.95]
     np.testing.assert_allclose(together.quantile(levels)[:, at], alone.quantile(levels)[:, 0], rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("level", [2.302585, 0.1, -7.5])
+def test_a_context_flat_up_to_rounding_is_predicted_as_a_flat_one(model, level):
+    """Float32 rounding of a stuck loss (ln 10 at initialization) must not read as a curve that has stopped moving
+    for good: scaled by its rounding error, the prediction of a loss stuck at ln 10 +- 1e-9 stayed within 0.001."""
+    flat = np.full(10, level)
+    rounded = flat + 1e-9 * abs(level) * np.array([0, 1, 0, -2, 1, 3, -2, 4, 3, 5])
+    levels = [0.05, 0.5, 0.95]
+    for kwargs in ({}, {"bounds": (0, None)} if level > 0 else {"direction": "max"}):
+        expected = model.predict(np.arange(1, 11), flat, [20, 100], **kwargs).quantile(levels)
+        got = model.predict(np.arange(1, 11), rounded, [20, 100], **kwargs).quantile(levels)
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6 * abs(level))
 
 
 def test_a_diverged_evaluation_of_1e40_leaves_every_prediction_finite(model):
