@@ -45,6 +45,11 @@ class NoiseConfig:
     # steps under a decaying lr)
     slow_start_delay: tuple[float, float] = (0.05, 0.45)
     slow_start_creep: tuple[float, float] = (0.01, 0.3)  # speed while creeping, log-uniform (0.01: nearly held)
+    # ... along a path (progress through the delay) ** this, uniform: real small networks that break out late creep down
+    # steadily first (the first tenth's mean step over the sd of its steps above 2: 12 of 31 creepers, 58 % of them
+    # break out), where the curve held at its first value, then bent as its own start (prior v2.15-v2.29), made
+    # such starts rare and read them as levelled off (19 % break out; docs/prior_experiments.md).
+    slow_start_shape: tuple[float, float] = (1.0, 3.0)
     p_plateau: float = 0.08
     plateau_start: tuple[float, float] = (0.1, 0.7)  # uniform, as is ...
     plateau_length: tuple[float, float] = (0.05, 0.25)  # ... the fraction of the run it freezes

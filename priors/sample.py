@@ -63,6 +63,7 @@ from priors.noise import (
     Warp,
     add_events,
     add_noise,
+    creep_path,
     draw_noise,
     events_from_uniform,
     warp_from_uniform,
@@ -348,7 +349,7 @@ def _family_curves(u, gaps, cfg: PriorConfig):
     metric = _metric(cols["metric"][:, 0], (0, 1, 2), cfg.family_metrics)
     events = events_from_uniform(cols["events"], cfg.noise, False)
     t = logging_times(cols["times"], gaps, cfg.logging)
-    law = _mixture(_epochs(t, warp, scale), w, cols["params"], _NAMES)
+    law = creep_path(t, _mixture(_epochs(t, warp, scale), w, cols["params"], _NAMES), warp)
     y = add_events(t, law, -1.0, events)
     no_sigma = torch.full_like(horizon[:, 0], math.nan)
     rows = {"x": t * horizon, "y_clean": y, "cum_lr": t, "horizon": horizon[:, 0], "metric": metric, "sigma": no_sigma,
@@ -553,7 +554,8 @@ def _progress_curves(u, gaps, cfg: PriorConfig):
     # The families in LC-PFN's epoch units at the logged times on that clock, and at the run's end (the jump's unit).
     epochs = (torch.cat([_on_warped_clock(at_t, clock, warp), clock[:, -1:]], 1) * scale).clamp(min=1e-3)
     mix = _mixture(epochs, w, cols["params"], _NAMES)
-    y_mix, end = mix[:, :-1], mix[:, -1:]
+    y_mix = creep_path(at_t(clock) / clock[:, -1:], mix[:, :-1], warp)
+    end = mix[:, -1:]
     drop_params = params_from_uniform(progress_drop_priors(cfg.laws), cols["drop"])
     realized = law_at_grid(multi_power, grid, {"L0": 0.0, "A": 0.0, "alpha": 1.0, "s0": 1.0, "B": -1.0, **drop_params})
     share = progress_jump(cols["jump"], horizon, cfg.lr_drop_jump, cfg.lr_drop_jump_steps, cfg.lr_drop_jump_power, torch)
