@@ -50,6 +50,10 @@ class NoiseConfig:
     # break out), where the curve held at its first value, then bent as its own start (prior v2.15-v2.29), made
     # such starts rare and read them as levelled off (19 % break out; docs/prior_experiments.md).
     slow_start_shape: tuple[float, float] = (1.0, 3.0)
+    # ... with its noise x this, log-uniform: a network that has not started barely changes its outputs, so its
+    # validation loss barely fluctuates (real creepers that break out: sd of second differences over the first tenth
+    # a median 0.35 of the last 30 %'s, the prior's 0.52 with the noise unchanged; docs/prior_experiments.md).
+    slow_start_quiet: tuple[float, float] = (0.05, 1.0)
     p_plateau: float = 0.08
     plateau_start: tuple[float, float] = (0.1, 0.7)  # uniform, as is ...
     plateau_length: tuple[float, float] = (0.05, 0.25)  # ... the fraction of the run it freezes

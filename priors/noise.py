@@ -38,16 +38,17 @@ class Warp:
     start: torch.Tensor
     length: torch.Tensor
     creep_shape: torch.Tensor
+    quiet: torch.Tensor
 
 
-WARP_UNIFORMS = 7  # columns of ``u`` that :func:`warp_from_uniform` reads
+WARP_UNIFORMS = 8  # columns of ``u`` that :func:`warp_from_uniform` reads
 
 
 def warp_from_uniform(u: torch.Tensor, cfg: NoiseConfig, law: bool = False) -> Warp:
     """A slow start runs the curve at ``slow_start_creep`` of its speed for the first ``slow_start_delay`` of the run;
     a plateau freezes progress over an interval of ``plateau_length`` of it, from ``plateau_start``. ``law``: a
     schedule-aware law's curve, which takes the rarer ``p_*_law`` rates."""
-    has_delay, delay, creep, start, has_plateau, length, shape = u.split(1, dim=1)
+    has_delay, delay, creep, start, has_plateau, length, shape, quiet = u.split(1, dim=1)
     p_slow_start, p_plateau = (cfg.p_slow_start_law, cfg.p_plateau_law) if law else (cfg.p_slow_start, cfg.p_plateau)
     return Warp(
         delay=torch.where(has_delay < p_slow_start, Uniform(*cfg.slow_start_delay).from_uniform(delay), 0.0),
@@ -55,7 +56,13 @@ def warp_from_uniform(u: torch.Tensor, cfg: NoiseConfig, law: bool = False) -> W
         start=Uniform(*cfg.plateau_start).from_uniform(start),
         length=torch.where(has_plateau < p_plateau, Uniform(*cfg.plateau_length).from_uniform(length), 0.0),
         creep_shape=Uniform(*cfg.slow_start_shape).from_uniform(shape),
+        quiet=LogUniform(*cfg.slow_start_quiet).from_uniform(quiet),
     )
+
+
+def noise_gain(u: torch.Tensor, w: Warp) -> torch.Tensor:
+    """``(k, n)``: the observation noise's factor at times ``u``, ``quiet`` during a slow start, 1 elsewhere."""
+    return torch.where(u < w.delay, w.quiet, 1.0)
 
 
 def creep_path(u: torch.Tensor, y: torch.Tensor, w: Warp) -> torch.Tensor:

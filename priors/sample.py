@@ -64,6 +64,7 @@ from priors.noise import (
     add_events,
     add_noise,
     creep_path,
+    noise_gain,
     draw_noise,
     events_from_uniform,
     warp_from_uniform,
@@ -353,7 +354,7 @@ def _family_curves(u, gaps, cfg: PriorConfig):
     y = add_events(t, law, -1.0, events)
     no_sigma = torch.full_like(horizon[:, 0], math.nan)
     rows = {"x": t * horizon, "y_clean": y, "cum_lr": t, "horizon": horizon[:, 0], "metric": metric, "sigma": no_sigma,
-            "log_spaced": _log_spaced(cols["times"], cfg.logging)[:, 0]}  # fmt: skip
+            "log_spaced": _log_spaced(cols["times"], cfg.logging)[:, 0], "noise_gain": noise_gain(t, warp)}  # fmt: skip
     return {**rows, **_constant_schedule(t)}, is_family_curve(law, torch) & _within(y, 0.0, 1.0)
 
 
@@ -398,6 +399,7 @@ def _lcpfn_curves(u, epochs, cfg: PriorConfig):
         "metric": torch.full_like(sigma_u[:, 0], 3, dtype=torch.long),
         "sigma": LogNormal(*cfg.lcpfn_log_sigma).from_uniform(sigma_u[:, 0]),
         "log_spaced": torch.zeros_like(sigma_u[:, 0], dtype=torch.bool),
+        "noise_gain": torch.ones_like(t),
     }
     return {**rows, **_constant_schedule(t)}, is_family_curve(y, torch)
 
@@ -441,6 +443,7 @@ def _schedule_candidates(name: str, u, gaps, cfg: PriorConfig):
         "lr": lr,
         "anneal_area": anneal_area,
         "known_schedule": known_u[:, 0] < cfg.p_known_schedule,
+        "noise_gain": noise_gain(t, warp),
     }
     return rows, is_loss_curve(clean, torch) & _within(y, 0.0, math.inf)
 
@@ -580,6 +583,7 @@ def _progress_curves(u, gaps, cfg: PriorConfig):
         "lr": lr,
         "anneal_area": anneal_area,
         "known_schedule": cols["known"][:, 0] < cfg.p_known_schedule,
+        "noise_gain": noise_gain(at_t(clock) / clock[:, -1:], warp),
     }
     # The families are kept as the families source keeps them (before the jumps, so that the ends screen them), the
     # curve shown within its metric's bounds: a loss is 1 - y here, it may rise past 1 (y below 0) as it overfits,
@@ -652,7 +656,7 @@ def _present(g, d: dict, source: torch.Tensor, cfg: PriorConfig, fuse: Callable)
     noise = draw_noise(g, b, n, cfg.noise)
     # Sample-wise curves (log-spaced: each point trains on a subset of its own) are noisier.
     shift = torch.where(d["log_spaced"][:, None], cfg.noise.log_spaced_shift, 0.0)
-    noise = dataclasses.replace(noise, log_sigma=noise.log_sigma + shift)
+    noise = dataclasses.replace(noise, log_sigma=noise.log_sigma + shift, z=noise.z * d["noise_gain"])
     bounds_u, affine_u, scale_u, shift_u, horizon_u, quantized_u, n_val_u = _uniforms(g, b, 7).unbind(1)
     known = (torch.isfinite(lower) | torch.isfinite(upper)) & (bounds_u < cfg.p_bounds_known)
     affine = affine_u < cfg.p_affine
