@@ -64,9 +64,9 @@ from priors.noise import (
     add_events,
     add_noise,
     creep_path,
-    noise_gain,
     draw_noise,
     events_from_uniform,
+    noise_gain,
     warp_from_uniform,
     warp_time,
 )
