@@ -49,7 +49,10 @@ class NoiseConfig:
     # steadily first (the first tenth's mean step over the sd of its steps above 2: 12 of 31 creepers, 58 % of them
     # break out), where the curve held at its first value, then bent as its own start (prior v2.15-v2.29), made
     # such starts rare and read them as levelled off (19 % break out; docs/prior_experiments.md).
-    slow_start_shape: tuple[float, float] = (1.0, 3.0)
+    # 1-1.5 (prior v2.33; 1-3 in v2.30): real small networks creep through a warmup steadily in intrinsic time (fall per
+    # epoch over its lr: last half of the first tenth over its first half a median 1.0) and then break out; at 1-3 the
+    # prior drew such contexts 8 times in 100,000 draws, at 1 26 times (docs/prior_experiments.md).
+    slow_start_shape: tuple[float, float] = (1.0, 1.5)
     # ... with its noise x this, log-uniform: a network that has not started barely changes its outputs, so its
     # validation loss barely fluctuates (real creepers that break out: sd of second differences over the first tenth
     # a median 0.35 of the last 30 %'s, the prior's 0.52 with the noise unchanged; docs/prior_experiments.md).
