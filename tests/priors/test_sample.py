@@ -269,6 +269,7 @@ def test_a_slow_start_lasts_a_share_of_the_progress_clock_not_of_the_steps():
         start=torch.zeros(1, 1),
         length=torch.zeros(1, 1),
         creep_shape=torch.ones(1, 1),
+        quiet=torch.ones(1, 1),
     )
     t = torch.linspace(0.02, 1.0, 50)[None]
     cells = 32
