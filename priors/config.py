@@ -45,6 +45,18 @@ class NoiseConfig:
     # steps under a decaying lr)
     slow_start_delay: tuple[float, float] = (0.05, 0.45)
     slow_start_creep: tuple[float, float] = (0.01, 0.3)  # speed while creeping, log-uniform (0.01: nearly held)
+    # ... along a path (progress through the delay) ** this, uniform: real small networks that break out late creep down
+    # steadily first (the first tenth's mean step over the sd of its steps above 2: 12 of 31 creepers, 58 % of them
+    # break out), where the curve held at its first value, then bent as its own start (prior v2.15-v2.29), made
+    # such starts rare and read them as levelled off (19 % break out; docs/prior_experiments.md).
+    # 1-1.5 (prior v2.33; 1-3 in v2.30): real small networks creep through a warmup steadily in intrinsic time (fall per
+    # epoch over its lr: last half of the first tenth over its first half a median 1.0) and then break out; at 1-3 the
+    # prior drew such contexts 8 times in 100,000 draws, at 1 26 times (docs/prior_experiments.md).
+    slow_start_shape: tuple[float, float] = (1.0, 1.5)
+    # ... with its noise x this, log-uniform: a network that has not started barely changes its outputs, so its
+    # validation loss barely fluctuates (real creepers that break out: sd of second differences over the first tenth
+    # a median 0.35 of the last 30 %'s, the prior's 0.52 with the noise unchanged; docs/prior_experiments.md).
+    slow_start_quiet: tuple[float, float] = (0.05, 1.0)
     p_plateau: float = 0.08
     plateau_start: tuple[float, float] = (0.1, 0.7)  # uniform, as is ...
     plateau_length: tuple[float, float] = (0.05, 0.25)  # ... the fraction of the run it freezes

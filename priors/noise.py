@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from priors.config import NoiseConfig
+from priors.laws import positive_pow
 from priors.parameters import LogUniform, Normal, Uniform
 
 
@@ -36,23 +37,44 @@ class Warp:
     creep: torch.Tensor
     start: torch.Tensor
     length: torch.Tensor
+    creep_shape: torch.Tensor
+    quiet: torch.Tensor
 
 
-WARP_UNIFORMS = 6  # columns of ``u`` that :func:`warp_from_uniform` reads
+WARP_UNIFORMS = 8  # columns of ``u`` that :func:`warp_from_uniform` reads
 
 
 def warp_from_uniform(u: torch.Tensor, cfg: NoiseConfig, law: bool = False) -> Warp:
     """A slow start runs the curve at ``slow_start_creep`` of its speed for the first ``slow_start_delay`` of the run;
     a plateau freezes progress over an interval of ``plateau_length`` of it, from ``plateau_start``. ``law``: a
     schedule-aware law's curve, which takes the rarer ``p_*_law`` rates."""
-    has_delay, delay, creep, start, has_plateau, length = u.split(1, dim=1)
+    has_delay, delay, creep, start, has_plateau, length, shape, quiet = u.split(1, dim=1)
     p_slow_start, p_plateau = (cfg.p_slow_start_law, cfg.p_plateau_law) if law else (cfg.p_slow_start, cfg.p_plateau)
     return Warp(
         delay=torch.where(has_delay < p_slow_start, Uniform(*cfg.slow_start_delay).from_uniform(delay), 0.0),
         creep=LogUniform(*cfg.slow_start_creep).from_uniform(creep),
         start=Uniform(*cfg.plateau_start).from_uniform(start),
         length=torch.where(has_plateau < p_plateau, Uniform(*cfg.plateau_length).from_uniform(length), 0.0),
+        creep_shape=Uniform(*cfg.slow_start_shape).from_uniform(shape),
+        quiet=LogUniform(*cfg.slow_start_quiet).from_uniform(quiet),
     )
+
+
+def noise_gain(u: torch.Tensor, w: Warp) -> torch.Tensor:
+    """``(k, n)``: the observation noise's factor at times ``u``, ``quiet`` during a slow start, 1 elsewhere."""
+    return torch.where(u < w.delay, w.quiet, 1.0)
+
+
+def creep_path(u: torch.Tensor, y: torch.Tensor, w: Warp) -> torch.Tensor:
+    """Values ``(k, n)`` of a curve ``y`` at times ``u`` whose slow start goes from its first value to where the creep
+    leaves it (the first point past the delay) as ``progress ** creep_shape``: steadily or faster and faster, as a
+    network escaping its initial plateau does, rather than held, then bent as the curve's own start is."""
+    in_delay = u < w.delay
+    end = in_delay.sum(1, keepdim=True).clamp(max=u.shape[1] - 1)
+    u_end, y_end = torch.gather(u, 1, end), torch.gather(y, 1, end)
+    progress = ((u - u[:, :1]) / (u_end - u[:, :1]).clamp(min=1e-9)).clamp(0.0, 1.0)
+    path = y[:, :1] + (y_end - y[:, :1]) * positive_pow(progress.clamp(min=1e-30), w.creep_shape, torch)
+    return torch.where(in_delay, path, y)
 
 
 def warp_time(u: torch.Tensor, w: Warp) -> torch.Tensor:

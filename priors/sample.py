@@ -63,8 +63,10 @@ from priors.noise import (
     Warp,
     add_events,
     add_noise,
+    creep_path,
     draw_noise,
     events_from_uniform,
+    noise_gain,
     warp_from_uniform,
     warp_time,
 )
@@ -348,11 +350,11 @@ def _family_curves(u, gaps, cfg: PriorConfig):
     metric = _metric(cols["metric"][:, 0], (0, 1, 2), cfg.family_metrics)
     events = events_from_uniform(cols["events"], cfg.noise, False)
     t = logging_times(cols["times"], gaps, cfg.logging)
-    law = _mixture(_epochs(t, warp, scale), w, cols["params"], _NAMES)
+    law = creep_path(t, _mixture(_epochs(t, warp, scale), w, cols["params"], _NAMES), warp)
     y = add_events(t, law, -1.0, events)
     no_sigma = torch.full_like(horizon[:, 0], math.nan)
     rows = {"x": t * horizon, "y_clean": y, "cum_lr": t, "horizon": horizon[:, 0], "metric": metric, "sigma": no_sigma,
-            "log_spaced": _log_spaced(cols["times"], cfg.logging)[:, 0]}  # fmt: skip
+            "log_spaced": _log_spaced(cols["times"], cfg.logging)[:, 0], "noise_gain": noise_gain(t, warp)}  # fmt: skip
     return {**rows, **_constant_schedule(t)}, is_family_curve(law, torch) & _within(y, 0.0, 1.0)
 
 
@@ -397,6 +399,7 @@ def _lcpfn_curves(u, epochs, cfg: PriorConfig):
         "metric": torch.full_like(sigma_u[:, 0], 3, dtype=torch.long),
         "sigma": LogNormal(*cfg.lcpfn_log_sigma).from_uniform(sigma_u[:, 0]),
         "log_spaced": torch.zeros_like(sigma_u[:, 0], dtype=torch.bool),
+        "noise_gain": torch.ones_like(t),
     }
     return {**rows, **_constant_schedule(t)}, is_family_curve(y, torch)
 
@@ -440,6 +443,7 @@ def _schedule_candidates(name: str, u, gaps, cfg: PriorConfig):
         "lr": lr,
         "anneal_area": anneal_area,
         "known_schedule": known_u[:, 0] < cfg.p_known_schedule,
+        "noise_gain": noise_gain(t, warp),
     }
     return rows, is_loss_curve(clean, torch) & _within(y, 0.0, math.inf)
 
@@ -553,7 +557,8 @@ def _progress_curves(u, gaps, cfg: PriorConfig):
     # The families in LC-PFN's epoch units at the logged times on that clock, and at the run's end (the jump's unit).
     epochs = (torch.cat([_on_warped_clock(at_t, clock, warp), clock[:, -1:]], 1) * scale).clamp(min=1e-3)
     mix = _mixture(epochs, w, cols["params"], _NAMES)
-    y_mix, end = mix[:, :-1], mix[:, -1:]
+    y_mix = creep_path(at_t(clock) / clock[:, -1:], mix[:, :-1], warp)
+    end = mix[:, -1:]
     drop_params = params_from_uniform(progress_drop_priors(cfg.laws), cols["drop"])
     realized = law_at_grid(multi_power, grid, {"L0": 0.0, "A": 0.0, "alpha": 1.0, "s0": 1.0, "B": -1.0, **drop_params})
     share = progress_jump(cols["jump"], horizon, cfg.lr_drop_jump, cfg.lr_drop_jump_steps, cfg.lr_drop_jump_power, torch)
@@ -578,6 +583,7 @@ def _progress_curves(u, gaps, cfg: PriorConfig):
         "lr": lr,
         "anneal_area": anneal_area,
         "known_schedule": cols["known"][:, 0] < cfg.p_known_schedule,
+        "noise_gain": noise_gain(at_t(clock) / clock[:, -1:], warp),
     }
     # The families are kept as the families source keeps them (before the jumps, so that the ends screen them), the
     # curve shown within its metric's bounds: a loss is 1 - y here, it may rise past 1 (y below 0) as it overfits,
@@ -650,7 +656,7 @@ def _present(g, d: dict, source: torch.Tensor, cfg: PriorConfig, fuse: Callable)
     noise = draw_noise(g, b, n, cfg.noise)
     # Sample-wise curves (log-spaced: each point trains on a subset of its own) are noisier.
     shift = torch.where(d["log_spaced"][:, None], cfg.noise.log_spaced_shift, 0.0)
-    noise = dataclasses.replace(noise, log_sigma=noise.log_sigma + shift)
+    noise = dataclasses.replace(noise, log_sigma=noise.log_sigma + shift, z=noise.z * d["noise_gain"])
     bounds_u, affine_u, scale_u, shift_u, horizon_u, quantized_u, n_val_u = _uniforms(g, b, 7).unbind(1)
     known = (torch.isfinite(lower) | torch.isfinite(upper)) & (bounds_u < cfg.p_bounds_known)
     affine = affine_u < cfg.p_affine

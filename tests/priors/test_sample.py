@@ -263,7 +263,14 @@ def test_progress_on_the_step_clock_keeps_improving_after_the_lr_has_decayed():
 def test_a_slow_start_lasts_a_share_of_the_progress_clock_not_of_the_steps():
     """Under a constant lr the warped clock is the old warp of the step; under a decaying lr the clock runs ahead of the
     step, so a slow start that lasts 40 % of the clock ends before 40 % of the steps."""
-    warp = P.Warp(delay=torch.tensor([[0.4]]), creep=torch.tensor([[0.05]]), start=torch.zeros(1, 1), length=torch.zeros(1, 1))
+    warp = P.Warp(
+        delay=torch.tensor([[0.4]]),
+        creep=torch.tensor([[0.05]]),
+        start=torch.zeros(1, 1),
+        length=torch.zeros(1, 1),
+        creep_shape=torch.ones(1, 1),
+        quiet=torch.ones(1, 1),
+    )
     t = torch.linspace(0.02, 1.0, 50)[None]
     cells = 32
     grid_u = torch.linspace(0.0, 1.0, cells + 1)[None]
