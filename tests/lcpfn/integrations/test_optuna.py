@@ -74,10 +74,12 @@ def test_a_trial_can_carry_its_own_schedule():
     study.tell(done, 1.0 / EPOCHS)
     pruner = LCPFNPruner(horizon=EPOCHS)
     trial = study.ask()
+    # Levelled off far behind the finished run. Not a steady creep (2.0 - 0.01 epoch): real losses that creep so
+    # break out about half the time, and since prior v2.33 the model gives that one a 7 % chance of winning.
     for epoch in range(1, 8):
-        trial.report(2.0 - 0.01 * epoch, epoch)
+        trial.report(1.9 + 0.1 / epoch, epoch)
     trial.set_user_attr("lcpfn_schedule", {"name": "wsd", "total": EPOCHS, "peak": 0.1, "cooldown": 0.2})
-    assert pruner.prune(study, study.trials[-1])  # far behind the finished run
+    assert pruner.prune(study, study.trials[-1])
     assert study.trials[-1].user_attrs["lcpfn"]["prob_improve"] < 0.05
     trial.set_user_attr("lcpfn_schedule", {"name": "wsd", "total": EPOCHS, "peak": 0.1, "cooldown": 7})
     with pytest.raises(InvalidCurveError, match="cooldown"):
