@@ -1,7 +1,16 @@
 import torch
 
 from priors.config import NoiseConfig
-from priors.noise import EVENTS_UNIFORMS, WARP_UNIFORMS, events_from_uniform, warp_from_uniform, warp_time
+from priors.noise import (
+    EVENTS_UNIFORMS,
+    WARP_UNIFORMS,
+    Warp,
+    creep_path,
+    events_from_uniform,
+    noise_gain,
+    warp_from_uniform,
+    warp_time,
+)
 
 
 def test_slow_starts_creep_for_their_delay_then_run_at_full_speed():
@@ -42,3 +51,49 @@ def test_schedule_law_curves_stall_and_fall_apart_at_their_own_rarer_rates():
                   events.overfits.float().mean()]  # fmt: skip
         for share, rate in zip(shares, rates):
             assert abs(share.item() - rate) < 0.01, (law, shares, rates)
+
+
+def _one_slow_start(delay: float, shape: float, quiet: float) -> Warp:
+    def one(v):
+        return torch.full((1, 1), v)
+
+    return Warp(delay=one(delay), creep=one(0.05), start=one(0.0), length=one(0.0), creep_shape=one(shape), quiet=one(quiet))
+
+
+def test_a_slow_start_creeps_steadily_from_its_first_value_to_where_it_breaks_out():
+    """At ``creep_shape`` 1 a slow start's values fall linearly in time from the curve's first value to its value at the
+    first point past the delay (a network leaving its initial loss: 2.312, 2.306, 2.299, 2.289, 2.272 over a real MLP's
+    five warmup epochs, then 0.17 at the end), not held and then bent; past the delay the curve is untouched."""
+    u = torch.linspace(0.0, 1.0, 11)[None]
+    y = 2.3 * torch.exp(-3.0 * u)  # concave: steepest at its start
+    path = creep_path(u, y, _one_slow_start(0.35, 1.0, 1.0))
+    end = 4  # u = 0.4, the first point past the delay
+    torch.testing.assert_close(path[0, :end], y[0, 0] + (y[0, end] - y[0, 0]) * u[0, :end] / u[0, end])
+    torch.testing.assert_close(path[0, end:], y[0, end:])
+    steps = torch.diff(path[0, : end + 1])
+    torch.testing.assert_close(steps, steps.mean().expand_as(steps))  # steady
+
+
+def test_a_steeper_creep_shape_speeds_up_through_the_slow_start():
+    """Above 1 the creep falls faster and faster, as real creepers do before they break out, and still ends where the
+    curve takes over."""
+    u = torch.linspace(0.0, 1.0, 11)[None]
+    y = 1.0 - 0.5 * u
+    path = creep_path(u, y, _one_slow_start(0.55, 1.5, 1.0))
+    falls = -torch.diff(path[0, :7])
+    assert torch.all(torch.diff(falls) > 0)
+    torch.testing.assert_close(path[0, 6:], y[0, 6:])
+
+
+def test_a_slow_start_s_noise_is_quiet_while_it_creeps_and_full_after():
+    """A network that has not started barely changes its outputs: the noise's factor is ``quiet`` inside the delay, 1
+    after it; curves without a slow start (delay 0) keep their noise everywhere."""
+    u = torch.linspace(0.0, 1.0, 11)[None]
+    gain = noise_gain(u, _one_slow_start(0.35, 1.0, 0.1))
+    torch.testing.assert_close(gain[0, :4], torch.full((4,), 0.1))
+    torch.testing.assert_close(gain[0, 4:], torch.ones(7))
+    assert torch.all(noise_gain(u, _one_slow_start(0.0, 1.0, 0.1)) == 1.0)
+    cfg = NoiseConfig(slow_start_shape=(1.0, 1.5), slow_start_quiet=(0.05, 1.0))
+    warp = warp_from_uniform(torch.rand(5000, WARP_UNIFORMS, generator=torch.Generator().manual_seed(2)), cfg)
+    assert warp.creep_shape.min() >= 1.0 and warp.creep_shape.max() <= 1.5
+    assert warp.quiet.min() >= 0.05 and warp.quiet.max() <= 1.0
