@@ -557,7 +557,8 @@ def _progress_curves(u, gaps, cfg: PriorConfig):
     # The families in LC-PFN's epoch units at the logged times on that clock, and at the run's end (the jump's unit).
     epochs = (torch.cat([_on_warped_clock(at_t, clock, warp), clock[:, -1:]], 1) * scale).clamp(min=1e-3)
     mix = _mixture(epochs, w, cols["params"], _NAMES)
-    y_mix = creep_path(at_t(clock) / clock[:, -1:], mix[:, :-1], warp)
+    clock_share = at_t(clock) / clock[:, -1:]  # the slow start's creep and quiet last a share of the clock
+    y_mix = creep_path(clock_share, mix[:, :-1], warp)
     end = mix[:, -1:]
     drop_params = params_from_uniform(progress_drop_priors(cfg.laws), cols["drop"])
     realized = law_at_grid(multi_power, grid, {"L0": 0.0, "A": 0.0, "alpha": 1.0, "s0": 1.0, "B": -1.0, **drop_params})
@@ -583,7 +584,7 @@ def _progress_curves(u, gaps, cfg: PriorConfig):
         "lr": lr,
         "anneal_area": anneal_area,
         "known_schedule": cols["known"][:, 0] < cfg.p_known_schedule,
-        "noise_gain": noise_gain(at_t(clock) / clock[:, -1:], warp),
+        "noise_gain": noise_gain(clock_share, warp),
     }
     # The families are kept as the families source keeps them (before the jumps, so that the ends screen them), the
     # curve shown within its metric's bounds: a loss is 1 - y here, it may rise past 1 (y below 0) as it overfits,
