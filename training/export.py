@@ -130,6 +130,7 @@ def export(checkpoint: str | Path, out: str | Path, *, name: str | None = None, 
             "preset": cfg.preset,
             "steps": step,
             "curves_seen": curves_of(ckpt),
+            **({"soup": ckpt["soup"]} if "soup" in ckpt else {}),  # the runs a weight average was made of (training.soup)
             "config": json.loads(cfg.to_json()),
             "validation": _validation(checkpoint.parent / "metrics.csv"),
         },
