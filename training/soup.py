@@ -7,9 +7,9 @@ and the mean of their weights predicts about as their ensemble would, at one mod
 "Model soups"). Continuations on the CPU move the real-curve figures by about as much from seed to seed as a change of
 the prior does; a soup trades a seed's luck for the average of its runs. Two 7,000-step continuations of the shipped
 model scored the held-out prior at 10 % 0.262 and 0.263, their soup 0.266, and on the real curves it landed between
-them (docs/prior_experiments.md). Each run's averaged
-weights (``ema``) are used where it kept them. The result is an ordinary ``checkpoint.pt`` without optimizer state:
-export it (``python -m training.export``); its card's ``soup`` field names the runs and their seeds.
+them (docs/prior_experiments.md). Each run's averaged weights (``ema``) are used where it kept them. The result is an
+ordinary ``checkpoint.pt`` without optimizer state: export it (``python -m training.export``); its card's ``soup``
+field names the runs and their seeds.
 
 Runs must share the model's shape, the prior and the weights they started from (``init_from`` and the curves seen
 before): averaging unrelated runs gives a model that predicts nothing.
@@ -35,16 +35,16 @@ def soup(checkpoints: list[str | Path], out: str | Path) -> dict:
     ckpts = [torch.load(p, map_location="cpu", weights_only=True) for p in checkpoints]
     cfgs = [TrainConfig.from_json(c["config"]) for c in ckpts]
     first = cfgs[0]
-    for path, cfg, ckpt in zip(checkpoints, cfgs, ckpts):
+    inherited = [int(c.get("inherited_curves", 0)) for c in ckpts]
+    for path, cfg, seen_before in zip(checkpoints, cfgs, inherited):
         if cfg.model != first.model:
             raise ValueError(f"checkpoints: {path} has model {cfg.model}, {checkpoints[0]} has {first.model}")
         if cfg.prior != first.prior:
             raise ValueError(f"checkpoints: {path} was trained on another prior than {checkpoints[0]}")
         if not cfg.init_from or cfg.init_from != first.init_from:
             raise ValueError(f"checkpoints: {path} started from {cfg.init_from!r}, {checkpoints[0]} from {first.init_from!r}")
-        if int(ckpt.get("inherited_curves", -1)) != int(ckpts[0].get("inherited_curves", -1)):
+        if seen_before != inherited[0]:
             raise ValueError(f"checkpoints: {path} started from a model that had seen other curves than {checkpoints[0]}'s")
-    inherited = int(ckpts[0]["inherited_curves"])
     averaged = {}
     for key in ("model", "ema"):
         states = [c.get(key, c["model"]) for c in ckpts]
@@ -53,9 +53,9 @@ def soup(checkpoints: list[str | Path], out: str | Path) -> dict:
         **averaged,
         "step": max(int(c["step"]) for c in ckpts),
         "config": ckpts[0]["config"],
-        "inherited_curves": inherited,
+        "inherited_curves": inherited[0],
         # every run's own curves were distinct draws, all on top of the model they started from
-        "curves_seen": inherited + sum(curves_of(c) - inherited for c in ckpts),
+        "curves_seen": inherited[0] + sum(curves_of(c) - inherited[0] for c in ckpts),
         "soup": {"runs": [str(p) for p in checkpoints], "seeds": [cfg.seed for cfg in cfgs]},
     }
     out = Path(out)
