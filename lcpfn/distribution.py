@@ -6,15 +6,24 @@ gives a logit per bar. Inner bars spread their mass uniformly. The first and
 last bar extend to -inf/+inf as half-normals anchored at their inner border,
 with half their mass inside the original bar (as in PFNs' full-support bars).
 
-Known limits ``lo``/``hi`` of the metric truncate the distribution: each bar
-keeps the part of its mass inside ``[lo, hi]`` and the rest is renormalized, so
-no predictive mass lies beyond a hard limit.
+Known limits ``lo``/``hi`` of the metric (an accuracy's 0 and 1, a loss's 0) act
+on the distribution in one of two ways, :data:`LIMITS`, fixed when a model is
+trained and written in its card:
+
+- ``"truncated"``: each bar keeps the part of its mass inside ``[lo, hi]`` and the
+  rest is renormalized; every value has a density, none a probability of its own.
+- ``"censored"``: the mass beyond a limit sits on the limit itself, an atom, as when
+  an accuracy saturates at exactly 1. The prior clamps noisy values to their limits,
+  so its curves do reach them (LCDB's accuracies end at exactly 1.000 in 3.5 % of
+  its curves): only a censored distribution can give that outcome a probability,
+  and an interval that holds it. ``log_prob`` at a limit is then the log of the
+  atom's probability, elsewhere a log-density (the likelihood of censored data).
 
 :class:`BarDistribution` is the numpy side (inference: cdf, log_prob, quantile,
-mean, sampling; :meth:`BarDistribution.truncate` gives a :class:`TruncatedBars` that
-answers many questions about the same distributions without renormalizing each
-time); :func:`nll_loss` is the torch training loss. Both go through
-:func:`bar_cdf` and :func:`log_density_in_bar`, written once against ``xp``.
+mean, sampling; :meth:`BarDistribution.limited` gives a :class:`TruncatedBars` or
+:class:`CensoredBars` that answers many questions about the same distributions
+without renormalizing each time); :func:`nll_loss` is the torch training loss. Both
+go through :func:`bar_cdf` and :func:`log_density_in_bar`, written once against ``xp``.
 """
 
 from __future__ import annotations
@@ -26,6 +35,15 @@ import numpy as np
 # sigma of a half-normal with half its mass within width w: w / (sqrt(2) * erfinv(0.5)).
 _HALF_MASS_Z = 0.6744897501960817
 _LOG_2_OVER_SQRT_2PI = math.log(2.0 / math.sqrt(2.0 * math.pi))
+LIMITS = ("truncated", "censored")
+# A normalized value this close to a limit is on it: targets are clamped to their limits in float32, and a value
+# the prior clamped lands on the limit up to the rounding of the affine map to normalized units.
+AT_LIMIT = 1e-5
+
+
+def on_limit(z, limit, *, xp=np):
+    """Whether each ``z`` sits on its known ``limit`` (within :data:`AT_LIMIT`); never where the limit is infinite."""
+    return xp.isfinite(limit) & (xp.abs(z - limit) <= AT_LIMIT)
 
 
 def tail_sigmas(borders, *, xp=np):
@@ -121,12 +139,21 @@ class BarDistribution:
     0.5
     """
 
-    def __init__(self, borders: np.ndarray):
+    def __init__(self, borders: np.ndarray, *, limits: str = "truncated"):
         self.borders = np.asarray(borders, dtype=np.float64)
         if self.borders.ndim != 1 or len(self.borders) < 4 or not np.all(np.diff(self.borders) > 0):
             raise ValueError(f"borders must be >= 4 strictly increasing values, got shape {self.borders.shape}")
+        if limits not in LIMITS:
+            raise ValueError(f"limits must be one of {LIMITS}, got {limits!r}")
+        self.limits = limits
         self.n_bars = len(self.borders) - 1
         self.tail_sigmas = tail_sigmas(self.borders)
+
+    def limited(self, logits, lo=None, hi=None) -> TruncatedBars | CensoredBars:
+        """The distributions with the known limits ``[lo, hi]`` applied as :attr:`limits` says."""
+        if self.limits == "censored":
+            return CensoredBars(self, logits, lo, hi)
+        return self.truncate(logits, lo, hi)
 
     def truncate(self, logits, lo=None, hi=None) -> TruncatedBars:
         """The distributions with their mass outside ``[lo, hi]`` removed and renormalized."""
@@ -154,18 +181,18 @@ class BarDistribution:
         return out
 
     def log_prob(self, logits, z, lo=None, hi=None) -> np.ndarray:
-        """Log-density at ``z`` (``(...)``); ``-inf`` outside ``[lo, hi]``."""
-        return self.truncate(logits, lo, hi).log_prob(z)
+        """Log-density at ``z`` (``(...)``), of the atom on a censored limit; ``-inf`` outside ``[lo, hi]``."""
+        return self.limited(logits, lo, hi).log_prob(z)
 
     def cdf(self, logits, z, lo=None, hi=None) -> np.ndarray:
-        return self.truncate(logits, lo, hi).cdf(z)
+        return self.limited(logits, lo, hi).cdf(z)
 
     def quantile(self, logits, q, lo=None, hi=None) -> np.ndarray:
         """Quantiles ``(..., len(q))`` at levels ``q`` in (0, 1)."""
-        return self.truncate(logits, lo, hi).quantile(q)
+        return self.limited(logits, lo, hi).quantile(q)
 
     def mean(self, logits, lo=None, hi=None) -> np.ndarray:
-        return self.truncate(logits, lo, hi).mean()
+        return self.limited(logits, lo, hi).mean()
 
     def sample(self, logits, rng: np.random.Generator, n: int, lo=None, hi=None) -> np.ndarray:
         """``n`` draws per distribution: ``(..., n)``, by inverting the cdf."""
@@ -194,6 +221,10 @@ class TruncatedBars:
             right = _np_erf(np.clip(zt - b[-2], 0.0, np.inf) / (sig_r * math.sqrt(2.0)))
             out[tail] = np.where(it == 0, left, right)
         return out
+
+    def on_atom(self, z) -> np.ndarray:
+        """Where ``z`` carries a probability of its own: nowhere, a truncated distribution has a density throughout."""
+        return np.zeros(np.broadcast_shapes(np.shape(z), self.lo.shape), dtype=bool)
 
     def log_prob(self, z) -> np.ndarray:
         z = np.asarray(z, dtype=np.float64)
@@ -248,6 +279,52 @@ class TruncatedBars:
         return (self.mass * centers).sum(-1)
 
 
+class CensoredBars:
+    """Bar distributions ``(...)`` censored at their limits: the mass beyond ``lo`` (``hi``) is an atom on it.
+
+    ``atom_lo``/``atom_hi`` ``(...)`` are the atoms' probabilities; between the limits the density is the bars'
+    own, not renormalized. A value within :data:`AT_LIMIT` of a limit counts as on it.
+    """
+
+    def __init__(self, bars: BarDistribution, logits, lo=None, hi=None):
+        self.whole = bars.truncate(logits)  # the bars as the model gave them, no limit applied
+        self.inner = bars.truncate(logits, lo, hi)  # their mass between the limits, renormalized
+        self.lo, self.hi = self.inner.lo, self.inner.hi
+        self.atom_lo = (self.whole.mass * self.inner.f_lo).sum(-1)
+        self.atom_hi = (self.whole.mass * (1.0 - self.inner.f_hi)).sum(-1)
+
+    def _snap(self, z) -> np.ndarray:
+        z = np.asarray(z, dtype=np.float64)
+        z = np.where(on_limit(z, self.lo), self.lo, z)
+        return np.where(on_limit(z, self.hi), self.hi, z)
+
+    def on_atom(self, z) -> np.ndarray:
+        """Where ``z`` sits on a known limit, whose atom :meth:`log_prob` scores by its log-probability."""
+        z = self._snap(z)
+        return (np.isfinite(self.lo) & (z == self.lo)) | (np.isfinite(self.hi) & (z == self.hi))
+
+    def log_prob(self, z) -> np.ndarray:
+        z = self._snap(z)
+        with np.errstate(divide="ignore"):
+            on_lo, on_hi = np.log(self.atom_lo), np.log(self.atom_hi)
+        inside = np.where((z > self.lo) & (z < self.hi), self.whole.log_prob(z), -np.inf)
+        return np.where(z == self.hi, on_hi, np.where(z == self.lo, on_lo, inside))
+
+    def cdf(self, z) -> np.ndarray:
+        z = self._snap(z)
+        return np.where(z < self.lo, 0.0, np.where(z >= self.hi, 1.0, self.whole.cdf(z)))
+
+    def quantile(self, q) -> np.ndarray:
+        """Quantiles ``(..., len(q))``: those of the uncensored bars, clamped to the limits."""
+        return np.clip(self.whole.quantile(q), self.lo[..., None], self.hi[..., None])
+
+    def mean(self) -> np.ndarray:
+        inner = 1.0 - self.atom_lo - self.atom_hi
+        on_lo = self.atom_lo * np.where(np.isfinite(self.lo), self.lo, 0.0)  # an unknown limit holds no atom
+        on_hi = self.atom_hi * np.where(np.isfinite(self.hi), self.hi, 0.0)
+        return np.where(inner > 0, inner * np.nan_to_num(self.inner.mean()), 0.0) + on_lo + on_hi
+
+
 def _truncated_half_normal_mean(sigma, d1, d2):
     """Mean of a half-normal(sigma) restricted to [d1, d2] (0 where that holds no mass)."""
     s2 = sigma * math.sqrt(2.0)
@@ -259,16 +336,25 @@ def _truncated_half_normal_mean(sigma, d1, d2):
 # --------------------------------------------------------------------------- torch training loss
 
 
-def nll_loss(logits, borders, z, lo, hi):
-    """Negative log-likelihood (torch) of targets ``z`` under bars truncated to ``[lo, hi]``.
+def nll_loss(logits, borders, z, lo, hi, *, censored: bool = False):
+    """Negative log-likelihood (torch) of targets ``z`` under bars limited to ``[lo, hi]``.
 
-    ``logits`` ``(..., K)``; ``z``, ``lo``, ``hi`` ``(...)``; returns ``(...)``.
+    Truncated limits (the default) renormalize the mass between them; censored ones score a target on a limit by
+    the log of the mass beyond it (:class:`CensoredBars`). ``logits`` ``(..., K)``; ``z``, ``lo``, ``hi``
+    ``(...)``; returns ``(...)``.
     """
     import torch
 
     log_p = torch.log_softmax(logits.float(), -1)
     idx = bar_index(borders, z, xp=torch)
     in_bar = torch.gather(log_p, -1, idx[..., None])[..., 0]
-    frac = (bar_cdf(borders, hi, xp=torch) - bar_cdf(borders, lo, xp=torch)).clamp(min=0.0)
-    log_norm = torch.logsumexp(log_p + torch.log(frac), -1)
-    return -(in_bar + log_density_in_bar(borders, z, idx, xp=torch) - log_norm)
+    log_density = in_bar + log_density_in_bar(borders, z, idx, xp=torch)
+    below_lo, below_hi = bar_cdf(borders, lo, xp=torch), bar_cdf(borders, hi, xp=torch)
+    if not censored:
+        log_norm = torch.logsumexp(log_p + torch.log((below_hi - below_lo).clamp(min=0.0)), -1)
+        return -(log_density - log_norm)
+    # Floors keep the unused branch finite where a limit is unknown, so that torch.where passes no NaN gradient.
+    log_atom_lo = torch.logsumexp(log_p + torch.log(below_lo.clamp(min=1e-30)), -1)
+    log_atom_hi = torch.logsumexp(log_p + torch.log((1.0 - below_hi).clamp(min=1e-30)), -1)
+    on_lo, on_hi = on_limit(z, lo, xp=torch), on_limit(z, hi, xp=torch)
+    return -torch.where(on_hi, log_atom_hi, torch.where(on_lo, log_atom_lo, log_density))

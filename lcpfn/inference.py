@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lcpfn.distribution import BarDistribution
+from lcpfn.distribution import LIMITS, BarDistribution
 from lcpfn.errors import ModelFileError
 from lcpfn.features import TOKEN_FEATURES, ContextNormalization, normalize_context, subsample_context, token_features
 from lcpfn.inputs import Curve, ScheduleLike, check_curve, curves_from_dicts, step_features
@@ -94,7 +94,9 @@ class Model:
         self.path, self.card = path, _read_card(path)
         self.name = str(self.card.get("name", path.stem))
         self.max_context = int(self.card["model"]["max_context"])
-        self.bars = BarDistribution(np.asarray(self.card["borders"], dtype=np.float64))
+        # Cards before 2026-12-06 carry no "limits": those models were trained with truncated limits.
+        borders = np.asarray(self.card["borders"], dtype=np.float64)
+        self.bars = BarDistribution(borders, limits=self.card.get("limits", "truncated"))
         opts = ort.SessionOptions()
         # ONNX Runtime ignores OMP_NUM_THREADS; small graphs are fastest on the physical cores.
         opts.intra_op_num_threads = threads or max(1, min(4, os.cpu_count() or 1))
@@ -189,6 +191,8 @@ def _read_card(path: Path) -> dict:
         raise ModelFileError(
             f"{path} was trained on features {card['token_features']}, this lcpfn computes {list(TOKEN_FEATURES)}"
         )
+    if card.get("limits", "truncated") not in LIMITS:
+        raise ModelFileError(f"model card {card_path} has limits {card['limits']!r}; this lcpfn reads one of {LIMITS}")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != card["sha256"]:
         raise ModelFileError(f"{path} is corrupt: its sha256 {digest[:12]}… differs from the card's {card['sha256'][:12]}…")

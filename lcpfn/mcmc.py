@@ -163,6 +163,10 @@ class MixturePredictive:
             below = (self._component_cdf(z[None]) - self._component_cdf(self.lo)) / np.exp(self._log_mass())
         return np.clip(np.mean(below, axis=0), 0.0, 1.0)
 
+    def on_atom(self, z):
+        """Nowhere: the observation density is truncated at known bounds, not censored."""
+        return np.zeros(self.mu.shape[1:], dtype=bool)
+
     def log_prob(self, z):
         z = np.broadcast_to(np.asarray(z, dtype=float), self.mu.shape[1:])
         log_pdf_n, log_pdf_o, _, _ = self._parts(z[None])

@@ -16,7 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
-from lcpfn.distribution import BarDistribution, TruncatedBars
+from lcpfn.distribution import BarDistribution, CensoredBars, TruncatedBars
 
 DEFAULT_LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
 
@@ -25,14 +25,15 @@ class NormalizedPredictive(Protocol):
     """Per-query distributions over normalized values; arrays are ``(Q,)`` or ``(Q, L)``."""
 
     def cdf(self, z: np.ndarray) -> np.ndarray: ...
-    def log_prob(self, z: np.ndarray) -> np.ndarray: ...
+    def log_prob(self, z: np.ndarray) -> np.ndarray: ...  # a log-probability where on_atom, else a log-density
+    def on_atom(self, z: np.ndarray) -> np.ndarray: ...
     def quantile(self, levels: np.ndarray) -> np.ndarray: ...  # (Q, L)
     def mean(self) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
 class BarPredictive:
-    """The PFN's output for one curve: ``logits`` (Q, K) over ``bars``, truncated to ``[lo, hi]``."""
+    """The PFN's output for one curve: ``logits`` (Q, K) over ``bars``, limited to ``[lo, hi]`` as ``bars.limits`` says."""
 
     bars: BarDistribution
     logits: np.ndarray
@@ -40,20 +41,23 @@ class BarPredictive:
     hi: float = np.inf
 
     @cached_property
-    def _truncated(self) -> TruncatedBars:  # once per prediction, however many questions follow
-        return self.bars.truncate(self.logits, self.lo, self.hi)
+    def _limited(self) -> TruncatedBars | CensoredBars:  # once per prediction, however many questions follow
+        return self.bars.limited(self.logits, self.lo, self.hi)
 
     def cdf(self, z):
-        return self._truncated.cdf(z)
+        return self._limited.cdf(z)
 
     def log_prob(self, z):
-        return self._truncated.log_prob(z)
+        return self._limited.log_prob(z)
+
+    def on_atom(self, z):
+        return self._limited.on_atom(z)
 
     def quantile(self, levels):
-        return self._truncated.quantile(levels)
+        return self._limited.quantile(levels)
 
     def mean(self):
-        return self._truncated.mean()
+        return self._limited.mean()
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,18 +112,33 @@ class Prediction:
         low, high = self.quantile([(1 - coverage) / 2, (1 + coverage) / 2])
         return low, high
 
+    def _on(self, z) -> np.ndarray:
+        """Probability of exactly ``z`` (an atom on a censored limit; 0 elsewhere)."""
+        return np.where(self.normalized.on_atom(z), np.exp(self.normalized.log_prob(z)), 0.0)
+
     def cdf(self, v) -> np.ndarray:
         """``P(value <= v)`` at each query step."""
-        below_in_z = self.normalized.cdf(self._z(v))
-        return below_in_z if self.direction < 0 else 1.0 - below_in_z
+        z = self._z(v)
+        below_in_z = self.normalized.cdf(z)
+        # Higher is better: value <= v is z >= z(v), whose probability includes an atom on z(v).
+        return below_in_z if self.direction < 0 else np.clip(1.0 - below_in_z + self._on(z), 0.0, 1.0)
 
     def log_prob(self, v) -> np.ndarray:
-        """Log-density of ``v`` at each query step, in the user's units."""
-        return self.normalized.log_prob(self._z(v)) - np.log(self.scale)
+        """Log-density of ``v`` at each query step, in the user's units; on a limit the model censors (an accuracy
+        of exactly 1), the log-probability of that value."""
+        z = self._z(v)
+        log_p = self.normalized.log_prob(z)
+        return np.where(self.normalized.on_atom(z), log_p, log_p - np.log(self.scale))
+
+    def is_atom(self, v) -> np.ndarray:
+        """Whether the predictive puts a probability on ``v`` itself at each query step (a limit it censors)."""
+        return self.normalized.on_atom(self._z(v))
 
     def prob_better_than(self, v) -> np.ndarray:
-        """Probability that the value at each query step beats ``v`` (is lower for "min", higher for "max")."""
-        return self.normalized.cdf(self._z(v))
+        """Probability that the value at each query step beats ``v`` (is lower for "min", higher for "max"); an
+        accuracy of exactly 1 beats no 1."""
+        z = self._z(v)
+        return np.clip(self.normalized.cdf(z) - self._on(z), 0.0, 1.0)
 
     def to_dict(self, levels: Sequence[float] = DEFAULT_LEVELS) -> dict:
         """JSON-ready summary: steps, mean, median and the quantiles at ``levels``."""

@@ -131,6 +131,9 @@ class _Normal:
     def log_prob(self, v):
         return -0.5 * ((v - self.mean) / self.sd) ** 2 - np.log(self.sd * math.sqrt(2 * math.pi))
 
+    def is_atom(self, v):
+        return np.zeros(np.shape(self.mean), dtype=bool)
+
     def cdf(self, v):
         from scipy.special import ndtr
 
@@ -191,6 +194,8 @@ def pfn(model, *, use_schedule: bool = True) -> Callable:
 
 _CRPS_LEVELS = np.linspace(0.01, 0.99, 99)
 CALIBRATION_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+# The central intervals' lower ends in the order of CALIBRATION_LEVELS, then their upper ends in reverse.
+_INTERVAL_LEVELS = [0.5 - lv / 2 for lv in CALIBRATION_LEVELS] + [0.5 + lv / 2 for lv in reversed(CALIBRATION_LEVELS)]
 
 
 def _crps(quantiles: np.ndarray, truth: float) -> float:
@@ -219,7 +224,7 @@ def score(
     """
     out = {}
     for c in cutoffs:
-        ll, ll_final, cover50, cover90, err, crps, secs, pits, failed = [], [], [], [], [], [], [], [], 0
+        ll, ll_final, cover50, cover90, err, crps, secs, insides, failed = [], [], [], [], [], [], [], [], 0
         for curve in curves:
             n_ctx, rest = curve.cut(c)
             xq, yq = curve.x[rest], curve.y[rest]
@@ -232,13 +237,17 @@ def score(
                 continue
             secs.append(time.perf_counter() - t)
             unit = 1.0 if raw_units else curve.y_range
-            lp = np.maximum(pred.log_prob(yq), -1e3) + math.log(unit)
+            # A density is scaled to range units; the probability of an atom (a censored limit) is not.
+            lp = np.maximum(pred.log_prob(yq), -1e3) + np.where(pred.is_atom(yq), 0.0, math.log(unit))
             ll.append(float(np.mean(lp)))
             ll_final.append(float(lp[-1]))
-            pit = np.asarray(pred.cdf(yq), dtype=float)
-            pits.append(pit)
-            cover50.append(float(np.mean((pit >= 0.25) & (pit <= 0.75))))
-            cover90.append(float(np.mean((pit >= 0.05) & (pit <= 0.95))))
+            # Central intervals from the quantiles, as users see them: a value on an atom is inside an interval
+            # that ends on it, which the cdf alone (a PIT of 1 at an upper limit) cannot tell.
+            q = np.asarray(pred.quantile(_INTERVAL_LEVELS), dtype=float)
+            inside = (yq >= q[: len(CALIBRATION_LEVELS)]) & (yq <= q[len(CALIBRATION_LEVELS) :][::-1])
+            insides.append(inside)
+            cover50.append(float(np.mean(inside[CALIBRATION_LEVELS.index(0.5)])))
+            cover90.append(float(np.mean(inside[CALIBRATION_LEVELS.index(0.9)])))
             q_final = np.asarray(pred.quantile(_CRPS_LEVELS))[:, -1]
             err.append(abs(float(q_final[49]) - yq[-1]) / unit)
             crps.append(_crps(q_final, yq[-1]) / unit)
@@ -246,7 +255,7 @@ def score(
             out[c] = {k: math.nan for k in ("ll", "ll_final", "final_abs_err", "crps", "cover50", "cover90", "ms")}
             out[c].update(calibration=[math.nan] * len(CALIBRATION_LEVELS), failed=failed)
             continue
-        pit = np.concatenate(pits)
+        inside = np.concatenate(insides, axis=1)
         out[c] = {
             "failed": failed,
             "ll": float(np.mean(ll)),
@@ -256,7 +265,7 @@ def score(
             "cover50": float(np.mean(cover50)),
             "cover90": float(np.mean(cover90)),
             "ms": 1e3 * float(np.median(secs)),
-            "calibration": [float(np.mean(np.abs(pit - 0.5) <= lv / 2)) for lv in CALIBRATION_LEVELS],
+            "calibration": [float(np.mean(row)) for row in inside],
         }
     return out
 

@@ -125,6 +125,7 @@ def export(checkpoint: str | Path, out: str | Path, *, name: str | None = None, 
         "model": asdict(cfg.model),
         "token_features": list(TOKEN_FEATURES),
         "borders": [float(b) for b in model.borders.double()],
+        "limits": cfg.limits,
         "prior": {"sources": list(SOURCES), "config": asdict(cfg.prior)},
         "training": {
             "preset": cfg.preset,

@@ -62,9 +62,9 @@ def split(curves: list[EvalCurve], holdout: set[str] | None) -> tuple[list[EvalC
 class TorchPredictor:
     """:meth:`lcpfn.Model.predict` on the torch model, through the same preparation (for scoring while training)."""
 
-    def __init__(self, model: PFN, name: str = "finetuned"):
+    def __init__(self, model: PFN, name: str = "finetuned", *, limits: str = "truncated"):
         self.model, self.name = model, name
-        self.bars = BarDistribution(model.borders.double().cpu().numpy())
+        self.bars = BarDistribution(model.borders.double().cpu().numpy(), limits=limits)
 
     @torch.no_grad()
     def predict(self, x, y, x_query=None, **options):
@@ -102,8 +102,8 @@ def real_batch(curves: list[EvalCurve], rng: np.random.Generator, k: int, max_qu
     return inputs, torch.from_numpy(z).float(), torch.from_numpy(mask), lo.float(), hi.float()
 
 
-def _scores(model: PFN, curves: list[EvalCurve]) -> dict[str, float]:
-    res = score(curves, pfn(TorchPredictor(model)))
+def _scores(model: PFN, curves: list[EvalCurve], limits: str) -> dict[str, float]:
+    res = score(curves, pfn(TorchPredictor(model, limits=limits)))
     return {f"{k}_{int(c * 100)}": res[c][k] for c in CUTOFFS for k in ("ll", "cover90")}
 
 
@@ -123,7 +123,7 @@ def finetune(base: str | Path, curves_path: str | Path, out: str | Path, *, conf
     g = torch.Generator().manual_seed(config.seed)
     n_real = max(1, round(config.real_share * config.batch_size))
     n_prior = config.batch_size - n_real
-    rows = [{"step": 0, **_scores(model, held)}]
+    rows = [{"step": 0, **_scores(model, held, cfg.limits)}]
     best = _mean_ll(rows[0])
     ft_cfg = replace(cfg, preset=f"{cfg.preset}+finetuned", steps=config.steps)
 
@@ -133,26 +133,27 @@ def finetune(base: str | Path, curves_path: str | Path, out: str | Path, *, conf
 
     keep(0)
     model.train()
+    censored = cfg.limits == "censored"
     for step in range(config.steps):
         for group in opt.param_groups:
             group["lr"] = learning_rate(schedule, step)
         inputs, z, mask, lo, hi = real_batch(train_runs, rng, n_real, cfg.max_queries, cfg.model.max_context)
         logits = model(inputs["x_ctx"], inputs["y_ctx"], inputs["x_qry"], inputs["ctx_mask"])
-        real_nll = nll_loss(logits.float(), model.borders, z, lo.expand_as(z), hi.expand_as(z))
+        real_nll = nll_loss(logits.float(), model.borders, z, lo.expand_as(z), hi.expand_as(z), censored=censored)
         loss = config.real_share * real_nll[mask].mean()
         if n_prior:
             n = _n_points(g, cfg)
             task = make_task(sample(g, n_prior, n, config=cfg.prior), *random_cut(g, n, cfg.max_queries), cfg.model.max_context)
             zp = task.z_qry
             prior_nll = nll_loss(model(task.x_ctx, task.y_ctx, task.x_qry).float(), model.borders, zp,
-                                 task.lo.expand_as(zp), task.hi.expand_as(zp))  # fmt: skip
+                                 task.lo.expand_as(zp), task.hi.expand_as(zp), censored=censored)  # fmt: skip
             loss = loss + (1.0 - config.real_share) * prior_nll.mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         if (step + 1) % config.eval_every == 0 or step + 1 == config.steps:
-            row = {"step": step + 1, "loss": loss.item(), **_scores(model, held)}
+            row = {"step": step + 1, "loss": loss.item(), **_scores(model, held, cfg.limits)}
             rows.append(row)
             log.info("step %d: held-out ll %.3f", step + 1, _mean_ll(row))
             if _mean_ll(row) > best:

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lcpfn.distribution import BarDistribution, fit_borders, nll_loss
+from lcpfn.distribution import LIMITS, BarDistribution, fit_borders, nll_loss, on_limit
 from lcpfn.model import PFN, ModelConfig
 from priors.config import PriorConfig
 from priors.config_json import ConfigError, config_from_json, config_to_json
@@ -77,12 +77,17 @@ class TrainConfig:
     # Start from the weights and bar borders of this model (a checkpoint.pt, or a shipped .safetensors with its card)
     # instead of a fresh one, to continue training on a changed prior; its model config must equal ``model``.
     init_from: str = ""
+    # How the predictive treats the metric's known limits (lcpfn.distribution.LIMITS): "censored" puts the mass beyond a
+    # limit on it, as the prior's clamped values are; "truncated" (the models before 2026-12-06) renormalizes it away.
+    limits: str = "truncated"
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):
             object.__setattr__(self, "model", ModelConfig(**self.model))
         if isinstance(self.prior, dict):
             object.__setattr__(self, "prior", PriorConfig(**self.prior))
+        if self.limits not in LIMITS:
+            raise ValueError(f"limits must be one of {LIMITS}, got {self.limits!r}")
         if not 3 <= self.min_points <= self.max_points:
             raise ValueError(f"need 3 <= min_points <= max_points, got {self.min_points=}, {self.max_points=}")
         if self.batch_size < 1 or self.steps < 1 or self.max_queries < 1:
@@ -216,11 +221,11 @@ def validation_set(cfg: TrainConfig, device: torch.device):
 
 
 @torch.no_grad()
-def evaluate(model: PFN, curves, max_context: int) -> dict[str, float]:
-    """Per cutoff: log-likelihood per remaining point, values in units of the curve's range,
+def evaluate(model: PFN, curves, max_context: int, limits: str = "truncated") -> dict[str, float]:
+    """Per cutoff: log-likelihood per remaining point, densities in units of the curve's range,
     and 90 % central-interval coverage on 5 evenly spaced remaining points (the final one included)."""
     model.eval()
-    dist = BarDistribution(model.borders.double().cpu().numpy())
+    dist = BarDistribution(model.borders.double().cpu().numpy(), limits=limits)
     log_range = torch.log((curves.y_clean.amax(1) - curves.y_clean.amin(1)).clamp(min=1e-12))[:, None]
     out = {}
     for c in VALIDATION_CUTOFFS:
@@ -229,11 +234,16 @@ def evaluate(model: PFN, curves, max_context: int) -> dict[str, float]:
             [model(task.x_ctx[i : i + 256], task.y_ctx[i : i + 256], task.x_qry[i : i + 256]) for i in range(0, len(curves), 256)]
         ).float()
         z, lo, hi = task.z_qry, task.lo.expand_as(task.z_qry), task.hi.expand_as(task.z_qry)
-        ll = -nll_loss(logits, model.borders, z, lo, hi) - task.log_scale + log_range
+        censored = limits == "censored"
+        log_p = -nll_loss(logits, model.borders, z, lo, hi, censored=censored)
+        # A density is scaled to range units, the probability of an atom on a censored limit is not.
+        on_atom = censored & (on_limit(z, lo, xp=torch) | on_limit(z, hi, xp=torch))
+        ll = torch.where(on_atom, log_p, log_p - task.log_scale + log_range)
         some = torch.linspace(0, z.shape[1] - 1, min(5, z.shape[1]), device=z.device).round().long()
-        cdf = dist.cdf(*(a[:, some].double().cpu().numpy() for a in (logits, z, lo, hi)))
+        logits_s, z_s, lo_s, hi_s = (a[:, some].double().cpu().numpy() for a in (logits, z, lo, hi))
+        q = dist.quantile(logits_s, [0.05, 0.95], lo_s, hi_s)
         out[f"val_ll_{int(c * 100)}"] = float(ll.mean())
-        out[f"val_cover90_{int(c * 100)}"] = float(np.mean((cdf >= 0.05) & (cdf <= 0.95)))
+        out[f"val_cover90_{int(c * 100)}"] = float(np.mean((z_s >= q[..., 0]) & (z_s <= q[..., 1])))
     model.train()
     return out
 
@@ -369,6 +379,7 @@ def train(
     last = cfg.steps if until_step is None else min(cfg.steps, until_step)
     pool, pool_block = None, -1  # no block is numbered -1: the first step draws
     window_start, window_step = _clock(dev, lead), step  # steps/s over each THROUGHPUT_EVERY steps, draws included
+    censored = cfg.limits == "censored"
     while step < last:
         if max_minutes is not None and time.monotonic() - start > 60 * max_minutes:
             log.info("time budget of %.1f min reached at step %d", max_minutes, step)
@@ -396,7 +407,8 @@ def train(
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
             logits = net(task.x_ctx, task.y_ctx, task.x_qry)
         z = task.z_qry
-        loss = nll_loss(logits.float(), model.borders, z, task.lo.expand_as(z), task.hi.expand_as(z)).mean()
+        lo, hi = task.lo.expand_as(z), task.hi.expand_as(z)
+        loss = nll_loss(logits.float(), model.borders, z, lo, hi, censored=censored).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -428,7 +440,7 @@ def train(
                     row["device_mem_gb"] = f"{torch.cuda.max_memory_allocated(dev) / 2**30:.2f}"
             if step % cfg.eval_every == 0 or step == cfg.steps:
                 scored = model if average is None else average.model()
-                row.update({k: f"{v:.4f}" for k, v in evaluate(scored, val, cfg.model.max_context).items()})
+                row.update({k: f"{v:.4f}" for k, v in evaluate(scored, val, cfg.model.max_context, cfg.limits).items()})
                 log.info("step %d: %s", step, {k: v for k, v in row.items() if k.startswith("val")})
             metrics.write(row)
             progress.update(1)

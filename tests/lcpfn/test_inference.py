@@ -236,3 +236,19 @@ def test_non_spinning_session_predicts_the_same(model):
     np.testing.assert_allclose(
         quiet.predict(x, y, [100.0]).quantile([0.1, 0.9]), model.predict(x, y, [100.0]).quantile([0.1, 0.9]), rtol=1e-5
     )
+
+
+def test_the_card_says_whether_known_limits_are_censored(tmp_path):
+    src = Path(lcpfn.__file__).parent / "models" / "default.onnx"
+    shutil.copy(src, tmp_path / "m.onnx")
+    card = json.loads(src.with_suffix(".json").read_text())
+    assert "limits" not in card or card["limits"] == "truncated"  # models before censoring: no atom at a bound
+    x, acc = np.arange(1.0, 11.0), np.minimum(1.0, 0.9 + 0.02 * np.arange(10))
+    truncated = lcpfn.load(src).predict(x, acc, [20.0], direction="max", bounds=(0, 1))
+    assert not truncated.is_atom(1.0).any() and truncated.quantile([0.95])[0, 0] < 1.0
+    (tmp_path / "m.json").write_text(json.dumps({**card, "limits": "censored"}))
+    censored = lcpfn.load(tmp_path / "m.onnx").predict(x, acc, [20.0], direction="max", bounds=(0, 1))
+    assert censored.is_atom(1.0).all() and censored.cdf(1.0)[0] == 1.0 and censored.prob_better_than(1.0)[0] == 0.0
+    (tmp_path / "m.json").write_text(json.dumps({**card, "limits": "clipped"}))
+    with pytest.raises(ModelFileError, match="limits 'clipped'"):
+        lcpfn.load(tmp_path / "m.onnx")

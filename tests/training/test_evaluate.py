@@ -132,3 +132,23 @@ def test_tolerated_failures_leave_the_curve_out_and_are_counted():
     assert all(res[c]["failed"] == 1 and np.isfinite(res[c]["ll"]) for c in CUTOFFS)
     with pytest.raises(BudgetExceededError):
         score(curves, flaky)
+
+
+def test_a_value_on_an_atom_is_covered_and_scored_by_its_probability_not_per_unit_of_range():
+    from lcpfn.distribution import BarDistribution
+    from lcpfn.prediction import BarPredictive, Prediction
+
+    borders = np.linspace(-3.0, 3.0, 31)
+    logits = -0.5 * ((borders[:-1] + borders[1:]) / 2 + 0.6) ** 2
+    bars = BarDistribution(borders, limits="censored")
+    x = np.arange(1.0, 21.0)
+    saturated = EvalCurve("at1", x, np.ones(20), "max", bounds=(0.0, 1.0), y_range=0.5)
+
+    def censored(curve, n_ctx, xq):  # an accuracy of 1 maps to z = -1, the best limit
+        normalized = BarPredictive(bars, np.tile(logits, (len(xq), 1)), lo=-1.0, hi=9.0)
+        return Prediction(xq, normalized, loc=-0.9, scale=0.1, direction=1.0)
+
+    atom = float(np.exp(censored(saturated, 2, x[:1]).log_prob(1.0))[0])
+    res = score([saturated], censored)
+    for c in CUTOFFS:
+        assert res[c]["cover90"] == 1.0 and res[c]["ll"] == pytest.approx(np.log(atom))

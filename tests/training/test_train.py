@@ -189,3 +189,20 @@ def test_bad_config_files_exit_naming_the_key(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--preset", "tiny", "--config", str(tmp_path / "train.json"), "--print-config"])
     assert "lr must be in [1e-07, 1], got -1" in capsys.readouterr().err
+
+
+def test_limits_are_truncated_or_censored():
+    with pytest.raises(ValueError, match="limits must be one of"):
+        replace(TINY, limits="clipped")
+
+
+def test_a_censored_run_validates_and_writes_its_limits_in_the_card(tmp_path):
+    import lcpfn
+    from training.export import export
+
+    cfg = replace(TINY, steps=2, checkpoint_every=100, eval_every=2, limits="censored")
+    path = train(cfg, tmp_path / "run")
+    rows = list(csv.DictReader((tmp_path / "run" / "metrics.csv").open()))
+    assert all(float(rows[-1][f"val_cover90_{c}"]) >= 0 for c in (10, 20, 40, 80))
+    card = export(path, tmp_path / "m.onnx")
+    assert card["limits"] == "censored" and lcpfn.load(tmp_path / "m.onnx").bars.limits == "censored"
