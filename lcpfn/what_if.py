@@ -209,7 +209,8 @@ def _check_same_prefix(curves: dict) -> None:
 
 def _prob_best(preds: dict[str, Prediction], direction: str) -> dict[str, float]:
     sign = -1.0 if direction == "min" else 1.0
-    values = np.stack([p.quantile(COUPLING_LEVELS)[:, -1] for p in preds.values()])  # (C, levels)
-    wins = np.argmax(sign * values, axis=0)
-    share = np.bincount(wins, minlength=len(preds)) / len(COUPLING_LEVELS)
+    values = sign * np.stack([p.quantile(COUPLING_LEVELS)[:, -1] for p in preds.values()])  # (C, levels)
+    # Candidates tied at a level (all on a censored limit, an accuracy of 1) share its win.
+    tied = values == values.max(axis=0)
+    share = (tied / tied.sum(axis=0)).mean(axis=1)
     return {name: float(v) for name, v in zip(preds, share)}

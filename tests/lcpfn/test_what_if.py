@@ -61,3 +61,20 @@ def test_plan_cooldown_scans_starts_and_lengths_and_names_the_best_cell(model):
 def test_a_cooldown_that_would_start_in_the_observed_run_is_refused(model):
     with pytest.raises(InvalidScheduleError, match=r"starts\[0\]=1000 is before the last observed step 4000"):
         model.plan_cooldown(X, LOSS, total=10_000, peak=3e-4, starts=[1_000], lengths=[1_000])
+
+
+class _Saturated:
+    """A candidate's prediction whose final value is ``value`` at every quantile level (an atom, say at 1)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def quantile(self, levels):
+        return np.full((len(levels), 1), self.value)
+
+
+def test_candidates_tied_on_a_limit_share_the_win_instead_of_giving_it_to_the_first():
+    from lcpfn.what_if import _prob_best
+
+    prob = _prob_best({"a": _Saturated(1.0), "b": _Saturated(1.0), "c": _Saturated(0.9)}, "max")
+    assert prob == pytest.approx({"a": 0.5, "b": 0.5, "c": 0.0})
