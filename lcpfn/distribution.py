@@ -300,15 +300,14 @@ class CensoredBars:
 
     def on_atom(self, z) -> np.ndarray:
         """Where ``z`` sits on a known limit, whose atom :meth:`log_prob` scores by its log-probability."""
-        z = self._snap(z)
-        return (np.isfinite(self.lo) & (z == self.lo)) | (np.isfinite(self.hi) & (z == self.hi))
+        return on_limit(z, self.lo) | on_limit(z, self.hi)
 
     def log_prob(self, z) -> np.ndarray:
-        z = self._snap(z)
+        z = np.asarray(z, dtype=np.float64)
         with np.errstate(divide="ignore"):
-            on_lo, on_hi = np.log(self.atom_lo), np.log(self.atom_hi)
+            log_atom_lo, log_atom_hi = np.log(self.atom_lo), np.log(self.atom_hi)
         inside = np.where((z > self.lo) & (z < self.hi), self.whole.log_prob(z), -np.inf)
-        return np.where(z == self.hi, on_hi, np.where(z == self.lo, on_lo, inside))
+        return np.where(on_limit(z, self.hi), log_atom_hi, np.where(on_limit(z, self.lo), log_atom_lo, inside))
 
     def cdf(self, z) -> np.ndarray:
         z = self._snap(z)

@@ -226,6 +226,7 @@ def evaluate(model: PFN, curves, max_context: int, limits: str = "truncated") ->
     and 90 % central-interval coverage on 5 evenly spaced remaining points (the final one included)."""
     model.eval()
     dist = BarDistribution(model.borders.double().cpu().numpy(), limits=limits)
+    censored = limits == "censored"
     log_range = torch.log((curves.y_clean.amax(1) - curves.y_clean.amin(1)).clamp(min=1e-12))[:, None]
     out = {}
     for c in VALIDATION_CUTOFFS:
@@ -234,7 +235,6 @@ def evaluate(model: PFN, curves, max_context: int, limits: str = "truncated") ->
             [model(task.x_ctx[i : i + 256], task.y_ctx[i : i + 256], task.x_qry[i : i + 256]) for i in range(0, len(curves), 256)]
         ).float()
         z, lo, hi = task.z_qry, task.lo.expand_as(task.z_qry), task.hi.expand_as(task.z_qry)
-        censored = limits == "censored"
         log_p = -nll_loss(logits, model.borders, z, lo, hi, censored=censored)
         # A density is scaled to range units, the probability of an atom on a censored limit is not.
         on_atom = censored & (on_limit(z, lo, xp=torch) | on_limit(z, hi, xp=torch))
