@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 VALIDATION_CUTOFFS = (0.1, 0.2, 0.4, 0.8)
 VALIDATION_SEED = 20251122  # fixed, so validation figures compare across runs and presets
 THROUGHPUT_EVERY = 50
+BUDGET_CHECK_EVERY = 10  # steps between the ranks' shared verdicts on --max-minutes (one tiny collective each)
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,23 @@ class _World:
     def from_env(cls) -> _World:
         size = int(os.environ.get("WORLD_SIZE", "1"))
         return cls(int(os.environ.get("RANK", "0")), size, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def _over_budget(over: bool, step: int, world: _World, dev: torch.device) -> bool:
+    """Whether every rank stops before ``step``: ``over`` is this rank's own verdict on the time budget.
+
+    Ranks must stop at the same step: one that stops alone leaves the others waiting in a collective for ever. So
+    with several ranks the verdict is shared (any rank over budget stops all), at steps every rank reaches alike.
+    """
+    if world.size == 1:
+        return over
+    if step % BUDGET_CHECK_EVERY:
+        return False
+    import torch.distributed as dist
+
+    flag = torch.tensor([float(over)], device=dev)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item() > 0)
 
 
 def _clock(dev: torch.device, sync: bool) -> float:
@@ -381,7 +399,7 @@ def train(
     window_start, window_step = _clock(dev, lead), step  # steps/s over each THROUGHPUT_EVERY steps, draws included
     censored = cfg.limits == "censored"
     while step < last:
-        if max_minutes is not None and time.monotonic() - start > 60 * max_minutes:
+        if max_minutes is not None and _over_budget(time.monotonic() - start > 60 * max_minutes, step, world, dev):
             log.info("time budget of %.1f min reached at step %d", max_minutes, step)
             break
         timed = lead and (step + 1) % THROUGHPUT_EVERY == 0
