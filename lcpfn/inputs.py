@@ -140,7 +140,7 @@ def check_curve(
             f"x[-1]={x[-1]:g}: without a horizon or schedule, time is measured in units of the last "
             "observed step, which must be > 0; give horizon"
         )
-    elif not x_query[-1] / x[-1] <= MAX_QUERY_RATIO:
+    elif not x_query[-1] <= MAX_QUERY_RATIO * x[-1]:  # no division: a tiny x[-1] would overflow it
         raise InvalidCurveError(
             f"x_query[{len(x_query) - 1}]={x_query[-1]:g} is more than {MAX_QUERY_RATIO:g} times the last observed step "
             f"x[-1]={x[-1]:g}, the unit of time without a horizon or schedule; give horizon"
