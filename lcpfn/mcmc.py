@@ -124,7 +124,8 @@ class MixturePredictive:
         from scipy.special import ndtr
 
         s = (z - self.mu) / self.sigma
-        log_pdf_n = -0.5 * s**2 - np.log(self.sigma * math.sqrt(2 * math.pi))
+        with np.errstate(over="ignore"):  # a value far out in a tail: its log density is -inf, as it should be
+            log_pdf_n = -0.5 * s**2 - np.log(self.sigma * math.sqrt(2 * math.pi))
         if self.rate is None:
             return log_pdf_n, None, ndtr(s), None
         low, high = _OUTLIER_SIZE[0] * self.span, _OUTLIER_SIZE[1] * self.span
