@@ -163,13 +163,18 @@ dist.destroy_process_group()
 """
 
 
+def _torchrun(*args: str) -> subprocess.CompletedProcess:
+    """Two CPU ranks over gloo; an abort prints every thread's Python traceback (faulthandler)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "PYTHONFAULTHANDLER": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+
+
 @pytest.mark.slow
 def test_one_rank_over_its_time_budget_stops_every_rank_at_the_same_step(tmp_path):
     script = tmp_path / "verdicts.py"
     script.write_text(_BUDGET_VERDICTS)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "PYTHONFAULTHANDLER": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script), str(tmp_path)]
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    out = _torchrun(str(script), str(tmp_path))
     assert out.returncode == 0 or _TEARDOWN_ABORT in out.stderr, out.stderr[-3000:]
     for rank in (0, 1):
         assert (tmp_path / f"rank{rank}.txt").read_text() == "at a check True, between checks False", rank
@@ -182,18 +187,12 @@ def test_torchrun_ranks_train_together_and_stop_at_the_same_step_on_a_time_budge
     A time budget ends the run: the lead, which also evaluates and writes, runs behind the other rank, so ranks that
     judged the budget each on its own would stop at different steps and leave one waiting in a collective for ever.
     """
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "PYTHONFAULTHANDLER": "1"}
-
-    def torchrun(out_dir: Path) -> subprocess.CompletedProcess:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "training.train"]
-        cmd += ["--preset", "tiny", "--steps", "100000", "--max-minutes", "0.1", "--out", str(out_dir), "--device", "cpu"]
-        return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
-
+    train_args = ("-m", "training.train", "--preset", "tiny", "--steps", "100000", "--max-minutes", "0.1", "--device", "cpu")
     run_dir = tmp_path / "run"
-    out = torchrun(run_dir)
+    out = _torchrun(*train_args, "--out", str(run_dir))
     if out.returncode != 0 and _TEARDOWN_ABORT in out.stderr:
         run_dir = tmp_path / "again"  # this test pins the run, not gloo's teardown: one more try, in a new folder
-        out = torchrun(run_dir)
+        out = _torchrun(*train_args, "--out", str(run_dir))
     assert out.returncode == 0, out.stderr[-3000:]
     assert "time budget of 0.1 min reached" in out.stderr
     _, cfg, step = load_checkpoint(run_dir / "checkpoint.pt")
