@@ -8,7 +8,9 @@
 3. Every real-curve file given (default ../shared/data/*.jsonl.gz and the LM
    curves of benchmarks/data/): the same figures and the final-value error, against
    a last-value and a power-law baseline, and the PFN with and without the
-   learning-rate schedule (knowing the schedule must help, never hurt).
+   learning-rate schedule (knowing the schedule must help, never hurt): the
+   schedule's gain in log-likelihood, paired curve by curve, with its standard
+   error and whether it lies over two of them from 0 ("better", "worse") or not ("tie").
 """
 
 from __future__ import annotations
@@ -18,7 +20,18 @@ import time
 from pathlib import Path
 
 import lcpfn
-from training.evaluate import last_value, pfn, power_law, prior_curves, real_curves, real_dev_files, score, table
+from training.evaluate import (
+    CUTOFFS,
+    last_value,
+    paired_difference,
+    pfn,
+    power_law,
+    prior_curves,
+    real_curves,
+    real_dev_files,
+    score,
+    table,
+)
 
 PAPER = {
     "LC-PFN paper, 3 layers x 128, 1M curves": {0.1: 1.528, 0.2: 1.894, 0.4: 2.159, 0.8: 2.279},
@@ -49,6 +62,18 @@ def main() -> None:
         print(f"## {Path(path).name}: {len(curves)} curves\n")
         for metric in ("ll", "cover90", "final_abs_err"):
             print(table(rows, metric) + "\n")
+        if f"{model.name} without schedule" in rows:
+            print(schedule_gain(rows[model.name], rows[f"{model.name} without schedule"]) + "\n")
+
+
+def schedule_gain(with_schedule: dict, without: dict) -> str:
+    """One line: log-likelihood with minus without the schedule per cutoff, paired over the curves that have one."""
+    parts = []
+    for c in CUTOFFS:
+        d = paired_difference(with_schedule[c]["ll_by_curve"], without[c]["ll_by_curve"])
+        parts.append(f"{round(100 * c)} % {d.mean:+.3f} ± {d.se:.3f} ({d.verdict()})")
+    n = paired_difference(with_schedule[CUTOFFS[0]]["ll_by_curve"], without[CUTOFFS[0]]["ll_by_curve"]).n
+    return f"schedule's gain in ll (with - without, paired over {n} curves, ± one standard error): " + "; ".join(parts)
 
 
 def prior_suites(model, n_lcpfn: int, n_prior: int) -> None:

@@ -6,8 +6,8 @@ schedule's shape read from the logged lr (:func:`priors.checks.lr_shape`: consta
 other, such as steps and inverse-sqrt), whether it starts with a warmup (the lr at the first logged point below half
 its peak: on small networks most of the schedule's cost sat there) and the metric (a loss or an accuracy-like value).
 For each file and group it prints the number of curves, the mean log-likelihood of the remaining points with the
-schedule (units of the curve's range) and the difference with minus without at cutoffs 10/20/40/80 %; negative
-differences are where the schedule hurts. Only curves with a schedule are used.
+schedule (units of the curve's range) and the difference with minus without at cutoffs 10/20/40/80 %, paired curve by
+curve, with its standard error; negative differences are where the schedule hurts. Only curves with a schedule are used.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import lcpfn
 from priors.checks import lr_shape, starts_with_warmup
-from training.evaluate import CUTOFFS, pfn, real_curves, real_dev_files, score
+from training.evaluate import CUTOFFS, paired_difference, pfn, real_curves, real_dev_files, score
 
 
 def groups_of(curves) -> dict[str, list]:
@@ -41,13 +41,14 @@ def main() -> None:
     with_schedule, without = pfn(model), pfn(model, use_schedule=False)
     cut = "/".join(f"{round(100 * c)}" for c in CUTOFFS) + " %"
     print(f"model: {model.name}\n")
-    print(f"| file | group | curves | LL with the schedule, {cut} | with - without, {cut} |")
+    print(f"| file | group | curves | LL with the schedule, {cut} | with - without ± one standard error, {cut} |")
     print("|---|---|---|---|---|")
     for path in args.data:
         for group, curves in groups_of(real_curves(path)).items():
             w, wo = score(curves, with_schedule), score(curves, without)
             ll = " / ".join(f"{w[c]['ll']:.3f}" for c in CUTOFFS)
-            diff = " / ".join(f"{w[c]['ll'] - wo[c]['ll']:+.3f}" for c in CUTOFFS)
+            gaps = [paired_difference(w[c]["ll_by_curve"], wo[c]["ll_by_curve"]) for c in CUTOFFS]
+            diff = " / ".join(f"{d.mean:+.3f} ± {d.se:.3f}" for d in gaps)
             print(f"| {Path(path).name.removesuffix('.jsonl.gz')} | {group} | {len(curves)} | {ll} | {diff} |")
 
 

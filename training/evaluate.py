@@ -218,13 +218,15 @@ def score(
     value, ``final_abs_err`` median absolute error of the predicted median of the
     final value, ``crps`` of the final value, ``cover50``/``cover90`` central
     interval coverage of the remaining points, ``ms`` median time per prediction,
-    and ``calibration``: observed coverage at each of ``CALIBRATION_LEVELS``.
+    ``calibration``: observed coverage at each of ``CALIBRATION_LEVELS``, and
+    ``ll_by_curve``: each scored curve's ``ll`` by its id (for :func:`paired_difference`).
     A prediction raising one of ``tolerate`` (MCMC out of time) leaves its curve
     out of that cutoff's scores and counts in ``failed``.
     """
     out = {}
     for c in cutoffs:
         ll, ll_final, cover50, cover90, err, crps, secs, insides, failed = [], [], [], [], [], [], [], [], 0
+        ll_by_curve = {}
         for curve in curves:
             n_ctx, rest = curve.cut(c)
             xq, yq = curve.x[rest], curve.y[rest]
@@ -240,6 +242,7 @@ def score(
             # A density is scaled to range units; the probability of an atom (a censored limit) is not.
             lp = np.maximum(pred.log_prob(yq), -1e3) + np.where(pred.is_atom(yq), 0.0, math.log(unit))
             ll.append(float(np.mean(lp)))
+            ll_by_curve[curve.id] = ll[-1]
             ll_final.append(float(lp[-1]))
             # Central intervals from the quantiles, as users see them: a value on an atom is inside an interval
             # that ends on it, which the cdf alone (a PIT of 1 at an upper limit) cannot tell.
@@ -253,7 +256,7 @@ def score(
             crps.append(_crps(q_final, yq[-1]) / unit)
         if not secs:
             out[c] = {k: math.nan for k in ("ll", "ll_final", "final_abs_err", "crps", "cover50", "cover90", "ms")}
-            out[c].update(calibration=[math.nan] * len(CALIBRATION_LEVELS), failed=failed)
+            out[c].update(calibration=[math.nan] * len(CALIBRATION_LEVELS), failed=failed, ll_by_curve={})
             continue
         inside = np.concatenate(insides, axis=1)
         out[c] = {
@@ -266,8 +269,44 @@ def score(
             "cover90": float(np.mean(cover90)),
             "ms": 1e3 * float(np.median(secs)),
             "calibration": [float(np.mean(row)) for row in inside],
+            "ll_by_curve": ll_by_curve,
         }
     return out
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """Mean over curves of one method's log-likelihood minus another's on the same curve, with its standard error."""
+
+    mean: float
+    se: float  # sd of the per-curve differences / sqrt(n); NaN below two curves
+    n: int  # curves both methods scored
+
+    def verdict(self, z: float = 2.0) -> str:
+        """``"better"`` or ``"worse"`` where the mean lies over ``z`` standard errors from 0, else ``"tie"``."""
+        if not self.se > 0:
+            return "tie" if self.mean == 0 or math.isnan(self.mean) else ("better" if self.mean > 0 else "worse")
+        if self.mean > z * self.se:
+            return "better"
+        return "worse" if self.mean < -z * self.se else "tie"
+
+
+def paired_difference(a: dict[str, float], b: dict[str, float]) -> PairedDifference:
+    """``a - b`` over the curves both scored (``score(...)[cutoff]["ll_by_curve"]`` of two methods).
+
+    Two methods' means over the same curves differ by less than either's spread across curves: pairing each curve with
+    itself removes what the curves share, so a gap of 0.01 nats can be told from a tie.
+
+    >>> d = paired_difference({"a": 1.0, "b": 2.0, "c": 0.5}, {"a": 0.9, "b": 1.8, "c": 0.2, "d": 7.0})
+    >>> round(d.mean, 3), round(d.se, 3), d.n, d.verdict()
+    (0.2, 0.058, 3, 'better')
+    """
+    ids = [k for k in a if k in b]
+    diff = np.array([a[k] - b[k] for k in ids], dtype=float)
+    if len(diff) == 0:
+        return PairedDifference(math.nan, math.nan, 0)
+    se = float(np.std(diff, ddof=1) / math.sqrt(len(diff))) if len(diff) > 1 else math.nan
+    return PairedDifference(float(np.mean(diff)), se, len(diff))
 
 
 def table(rows: dict[str, dict[float, dict[str, float]]], metric: str, *, fmt: str = "{:.3f}") -> str:
