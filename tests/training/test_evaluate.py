@@ -134,6 +134,42 @@ def test_tolerated_failures_leave_the_curve_out_and_are_counted():
         score(curves, flaky)
 
 
+def test_each_curve_s_log_likelihood_is_kept_by_id_and_a_failed_curve_is_left_out_of_the_pairing():
+    from lcpfn.errors import BudgetExceededError
+
+    curves = _noisy_constant_curves(n_curves=5)
+    honest = score(curves, lambda c, n, xq: _Normal(np.ones(len(xq)), np.full(len(xq), 0.1)))
+
+    def flaky(curve, n_ctx, xq):
+        if curve.id == "c3":
+            raise BudgetExceededError("out of time")
+        return _Normal(np.ones(len(xq)), np.full(len(xq), 0.3))
+
+    wide = score(curves, flaky, tolerate=(BudgetExceededError,))
+    for c in CUTOFFS:
+        assert list(honest[c]["ll_by_curve"]) == [cv.id for cv in curves]
+        assert np.mean(list(honest[c]["ll_by_curve"].values())) == pytest.approx(honest[c]["ll"])
+        assert "c3" not in wide[c]["ll_by_curve"]
+        d = evaluate.paired_difference(honest[c]["ll_by_curve"], wide[c]["ll_by_curve"])
+        kept = [k for k in wide[c]["ll_by_curve"]]
+        assert d.n == 4
+        assert d.mean == pytest.approx(np.mean([honest[c]["ll_by_curve"][k] - wide[c]["ll_by_curve"][k] for k in kept]))
+        assert d.verdict() == "better"
+
+
+def test_a_small_gap_shared_by_every_curve_is_told_from_a_tie_that_curves_scatter_around_zero():
+    rng = np.random.default_rng(0)
+    base = {f"c{i}": float(v) for i, v in enumerate(rng.normal(0.0, 2.0, 300))}  # curves differ far more than methods
+    consistent = {k: v - 0.01 + 0.005 * rng.standard_normal() for k, v in base.items()}
+    scattered = {k: v + 0.2 * rng.standard_normal() for k, v in base.items()}
+    worse = evaluate.paired_difference(consistent, base)
+    assert worse.mean == pytest.approx(-0.01, abs=0.002) and worse.verdict() == "worse"
+    # Unpaired, the same gap is buried: the means' standard errors are 0.12 each.
+    assert abs(np.mean(list(consistent.values())) - np.mean(list(base.values()))) < np.std(list(base.values())) / np.sqrt(300)
+    assert evaluate.paired_difference(scattered, base).verdict() == "tie"
+    assert evaluate.paired_difference({"a": 1.0}, {"b": 1.0}).n == 0
+
+
 def test_a_value_on_an_atom_is_covered_and_scored_by_its_probability_not_per_unit_of_range():
     from lcpfn.distribution import BarDistribution
     from lcpfn.prediction import BarPredictive, Prediction

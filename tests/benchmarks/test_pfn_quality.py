@@ -1,0 +1,14 @@
+from benchmarks.pfn_quality import schedule_gain
+from training.evaluate import CUTOFFS
+
+
+def _rows(gap: float) -> dict:
+    return {c: {"ll_by_curve": {f"c{i}": 1.0 + 0.1 * i + gap * (1 + 0.01 * i) for i in range(20)}} for c in CUTOFFS}
+
+
+def test_the_schedule_s_gain_line_names_the_curves_paired_and_a_consistent_loss_as_worse():
+    line = schedule_gain(_rows(-0.02), _rows(0.0))
+    assert "paired over 20 curves" in line
+    assert line.count("(worse)") == len(CUTOFFS)
+    assert "10 % -0.022 ± 0.000" in line  # -0.02 x (1 + 0.01 x 9.5), the mean curve
+    assert schedule_gain(_rows(0.0), _rows(0.0)).count("(tie)") == len(CUTOFFS)
