@@ -63,17 +63,20 @@ def main() -> None:
         for metric in ("ll", "cover90", "final_abs_err"):
             print(table(rows, metric) + "\n")
         if f"{model.name} without schedule" in rows:
-            print(schedule_gain(rows[model.name], rows[f"{model.name} without schedule"]) + "\n")
+            ids = {c.id for c in curves if c.schedule is not None}
+            print(schedule_gain(rows[model.name], rows[f"{model.name} without schedule"], ids) + "\n")
 
 
-def schedule_gain(with_schedule: dict, without: dict) -> str:
-    """One line: log-likelihood with minus without the schedule per cutoff, paired over the curves that have one."""
-    parts = []
+def schedule_gain(with_schedule: dict, without: dict, ids: set[str]) -> str:
+    """One line: log-likelihood with minus without the schedule per cutoff, paired over the curves ``ids`` (those that
+    have a schedule: on the others the two are the same prediction)."""
+    gaps = []
     for c in CUTOFFS:
-        d = paired_difference(with_schedule[c]["ll_by_curve"], without[c]["ll_by_curve"])
-        parts.append(f"{round(100 * c)} % {d.mean:+.3f} ± {d.se:.3f} ({d.verdict()})")
-    n = paired_difference(with_schedule[CUTOFFS[0]]["ll_by_curve"], without[CUTOFFS[0]]["ll_by_curve"]).n
-    return f"schedule's gain in ll (with - without, paired over {n} curves, ± one standard error): " + "; ".join(parts)
+        on = {k: v for k, v in with_schedule[c]["ll_by_curve"].items() if k in ids}
+        gaps.append(paired_difference(on, without[c]["ll_by_curve"]))
+    parts = [f"{round(100 * c)} % {d.mean:+.3f} ± {d.se:.3f} ({d.verdict()})" for c, d in zip(CUTOFFS, gaps)]
+    head = f"schedule's gain in ll (with - without, paired over {gaps[0].n} curves, ± one standard error): "
+    return head + "; ".join(parts)
 
 
 def prior_suites(model, n_lcpfn: int, n_prior: int) -> None:

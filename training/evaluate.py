@@ -455,15 +455,26 @@ def report(
         lines += [
             "## Schedule awareness",
             "",
-            "Final-value error of the same model with and without the schedule given "
-            "(median absolute error in units of the curve's range; change = 1 - with / without).",
+            "The same model with and without the schedule given, on the curves that have one: the mean log-likelihood "
+            "of the remaining points with minus without, paired curve by curve, ± one standard error (better or worse: "
+            "over two standard errors from 0, else a tie), and the final value's median absolute error (units of the "
+            "curve's range; change = 1 - with / without).",
             "",
         ]
-        lines += ["| suite | cutoff | with schedule | without | change |", "|---|---|---|---|---|"]
+        lines += [
+            "| suite | cutoff | curves | ll with - without | verdict | error with schedule | without | change |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for n in aware:
+            ids = {cv.id for cv in data[n] if cv.schedule is not None}
             for c in CUTOFFS:
+                on = {k: v for k, v in results[n]["pfn"][c]["ll_by_curve"].items() if k in ids}
+                d = paired_difference(on, results[n]["pfn-noschedule"][c]["ll_by_curve"])
                 w, wo = results[n]["pfn"][c]["final_abs_err"], results[n]["pfn-noschedule"][c]["final_abs_err"]
-                lines.append(f"| {n.split(' ')[0]} | {int(c * 100)} % | {w:.4f} | {wo:.4f} | {1 - w / wo if wo else 0:+.0%} |")
+                lines.append(
+                    f"| {n.split(' ')[0]} | {int(c * 100)} % | {d.n} | {d.mean:+.3f} ± {d.se:.3f} | {d.verdict()} "
+                    f"| {w:.4f} | {wo:.4f} | {1 - w / wo if wo else 0:+.0%} |"
+                )
         lines.append("")
 
     # Fan charts: a few curves per suite, the LLM curves where the cooldown is still ahead.

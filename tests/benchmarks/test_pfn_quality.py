@@ -7,8 +7,14 @@ def _rows(gap: float) -> dict:
 
 
 def test_the_schedule_s_gain_line_names_the_curves_paired_and_a_consistent_loss_as_worse():
-    line = schedule_gain(_rows(-0.02), _rows(0.0))
+    ids = {f"c{i}" for i in range(20)}
+    line = schedule_gain(_rows(-0.02), _rows(0.0), ids)
     assert "paired over 20 curves" in line
     assert line.count("(worse)") == len(CUTOFFS)
     assert "10 % -0.022 ± 0.000" in line  # -0.02 x (1 + 0.01 x 9.5), the mean curve
-    assert schedule_gain(_rows(0.0), _rows(0.0)).count("(tie)") == len(CUTOFFS)
+    assert schedule_gain(_rows(0.0), _rows(0.0), ids).count("(tie)") == len(CUTOFFS)
+
+
+def test_curves_without_a_schedule_are_left_out_of_the_schedule_s_gain():
+    line = schedule_gain(_rows(-0.02), _rows(0.0), {f"c{i}" for i in range(5)})
+    assert "paired over 5 curves" in line

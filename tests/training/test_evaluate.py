@@ -108,7 +108,7 @@ def test_report_writes_tables_schedule_awareness_and_figures(tmp_path, monkeypat
     assert out.read_text() == text
     assert "## prior (5 held-out curves of our prior)" in text and "## llm.jsonl.gz (3 real curves)" in text
     assert "| mcmc (2 curves) |" in text and "| pfn (same 2) |" in text
-    assert "## Schedule awareness" in text and "| llm.jsonl.gz | 40 % |" in text
+    assert "## Schedule awareness" in text and "| llm.jsonl.gz | 40 % | 3 | " in text  # the three curves paired
     figures = tmp_path / "report"
     assert {p.name for p in figures.glob("*.png")} == {
         "fan_prior.png",
