@@ -11,6 +11,9 @@
    learning-rate schedule (knowing the schedule must help, never hurt): the
    schedule's gain in log-likelihood, paired curve by curve, with its standard
    error and whether it lies over two of them from 0 ("better", "worse") or not ("tie").
+4. With ``--against OTHER.onnx``: each real file's log-likelihood of the model minus
+   OTHER's, paired curve by curve, with and without the schedule (a variant against
+   its control; a continuation at another seed alone moves these by 0.01-0.07).
 """
 
 from __future__ import annotations
@@ -47,8 +50,10 @@ def main() -> None:
     p.add_argument("--n-prior", type=int, default=2000, help="held-out curves of our prior")
     p.add_argument("--data", nargs="*", default=real_dev_files())
     p.add_argument("--only-real", action="store_true", help="skip the two prior suites")
+    p.add_argument("--against", help="another exported .onnx: print the model's log-likelihood minus its, paired")
     args = p.parse_args()
     model = lcpfn.load(args.model)
+    other = lcpfn.load(args.against) if args.against else None
     print(f"model: {model.name} ({model.card['n_params']:,} parameters, {model.card['training']['curves_seen']:,} curves seen)\n")
 
     if not args.only_real:
@@ -65,6 +70,11 @@ def main() -> None:
         if f"{model.name} without schedule" in rows:
             ids = {c.id for c in curves if c.schedule is not None}
             print(schedule_gain(rows[model.name], rows[f"{model.name} without schedule"], ids) + "\n")
+        if other is not None:
+            for use in (True, False) if ids else (True,):
+                theirs = score(curves, pfn(other, use_schedule=use))
+                ours = rows[model.name] if use else rows[f"{model.name} without schedule"]
+                print(model_gap(ours, theirs, args.against, "" if use else ", both without the schedule") + "\n")
 
 
 def schedule_gain(with_schedule: dict, without: dict, ids: set[str]) -> str:
@@ -77,6 +87,13 @@ def schedule_gain(with_schedule: dict, without: dict, ids: set[str]) -> str:
     parts = [f"{round(100 * c)} % {d.mean:+.3f} ± {d.se:.3f} ({d.verdict()})" for c, d in zip(CUTOFFS, gaps)]
     head = f"schedule's gain in ll (with - without, paired over {gaps[0].n} curves, ± one standard error): "
     return head + "; ".join(parts)
+
+
+def model_gap(ours: dict, theirs: dict, name: str, note: str = "") -> str:
+    """One line: this model's log-likelihood minus another's per cutoff, paired over the curves both scored."""
+    gaps = [paired_difference(ours[c]["ll_by_curve"], theirs[c]["ll_by_curve"]) for c in CUTOFFS]
+    parts = [f"{round(100 * c)} % {d.mean:+.3f} ± {d.se:.3f} ({d.verdict()})" for c, d in zip(CUTOFFS, gaps)]
+    return f"ll minus {name}'s{note} (paired over {gaps[0].n} curves, ± one standard error): " + "; ".join(parts)
 
 
 def prior_suites(model, n_lcpfn: int, n_prior: int) -> None:
