@@ -84,16 +84,19 @@ def schedule_gain(with_schedule: dict, without: dict, ids: set[str]) -> str:
     for c in CUTOFFS:
         on = {k: v for k, v in with_schedule[c]["ll_by_curve"].items() if k in ids}
         gaps.append(paired_difference(on, without[c]["ll_by_curve"]))
-    parts = [f"{round(100 * c)} % {d.mean:+.3f} ± {d.se:.3f} ({d.verdict()})" for c, d in zip(CUTOFFS, gaps)]
-    head = f"schedule's gain in ll (with - without, paired over {gaps[0].n} curves, ± one standard error): "
-    return head + "; ".join(parts)
+    return f"schedule's gain in ll (with - without, {_per_cutoff(gaps)}"
 
 
 def model_gap(ours: dict, theirs: dict, name: str, note: str = "") -> str:
     """One line: this model's log-likelihood minus another's per cutoff, paired over the curves both scored."""
     gaps = [paired_difference(ours[c]["ll_by_curve"], theirs[c]["ll_by_curve"]) for c in CUTOFFS]
-    parts = [f"{round(100 * c)} % {d.mean:+.3f} ± {d.se:.3f} ({d.verdict()})" for c, d in zip(CUTOFFS, gaps)]
-    return f"ll minus {name}'s{note} (paired over {gaps[0].n} curves, ± one standard error): " + "; ".join(parts)
+    return f"ll minus {name}'s{note} ({_per_cutoff(gaps)}"
+
+
+def _per_cutoff(gaps: list) -> str:
+    """``paired over N curves, ± one standard error): 10 % +0.010 ± 0.004 (better); ...``"""
+    parts = [f"{round(100 * c)} % {d} ({d.verdict()})" for c, d in zip(CUTOFFS, gaps)]
+    return f"paired over {gaps[0].n} curves, ± one standard error): " + "; ".join(parts)
 
 
 def prior_suites(model, n_lcpfn: int, n_prior: int) -> None:

@@ -48,7 +48,7 @@ def main() -> None:
             w, wo = score(curves, with_schedule), score(curves, without)
             ll = " / ".join(f"{w[c]['ll']:.3f}" for c in CUTOFFS)
             gaps = [paired_difference(w[c]["ll_by_curve"], wo[c]["ll_by_curve"]) for c in CUTOFFS]
-            diff = " / ".join(f"{d.mean:+.3f} ± {d.se:.3f}" for d in gaps)
+            diff = " / ".join(map(str, gaps))
             print(f"| {Path(path).name.removesuffix('.jsonl.gz')} | {group} | {len(curves)} | {ll} | {diff} |")
 
 

@@ -282,6 +282,10 @@ class PairedDifference:
     se: float  # sd of the per-curve differences / sqrt(n); NaN below two curves
     n: int  # curves both methods scored
 
+    def __str__(self) -> str:
+        """``+0.123 ± 0.045``; a single curve has no standard error: ``+0.123 (1 curve)``."""
+        return f"{self.mean:+.3f} ± {self.se:.3f}" if self.n > 1 else f"{self.mean:+.3f} ({self.n} curve)"
+
     def verdict(self, z: float = 2.0) -> str:
         """``"better"`` or ``"worse"`` where the mean lies over ``z`` standard errors from 0, else ``"tie"``."""
         if not self.se > 0:
@@ -298,8 +302,8 @@ def paired_difference(a: dict[str, float], b: dict[str, float]) -> PairedDiffere
     itself removes what the curves share, so a gap of 0.01 nats can be told from a tie.
 
     >>> d = paired_difference({"a": 1.0, "b": 2.0, "c": 0.5}, {"a": 0.9, "b": 1.8, "c": 0.2, "d": 7.0})
-    >>> round(d.mean, 3), round(d.se, 3), d.n, d.verdict()
-    (0.2, 0.058, 3, 'better')
+    >>> round(d.mean, 3), round(d.se, 3), d.n, d.verdict(), str(d)
+    (0.2, 0.058, 3, 'better', '+0.200 ± 0.058')
     """
     ids = [k for k in a if k in b]
     diff = np.array([a[k] - b[k] for k in ids], dtype=float)
@@ -472,7 +476,7 @@ def report(
                 d = paired_difference(on, results[n]["pfn-noschedule"][c]["ll_by_curve"])
                 w, wo = results[n]["pfn"][c]["final_abs_err"], results[n]["pfn-noschedule"][c]["final_abs_err"]
                 lines.append(
-                    f"| {n.split(' ')[0]} | {int(c * 100)} % | {d.n} | {d.mean:+.3f} ± {d.se:.3f} | {d.verdict()} "
+                    f"| {n.split(' ')[0]} | {int(c * 100)} % | {d.n} | {d} | {d.verdict()} "
                     f"| {w:.4f} | {wo:.4f} | {1 - w / wo if wo else 0:+.0%} |"
                 )
         lines.append("")
