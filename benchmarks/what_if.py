@@ -7,8 +7,9 @@ each method predicts the branch's final loss. Printed per method (median over
 pairs): relative final-loss error, cooldown-gain error
 ``|predicted gain - true gain| / true gain`` (gain = the parent's loss at the
 branch's last step minus the branch's final loss; predicted gain = the
-prediction under the parent's constant schedule minus under the branch's), and
-90 % coverage of the final loss.
+prediction under the parent's constant schedule minus under the branch's),
+90 % coverage of the final loss, and the 90 % interval's median width in true
+gains (coverage alone rewards width).
 
 Pairs come from ``../shared/data/mpl_llm_25m.jsonl.gz`` (constant → WSD and
 WSD-to-lower-constant runs of a 25M GPT) and from ``benchmarks/data/lm_cpu.jsonl.gz``
@@ -190,14 +191,22 @@ def _median(d) -> float:
 
 
 def evaluate(pairs: list[Pair], method) -> dict[str, float]:
-    rel, gain_err, cover = [], [], []
+    """Median relative final-loss error, median cooldown-gain error, 90 % coverage and the 90 % interval's median width
+    over the true gain (coverage alone rewards width: an interval many gains wide covers and tells little)."""
+    rel, gain_err, cover, width = [], [], [], []
     for p in pairs:
         med, lo, hi, parent_med = method(p)
         true_gain = p.y_parent_final - p.y_final
         rel.append(abs(med - p.y_final) / p.y_final)
         gain_err.append(abs((parent_med - med) - true_gain) / abs(true_gain))
         cover.append(lo <= p.y_final <= hi)
-    return {"rel_err": float(np.median(rel)), "gain_err": float(np.median(gain_err)), "cover90": float(np.mean(cover))}
+        width.append((hi - lo) / abs(true_gain))
+    return {
+        "rel_err": float(np.median(rel)),
+        "gain_err": float(np.median(gain_err)),
+        "cover90": float(np.mean(cover)),
+        "width90_gains": float(np.median(width)),
+    }
 
 
 def details(pairs: list[Pair], method) -> list[str]:
@@ -319,11 +328,11 @@ def main() -> None:
 
 def _table(title: str, pairs: list[Pair], methods: dict) -> None:
     print(f"## {title}\n")
-    print("| method | median rel. final-loss error | median cooldown-gain error | 90 % coverage |")
-    print("|---|---|---|---|")
+    print("| method | median rel. final-loss error | median cooldown-gain error | 90 % coverage | 90 % width / true gain |")
+    print("|---|---|---|---|---|")
     for name, m in methods.items():
         r = evaluate(pairs, m)
-        print(f"| {name} | {r['rel_err']:.2%} | {r['gain_err']:.0%} | {r['cover90']:.2f} |")
+        print(f"| {name} | {r['rel_err']:.2%} | {r['gain_err']:.0%} | {r['cover90']:.2f} | {r['width90_gains']:.1f} |")
     print()
 
 
