@@ -60,15 +60,15 @@ def main() -> None:
         prior_suites(model, args.n_lcpfn, args.n_prior)
     for path in args.data:
         curves = real_curves(path)
+        ids = {c.id for c in curves if c.schedule is not None}  # the curves whose schedule can be withheld
         rows = {model.name: score(curves, pfn(model))}
-        if any(c.schedule is not None for c in curves):
+        if ids:
             rows[f"{model.name} without schedule"] = score(curves, pfn(model, use_schedule=False))
         rows |= {"last value": score(curves, last_value), "power law": score(curves, power_law)}
         print(f"## {Path(path).name}: {len(curves)} curves\n")
         for metric in ("ll", "cover90", "final_abs_err"):
             print(table(rows, metric) + "\n")
-        if f"{model.name} without schedule" in rows:
-            ids = {c.id for c in curves if c.schedule is not None}
+        if ids:
             print(schedule_gain(rows[model.name], rows[f"{model.name} without schedule"], ids) + "\n")
         if other is not None:
             for use in (True, False) if ids else (True,):

@@ -1,3 +1,12 @@
+import gzip
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import lcpfn
+from benchmarks import pfn_quality
 from benchmarks.pfn_quality import model_gap, schedule_gain
 from training.evaluate import CUTOFFS
 
@@ -24,3 +33,30 @@ def test_a_model_against_another_is_paired_over_the_curves_both_scored():
     theirs = {c: {"ll_by_curve": {k: v for k, v in _rows(0.0)[c]["ll_by_curve"].items() if k != "c0"}} for c in CUTOFFS}
     line = model_gap(_rows(0.05), theirs, "control.onnx")
     assert "minus control.onnx's (paired over 19 curves" in line and line.count("(better)") == len(CUTOFFS)
+
+
+def _file(path: Path, with_lr: bool) -> Path:
+    x = np.arange(1.0, 31.0)
+    rows = [
+        {"id": f"{path.stem}{i}", "metric": "loss", "direction": "min", "x": x.tolist(),
+         "y": (1.0 + (1 + i) * x**-0.5).tolist(), "lr": (np.where(x < 24, 1e-3, 1e-4).tolist() if with_lr else None)}
+        for i in range(3)
+    ]  # fmt: skip
+    with gzip.open(path, "wt") as f:
+        f.write("\n".join(json.dumps(r) for r in rows))
+    return path
+
+
+def test_against_another_model_a_file_without_schedules_after_one_with_them_is_compared_once(tmp_path, monkeypatch, capsys):
+    """A file's curves with a schedule were remembered from the file before, so a file without any asked for its
+    missing schedule-blind scores and stopped the run."""
+    files = [_file(tmp_path / "with.jsonl.gz", True), _file(tmp_path / "without.jsonl.gz", False)]
+    shipped = str(Path(lcpfn.__file__).parent / "models" / "default.onnx")
+    argv = ["pfn_quality.py", "--only-real", "--data", *map(str, files), "--against", shipped]
+    monkeypatch.setattr(sys, "argv", argv)
+    pfn_quality.main()
+    out = capsys.readouterr().out
+    assert "## without.jsonl.gz: 3 curves" in out
+    assert out.count("both without the schedule") == 1 and out.count("schedule's gain in ll") == 1
+    assert out.count("paired over 3 curves") == 4  # the schedule's gain, and the model against itself three times
+    assert "10 % +0.000 ± 0.000 (tie)" in out.split("## without.jsonl.gz")[1]
