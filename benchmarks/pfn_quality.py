@@ -80,10 +80,7 @@ def main() -> None:
 def schedule_gain(with_schedule: dict, without: dict, ids: set[str]) -> str:
     """One line: log-likelihood with minus without the schedule per cutoff, paired over the curves ``ids`` (those that
     have a schedule: on the others the two are the same prediction)."""
-    gaps = []
-    for c in CUTOFFS:
-        on = {k: v for k, v in with_schedule[c]["ll_by_curve"].items() if k in ids}
-        gaps.append(paired_difference(on, without[c]["ll_by_curve"]))
+    gaps = [paired_difference(with_schedule[c]["ll_by_curve"], without[c]["ll_by_curve"], ids) for c in CUTOFFS]
     return f"schedule's gain in ll (with - without, {_per_cutoff(gaps)}"
 
 

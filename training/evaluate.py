@@ -295,8 +295,9 @@ class PairedDifference:
         return "worse" if self.mean < -z * self.se else "tie"
 
 
-def paired_difference(a: dict[str, float], b: dict[str, float]) -> PairedDifference:
-    """``a - b`` over the curves both scored (``score(...)[cutoff]["ll_by_curve"]`` of two methods).
+def paired_difference(a: dict[str, float], b: dict[str, float], among: set[str] | None = None) -> PairedDifference:
+    """``a - b`` over the curves both scored (``score(...)[cutoff]["ll_by_curve"]`` of two methods), only those of
+    ``among`` if given (e.g. the curves with a schedule, where with and without it differ).
 
     Two methods' means over the same curves differ by less than either's spread across curves: pairing each curve with
     itself removes what the curves share, so a gap of 0.01 nats can be told from a tie.
@@ -305,7 +306,7 @@ def paired_difference(a: dict[str, float], b: dict[str, float]) -> PairedDiffere
     >>> round(d.mean, 3), round(d.se, 3), d.n, d.verdict(), str(d)
     (0.2, 0.058, 3, 'better', '+0.200 ± 0.058')
     """
-    ids = [k for k in a if k in b]
+    ids = [k for k in a if k in b and (among is None or k in among)]
     diff = np.array([a[k] - b[k] for k in ids], dtype=float)
     if len(diff) == 0:
         return PairedDifference(math.nan, math.nan, 0)
@@ -472,8 +473,7 @@ def report(
         for n in aware:
             ids = {cv.id for cv in data[n] if cv.schedule is not None}
             for c in CUTOFFS:
-                on = {k: v for k, v in results[n]["pfn"][c]["ll_by_curve"].items() if k in ids}
-                d = paired_difference(on, results[n]["pfn-noschedule"][c]["ll_by_curve"])
+                d = paired_difference(results[n]["pfn"][c]["ll_by_curve"], results[n]["pfn-noschedule"][c]["ll_by_curve"], ids)
                 w, wo = results[n]["pfn"][c]["final_abs_err"], results[n]["pfn-noschedule"][c]["final_abs_err"]
                 lines.append(
                     f"| {n.split(' ')[0]} | {int(c * 100)} % | {d.n} | {d} | {d.verdict()} "
