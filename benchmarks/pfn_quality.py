@@ -10,7 +10,10 @@
    a last-value and a power-law baseline, and the PFN with and without the
    learning-rate schedule (knowing the schedule must help, never hurt): the
    schedule's gain in log-likelihood, paired curve by curve, with its standard
-   error and whether it lies over two of them from 0 ("better", "worse") or not ("tie").
+   error and whether it lies over two of them from 0 ("better", "worse") or not ("tie"),
+   and the 90 % coverage with its standard error. Curves that show the same points up
+   to a cutoff (cooldowns resumed from one run's checkpoints) count once in the
+   standard errors: the number of such contexts is in brackets.
 4. With ``--against OTHER.onnx``: each real file's log-likelihood of the model minus
    OTHER's, paired curve by curve, with and without the schedule (a variant against
    its control; a continuation at another seed alone moves these by 0.01-0.07).
@@ -68,6 +71,7 @@ def main() -> None:
         print(f"## {Path(path).name}: {len(curves)} curves\n")
         for metric in ("ll", "cover90", "final_abs_err"):
             print(table(rows, metric) + "\n")
+        print(coverage_line(rows[model.name]) + "\n")
         if ids:
             print(schedule_gain(rows[model.name], rows[f"{model.name} without schedule"], ids) + "\n")
         if other is not None:
@@ -80,20 +84,46 @@ def main() -> None:
 def schedule_gain(with_schedule: dict, without: dict, ids: set[str]) -> str:
     """One line: log-likelihood with minus without the schedule per cutoff, paired over the curves ``ids`` (those that
     have a schedule: on the others the two are the same prediction)."""
-    gaps = [paired_difference(with_schedule[c]["ll_by_curve"], without[c]["ll_by_curve"], ids) for c in CUTOFFS]
+    gaps = [
+        paired_difference(with_schedule[c]["ll_by_curve"], without[c]["ll_by_curve"], ids, with_schedule[c]["context_by_curve"])
+        for c in CUTOFFS
+    ]
     return f"schedule's gain in ll (with - without, {_per_cutoff(gaps)}"
 
 
 def model_gap(ours: dict, theirs: dict, name: str, note: str = "") -> str:
     """One line: this model's log-likelihood minus another's per cutoff, paired over the curves both scored."""
-    gaps = [paired_difference(ours[c]["ll_by_curve"], theirs[c]["ll_by_curve"]) for c in CUTOFFS]
+    gaps = [
+        paired_difference(ours[c]["ll_by_curve"], theirs[c]["ll_by_curve"], contexts=ours[c]["context_by_curve"]) for c in CUTOFFS
+    ]
     return f"ll minus {name}'s{note} ({_per_cutoff(gaps)}"
 
 
+def coverage_line(rows: dict) -> str:
+    """One line: the 90 % coverage per cutoff ± one standard error [contexts], and where it lies against 0.85-0.95."""
+    parts = []
+    for c in CUTOFFS:
+        r = rows[c]
+        n = len(set(r["context_by_curve"].values()))
+        where = _against_range(r["cover90"], r["cover90_se"])
+        parts.append(f"{round(100 * c)} % {r['cover90']:.3f} ± {r['cover90_se']:.3f} [{n}] ({where})")
+    return "90 % coverage (± one standard error [contexts]; nominal 0.9, the issue's range 0.85-0.95): " + "; ".join(parts)
+
+
+def _against_range(value: float, se: float, low: float = 0.85, high: float = 0.95, z: float = 2.0) -> str:
+    """``"above"``/``"below"`` the range where ``value`` lies over ``z`` standard errors beyond its end, else ``"inside"``
+    (or ``"inside by its noise"`` where the value itself lies outside)."""
+    if value > high + z * se:
+        return "above"
+    if value < low - z * se:
+        return "below"
+    return "inside" if low <= value <= high else "inside by its noise"
+
+
 def _per_cutoff(gaps: list) -> str:
-    """``paired over N curves, ± one standard error): 10 % +0.010 ± 0.004 (better); ...``"""
-    parts = [f"{round(100 * c)} % {d} ({d.verdict()})" for c, d in zip(CUTOFFS, gaps)]
-    return f"paired over {gaps[0].n} curves, ± one standard error): " + "; ".join(parts)
+    """``paired over N curves, ± one standard error [contexts]): 10 % +0.010 ± 0.004 [N] (better); ...``"""
+    parts = [f"{round(100 * c)} % {d} [{d.n}] ({d.verdict()})" for c, d in zip(CUTOFFS, gaps)]
+    return f"paired over {gaps[0].curves} curves, ± one standard error [contexts]): " + "; ".join(parts)
 
 
 def prior_suites(model, n_lcpfn: int, n_prior: int) -> None:

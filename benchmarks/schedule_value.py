@@ -7,7 +7,8 @@ other, such as steps and inverse-sqrt), whether it starts with a warmup (the lr 
 its peak: on small networks most of the schedule's cost sat there) and the metric (a loss or an accuracy-like value).
 For each file and group it prints the number of curves, the mean log-likelihood of the remaining points with the
 schedule (units of the curve's range) and the difference with minus without at cutoffs 10/20/40/80 %, paired curve by
-curve, with its standard error; negative differences are where the schedule hurts. Only curves with a schedule are used.
+curve, with its standard error (curves that show the same points up to the cutoff, branches of one run, count once in
+it); negative differences are where the schedule hurts. Only curves with a schedule are used.
 """
 
 from __future__ import annotations
@@ -47,7 +48,9 @@ def main() -> None:
         for group, curves in groups_of(real_curves(path)).items():
             w, wo = score(curves, with_schedule), score(curves, without)
             ll = " / ".join(f"{w[c]['ll']:.3f}" for c in CUTOFFS)
-            gaps = [paired_difference(w[c]["ll_by_curve"], wo[c]["ll_by_curve"]) for c in CUTOFFS]
+            gaps = [
+                paired_difference(w[c]["ll_by_curve"], wo[c]["ll_by_curve"], contexts=w[c]["context_by_curve"]) for c in CUTOFFS
+            ]
             diff = " / ".join(map(str, gaps))
             print(f"| {Path(path).name.removesuffix('.jsonl.gz')} | {group} | {len(curves)} | {ll} | {diff} |")
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import glob
 import gzip
+import hashlib
 import json
 import logging
 import math
@@ -55,6 +56,14 @@ class EvalCurve:
         if len(rest) > MAX_EVAL_QUERIES:
             rest = rest[evenly_spaced(len(rest), MAX_EVAL_QUERIES)]
         return n_ctx, rest
+
+    def context_key(self, n_ctx: int) -> str:
+        """The same for curves that show the same first ``n_ctx`` points: branches of one run (cooldowns resumed from
+        its checkpoints) are one piece of evidence until they part, however many futures they have."""
+        h = hashlib.blake2b(digest_size=8)
+        h.update(np.ascontiguousarray(self.x[:n_ctx], dtype=np.float64).tobytes())
+        h.update(np.ascontiguousarray(self.y[:n_ctx], dtype=np.float64).tobytes())
+        return h.hexdigest()
 
 
 # --------------------------------------------------------------------------- suites
@@ -219,14 +228,16 @@ def score(
     final value, ``crps`` of the final value, ``cover50``/``cover90`` central
     interval coverage of the remaining points, ``ms`` median time per prediction,
     ``calibration``: observed coverage at each of ``CALIBRATION_LEVELS``, and
-    ``ll_by_curve``: each scored curve's ``ll`` by its id (for :func:`paired_difference`).
+    ``ll_by_curve``: each scored curve's ``ll`` by its id (for :func:`paired_difference`), ``context_by_curve`` its
+    :meth:`EvalCurve.context_key`, and ``cover90_se`` the standard error of ``cover90`` with the curves that share a
+    context counted as one (:func:`clustered_se`).
     A prediction raising one of ``tolerate`` (MCMC out of time) leaves its curve
     out of that cutoff's scores and counts in ``failed``.
     """
     out = {}
     for c in cutoffs:
         ll, ll_final, cover50, cover90, err, crps, secs, insides, failed = [], [], [], [], [], [], [], [], 0
-        ll_by_curve = {}
+        ll_by_curve, context_by_curve, cover90_by_curve = {}, {}, {}
         for curve in curves:
             n_ctx, rest = curve.cut(c)
             xq, yq = curve.x[rest], curve.y[rest]
@@ -243,6 +254,7 @@ def score(
             lp = np.maximum(pred.log_prob(yq), -1e3) + np.where(pred.is_atom(yq), 0.0, math.log(unit))
             ll.append(float(np.mean(lp)))
             ll_by_curve[curve.id] = ll[-1]
+            context_by_curve[curve.id] = curve.context_key(n_ctx)
             ll_final.append(float(lp[-1]))
             # Central intervals from the quantiles, as users see them: a value on an atom is inside an interval
             # that ends on it, which the cdf alone (a PIT of 1 at an upper limit) cannot tell.
@@ -251,12 +263,14 @@ def score(
             insides.append(inside)
             cover50.append(float(np.mean(inside[CALIBRATION_LEVELS.index(0.5)])))
             cover90.append(float(np.mean(inside[CALIBRATION_LEVELS.index(0.9)])))
+            cover90_by_curve[curve.id] = cover90[-1]
             q_final = np.asarray(pred.quantile(_CRPS_LEVELS))[:, -1]
             err.append(abs(float(q_final[49]) - yq[-1]) / unit)
             crps.append(_crps(q_final, yq[-1]) / unit)
         if not secs:
-            out[c] = {k: math.nan for k in ("ll", "ll_final", "final_abs_err", "crps", "cover50", "cover90", "ms")}
-            out[c].update(calibration=[math.nan] * len(CALIBRATION_LEVELS), failed=failed, ll_by_curve={})
+            keys = ("ll", "ll_final", "final_abs_err", "crps", "cover50", "cover90", "cover90_se", "ms")
+            out[c] = {k: math.nan for k in keys}
+            out[c].update(calibration=[math.nan] * len(CALIBRATION_LEVELS), failed=failed, ll_by_curve={}, context_by_curve={})
             continue
         inside = np.concatenate(insides, axis=1)
         out[c] = {
@@ -267,11 +281,34 @@ def score(
             "crps": float(np.mean(crps)),
             "cover50": float(np.mean(cover50)),
             "cover90": float(np.mean(cover90)),
+            "cover90_se": clustered_se(cover90_by_curve, context_by_curve),
             "ms": 1e3 * float(np.median(secs)),
             "calibration": [float(np.mean(row)) for row in inside],
             "ll_by_curve": ll_by_curve,
+            "context_by_curve": context_by_curve,
         }
     return out
+
+
+def _by_context(values: dict[str, float], contexts: dict[str, str] | None) -> np.ndarray:
+    """The mean of ``values`` per context (``contexts``: curve id -> :meth:`EvalCurve.context_key`; without it, or
+    for an id it lacks, each curve is its own)."""
+    groups: dict[str, list[float]] = {}
+    for k, v in values.items():
+        groups.setdefault((contexts or {}).get(k, k), []).append(v)
+    return np.array([np.mean(g) for g in groups.values()], dtype=float)
+
+
+def clustered_se(values: dict[str, float], contexts: dict[str, str] | None = None) -> float:
+    """Standard error of the mean of per-curve ``values``, with the curves that share a context counted as one: the
+    sd of the contexts' means over the root of their number (NaN below two contexts).
+
+    >>> cover = {"a": 1.0, "b": 1.0, "c": 0.0}
+    >>> round(clustered_se(cover), 3), round(clustered_se(cover, {"a": "run", "b": "run"}), 3)
+    (0.333, 0.5)
+    """
+    units = _by_context(values, contexts)
+    return float(np.std(units, ddof=1) / math.sqrt(len(units))) if len(units) > 1 else math.nan
 
 
 @dataclass(frozen=True)
@@ -279,12 +316,13 @@ class PairedDifference:
     """Mean over curves of one method's log-likelihood minus another's on the same curve, with its standard error."""
 
     mean: float
-    se: float  # sd of the per-curve differences / sqrt(n); NaN below two curves
-    n: int  # curves both methods scored
+    se: float  # sd of the per-context mean differences / sqrt(n); NaN below two contexts
+    n: int  # contexts among the curves both methods scored (each curve its own where no contexts were given)
+    curves: int = 0  # curves both methods scored
 
     def __str__(self) -> str:
-        """``+0.123 ± 0.045``; a single curve has no standard error: ``+0.123 (1 curve)``."""
-        return f"{self.mean:+.3f} ± {self.se:.3f}" if self.n > 1 else f"{self.mean:+.3f} ({self.n} curve)"
+        """``+0.123 ± 0.045``; a single context has no standard error: ``+0.123 (1 context)``."""
+        return f"{self.mean:+.3f} ± {self.se:.3f}" if self.n > 1 else f"{self.mean:+.3f} ({self.n} context)"
 
     def verdict(self, z: float = 2.0) -> str:
         """``"better"`` or ``"worse"`` where the mean lies over ``z`` standard errors from 0, else ``"tie"``."""
@@ -295,23 +333,30 @@ class PairedDifference:
         return "worse" if self.mean < -z * self.se else "tie"
 
 
-def paired_difference(a: dict[str, float], b: dict[str, float], among: set[str] | None = None) -> PairedDifference:
+def paired_difference(
+    a: dict[str, float], b: dict[str, float], among: set[str] | None = None, contexts: dict[str, str] | None = None
+) -> PairedDifference:
     """``a - b`` over the curves both scored (``score(...)[cutoff]["ll_by_curve"]`` of two methods), only those of
     ``among`` if given (e.g. the curves with a schedule, where with and without it differ).
 
     Two methods' means over the same curves differ by less than either's spread across curves: pairing each curve with
-    itself removes what the curves share, so a gap of 0.01 nats can be told from a tie.
+    itself removes what the curves share, so a gap of 0.01 nats can be told from a tie. With ``contexts``
+    (``score(...)[cutoff]["context_by_curve"]``) the curves that show the same points (branches of one run) are
+    averaged into one difference before the standard error: five cooldowns resumed from one run are one context, and
+    a misread of it costs all five alike. The mean stays the mean over curves.
 
     >>> d = paired_difference({"a": 1.0, "b": 2.0, "c": 0.5}, {"a": 0.9, "b": 1.8, "c": 0.2, "d": 7.0})
     >>> round(d.mean, 3), round(d.se, 3), d.n, d.verdict(), str(d)
     (0.2, 0.058, 3, 'better', '+0.200 ± 0.058')
+    >>> paired_difference({"a": 1.0, "b": 2.0}, {"a": 0.9, "b": 1.8}, contexts={"a": "run", "b": "run"}).n
+    1
     """
     ids = [k for k in a if k in b and (among is None or k in among)]
-    diff = np.array([a[k] - b[k] for k in ids], dtype=float)
-    if len(diff) == 0:
-        return PairedDifference(math.nan, math.nan, 0)
-    se = float(np.std(diff, ddof=1) / math.sqrt(len(diff))) if len(diff) > 1 else math.nan
-    return PairedDifference(float(np.mean(diff)), se, len(diff))
+    diff = {k: a[k] - b[k] for k in ids}
+    if not diff:
+        return PairedDifference(math.nan, math.nan, 0, 0)
+    mean = float(np.mean(list(diff.values())))
+    return PairedDifference(mean, clustered_se(diff, contexts), len(_by_context(diff, contexts)), len(diff))
 
 
 def table(rows: dict[str, dict[float, dict[str, float]]], metric: str, *, fmt: str = "{:.3f}") -> str:
@@ -462,8 +507,9 @@ def report(
             "",
             "The same model with and without the schedule given, on the curves that have one: the mean log-likelihood "
             "of the remaining points with minus without, paired curve by curve, ± one standard error (better or worse: "
-            "over two standard errors from 0, else a tie), and the final value's median absolute error (units of the "
-            "curve's range; change = 1 - with / without).",
+            "over two standard errors from 0, else a tie; curves that show the same points up to the cutoff, branches "
+            "of one run, count once: their number in brackets), and the final value's median absolute error (units "
+            "of the curve's range; change = 1 - with / without).",
             "",
         ]
         lines += [
@@ -473,10 +519,13 @@ def report(
         for n in aware:
             ids = {cv.id for cv in data[n] if cv.schedule is not None}
             for c in CUTOFFS:
-                d = paired_difference(results[n]["pfn"][c]["ll_by_curve"], results[n]["pfn-noschedule"][c]["ll_by_curve"], ids)
+                with_schedule, without = results[n]["pfn"][c], results[n]["pfn-noschedule"][c]
+                d = paired_difference(
+                    with_schedule["ll_by_curve"], without["ll_by_curve"], ids, with_schedule["context_by_curve"]
+                )
                 w, wo = results[n]["pfn"][c]["final_abs_err"], results[n]["pfn-noschedule"][c]["final_abs_err"]
                 lines.append(
-                    f"| {n.split(' ')[0]} | {int(c * 100)} % | {d.n} | {d} | {d.verdict()} "
+                    f"| {n.split(' ')[0]} | {int(c * 100)} % | {d.curves} ({d.n}) | {d} | {d.verdict()} "
                     f"| {w:.4f} | {wo:.4f} | {1 - w / wo if wo else 0:+.0%} |"
                 )
         lines.append("")

@@ -7,12 +7,13 @@ import numpy as np
 
 import lcpfn
 from benchmarks import pfn_quality
-from benchmarks.pfn_quality import model_gap, schedule_gain
+from benchmarks.pfn_quality import coverage_line, model_gap, schedule_gain
 from training.evaluate import CUTOFFS
 
 
-def _rows(gap: float) -> dict:
-    return {c: {"ll_by_curve": {f"c{i}": 1.0 + 0.1 * i + gap * (1 + 0.01 * i) for i in range(20)}} for c in CUTOFFS}
+def _rows(gap: float, contexts: dict[str, str] | None = None) -> dict:
+    ll = {f"c{i}": 1.0 + 0.1 * i + gap * (1 + 0.01 * i) for i in range(20)}
+    return {c: {"ll_by_curve": ll, "context_by_curve": contexts or {k: k for k in ll}} for c in CUTOFFS}
 
 
 def test_the_schedule_s_gain_line_names_the_curves_paired_and_a_consistent_loss_as_worse():
@@ -33,6 +34,23 @@ def test_a_model_against_another_is_paired_over_the_curves_both_scored():
     theirs = {c: {"ll_by_curve": {k: v for k, v in _rows(0.0)[c]["ll_by_curve"].items() if k != "c0"}} for c in CUTOFFS}
     line = model_gap(_rows(0.05), theirs, "control.onnx")
     assert "minus control.onnx's (paired over 19 curves" in line and line.count("(better)") == len(CUTOFFS)
+
+
+def test_branches_of_one_run_count_once_in_the_schedule_s_gain():
+    ids = {f"c{i}" for i in range(20)}
+    one_run = {k: "run" if int(k[1:]) < 10 else k for k in ids}  # ten cooldowns resumed from one run, ten other runs
+    line = schedule_gain(_rows(-0.02, one_run), _rows(0.0), ids)
+    assert "paired over 20 curves" in line and line.count("[11]") == len(CUTOFFS)
+
+
+def test_coverage_is_judged_against_the_issue_s_range_by_its_standard_error():
+    def rows(cover: float, se: float) -> dict:
+        return {c: {"cover90": cover, "cover90_se": se, "context_by_curve": {"a": "run", "b": "run", "c": "c"}} for c in CUTOFFS}
+
+    assert coverage_line(rows(0.99, 0.005)).count("0.990 ± 0.005 [2] (above)") == len(CUTOFFS)
+    assert coverage_line(rows(0.97, 0.02)).count("(inside by its noise)") == len(CUTOFFS)
+    assert coverage_line(rows(0.80, 0.01)).count("(below)") == len(CUTOFFS)
+    assert coverage_line(rows(0.90, 0.01)).count("(inside)") == len(CUTOFFS)
 
 
 def _file(path: Path, with_lr: bool) -> Path:
@@ -59,4 +77,5 @@ def test_against_another_model_a_file_without_schedules_after_one_with_them_is_c
     assert "## without.jsonl.gz: 3 curves" in out
     assert out.count("both without the schedule") == 1 and out.count("schedule's gain in ll") == 1
     assert out.count("paired over 3 curves") == 4  # the schedule's gain, and the model against itself three times
-    assert "10 % +0.000 ± 0.000 (tie)" in out.split("## without.jsonl.gz")[1]
+    assert "10 % +0.000 ± 0.000 [3] (tie)" in out.split("## without.jsonl.gz")[1]
+    assert out.count("90 % coverage (") == 2

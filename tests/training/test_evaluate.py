@@ -108,7 +108,7 @@ def test_report_writes_tables_schedule_awareness_and_figures(tmp_path, monkeypat
     assert out.read_text() == text
     assert "## prior (5 held-out curves of our prior)" in text and "## llm.jsonl.gz (3 real curves)" in text
     assert "| mcmc (2 curves) |" in text and "| pfn (same 2) |" in text
-    assert "## Schedule awareness" in text and "| llm.jsonl.gz | 40 % | 3 | " in text  # the three curves paired
+    assert "## Schedule awareness" in text and "| llm.jsonl.gz | 40 % | 3 (3) | " in text  # three curves paired, three contexts
     figures = tmp_path / "report"
     assert {p.name for p in figures.glob("*.png")} == {
         "fan_prior.png",
@@ -155,6 +155,21 @@ def test_each_curve_s_log_likelihood_is_kept_by_id_and_a_failed_curve_is_left_ou
         assert d.n == 4
         assert d.mean == pytest.approx(np.mean([honest[c]["ll_by_curve"][k] - wide[c]["ll_by_curve"][k] for k in kept]))
         assert d.verdict() == "better"
+
+
+def test_branches_that_show_the_same_points_are_one_context_until_they_part():
+    x = np.arange(1.0, 41.0)
+    run = 2.0 + x**-0.5
+    branches = [EvalCurve(f"b{i}", x, np.where(x > 30, run - 0.05 * (i + 1), run), "min") for i in range(3)]
+    other = EvalCurve("o", x, 2.5 + x**-0.5, "min")
+    res = score([*branches, other], lambda c, n, xq: _Normal(np.full(len(xq), 2.1), np.full(len(xq), 0.3)))
+    assert len(set(res[0.4]["context_by_curve"].values())) == 2  # up to point 16 the branches show the same run
+    assert len(set(res[0.8]["context_by_curve"].values())) == 4  # by point 32 they have parted
+    shifted = {k: v + (0.1 if k.startswith("b") else 0.3) for k, v in res[0.4]["ll_by_curve"].items()}
+    d = evaluate.paired_difference(shifted, res[0.4]["ll_by_curve"], contexts=res[0.4]["context_by_curve"])
+    assert (d.n, d.curves) == (2, 4) and d.mean == pytest.approx(0.15)
+    assert d.se == pytest.approx(0.1)  # the run's +0.1 and the other's +0.3 (sd 0.141) over the root of 2
+    assert np.isfinite(res[0.4]["cover90_se"])
 
 
 def test_a_small_gap_shared_by_every_curve_is_told_from_a_tie_that_curves_scatter_around_zero():
