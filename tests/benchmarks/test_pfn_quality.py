@@ -1,13 +1,15 @@
 import gzip
 import json
+import math
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import lcpfn
 from benchmarks import pfn_quality
-from benchmarks.pfn_quality import coverage_line, model_gap, schedule_gain
+from benchmarks.pfn_quality import coverage_line, coverage_se, model_gap, schedule_gain
 from training.evaluate import CUTOFFS
 
 
@@ -44,13 +46,22 @@ def test_branches_of_one_run_count_once_in_the_schedule_s_gain():
 
 
 def test_coverage_is_judged_against_the_issue_s_range_by_its_standard_error():
-    def rows(cover: float, se: float) -> dict:
-        return {c: {"cover90": cover, "cover90_se": se, "context_by_curve": {"a": "run", "b": "run", "c": "c"}} for c in CUTOFFS}
+    def rows(cover: float, se: float, runs: int) -> dict:
+        contexts = {f"c{i}": f"run{i // 2}" for i in range(2 * runs)}  # two branches per run
+        return {c: {"cover90": cover, "cover90_se": se, "context_by_curve": contexts} for c in CUTOFFS}
 
-    assert coverage_line(rows(0.99, 0.005)).count("0.990 ± 0.005 [2] (above)") == len(CUTOFFS)
-    assert coverage_line(rows(0.97, 0.02)).count("(inside by its noise)") == len(CUTOFFS)
-    assert coverage_line(rows(0.80, 0.01)).count("(below)") == len(CUTOFFS)
-    assert coverage_line(rows(0.90, 0.01)).count("(inside)") == len(CUTOFFS)
+    assert coverage_line(rows(0.99, 0.005, 400)).count("0.990 ± 0.011 [400] (above)") == len(CUTOFFS)  # binomial floor
+    assert coverage_line(rows(0.80, 0.01, 400)).count("(below)") == len(CUTOFFS)
+    assert coverage_line(rows(0.90, 0.01, 400)).count("(inside)") == len(CUTOFFS)
+    assert coverage_line(rows(0.97, 0.02, 400)).count("(inside by its noise)") == len(CUTOFFS)
+
+
+def test_a_few_runs_all_covered_cannot_be_told_from_0_95():
+    assert coverage_se(1.0, 0.0, 6) == pytest.approx(math.sqrt(0.95 * 0.05 / 6))
+    assert coverage_line({c: {"cover90": 1.0, "cover90_se": 0.0, "context_by_curve": {f"c{i}": f"c{i}" for i in range(6)}}
+                          for c in CUTOFFS}).count("(inside by its noise)") == len(CUTOFFS)  # fmt: skip
+    assert coverage_se(0.80, 0.05, 6) == pytest.approx(math.sqrt(0.85 * 0.15 / 6))  # below the middle: the low end
+    assert coverage_se(0.80, 0.2, 6) == 0.2  # the contexts' spread where it is the larger
 
 
 def _file(path: Path, with_lr: bool) -> Path:
