@@ -29,3 +29,16 @@ def test_an_interval_many_gains_wide_covers_and_its_width_says_so():
     r = what_if.evaluate(pairs, wide)
     assert r["cover90"] == 1.0 and r["gain_err"] == pytest.approx(0.0, abs=1e-12)
     assert r["width90_gains"] == pytest.approx(7.5)  # widths of 10 and 5 gains
+
+
+def test_the_gain_error_s_standard_error_resamples_parent_runs_not_their_branches():
+    rng = np.random.default_rng(0)
+    # Six runs of five branches each: the branches' errors sit close to their run's, the runs' scatter.
+    errors = [float(e) for run in rng.normal(0.3, 0.1, 6) for e in run + rng.normal(0.0, 0.01, 5)]
+    by_run = what_if.median_se(errors, [bytes([i // 5]) for i in range(30)])
+    as_if_independent = what_if.median_se(errors, [bytes([i]) for i in range(30)])
+    assert by_run > 1.5 * as_if_independent > 0.0
+    assert what_if.median_se(errors, [b"a"] * 30) == pytest.approx(0.0, abs=1e-12)  # one run: the bootstrap cannot see its luck
+    pairs = [_pair(2.9, 3.0), _pair(2.8, 3.0)]  # one prefix
+    r = what_if.evaluate(pairs, lambda p: (p.y_final, p.y_final - 0.1, p.y_final + 0.1, p.y_parent_final + 0.05))
+    assert r["gain_err"] == pytest.approx(0.375) and r["gain_err_se"] == pytest.approx(0.0, abs=1e-12)
