@@ -120,7 +120,8 @@ def coverage_se(cover: float, spread_se: float, contexts: int, low: float = 0.85
     ``sqrt(b (1 - b) / contexts)`` with ``b`` the end of 0.85-0.95 nearer the coverage.
     """
     end = high if cover >= (low + high) / 2 else low
-    return max(spread_se, math.sqrt(end * (1.0 - end) / max(contexts, 1)))
+    floor = math.sqrt(end * (1.0 - end) / max(contexts, 1))
+    return max(spread_se, floor) if math.isfinite(spread_se) else floor  # one context has no spread (NaN)
 
 
 def _against_range(value: float, se: float, low: float = 0.85, high: float = 0.95, z: float = 2.0) -> str:

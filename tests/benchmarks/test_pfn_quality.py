@@ -62,6 +62,7 @@ def test_a_few_runs_all_covered_cannot_be_told_from_0_95():
                           for c in CUTOFFS}).count("(inside by its noise)") == len(CUTOFFS)  # fmt: skip
     assert coverage_se(0.80, 0.05, 6) == pytest.approx(math.sqrt(0.85 * 0.15 / 6))  # below the middle: the low end
     assert coverage_se(0.80, 0.2, 6) == 0.2  # the contexts' spread where it is the larger
+    assert coverage_se(1.0, float("nan"), 1) == pytest.approx(math.sqrt(0.95 * 0.05))  # one run: no spread to measure
 
 
 def _file(path: Path, with_lr: bool) -> Path:
