@@ -36,8 +36,13 @@ LAWS = ("multi_power", "lr_annealing", "intrinsic_time")
 BANDS = ((500.0, 3000.0), (3000.0, 10000.0), (10000.0, 60000.0), (60000.0, 1e6))
 
 
-def cooldown_cases(batch) -> list[tuple[int, int]]:
-    """(row, index of the first point after the peak lr) of the WSD-like rows of ``batch``."""
+# The cooldown shares the what-if setup's table can draw (its logging starts at 9 % of the run).
+COOLDOWNS = (0.05, 0.8)
+
+
+def cooldown_cases(batch, starts: tuple[float, float] = (0.6, 0.92)) -> list[tuple[int, int]]:
+    """(row, index of the first point after the peak lr) of the WSD-like rows of ``batch``: the decay starts within
+    ``starts`` (fractions of the run)."""
     x, lr = batch.x.double().numpy(), batch.lr.double().numpy()
     cases = []
     for i in range(len(x)):
@@ -47,7 +52,7 @@ def cooldown_cases(batch) -> list[tuple[int, int]]:
         start = at_peak[-1] + 1
         held = np.all(np.diff(lr[i, at_peak[0] : start]) == 0)
         u = x[i, min(start, x.shape[1] - 1)] / x[i, -1]
-        if start < x.shape[1] and held and 0.6 <= u <= 0.92 and lr[i, -1] <= 0.2 * lr[i].max():
+        if start < x.shape[1] and held and starts[0] <= u <= starts[1] and lr[i, -1] <= 0.2 * lr[i].max():
             cases.append((i, start))
     return cases
 
@@ -57,8 +62,8 @@ def wsd_setup(prior, steps: float, *, shape: str = "linear", cooldown: float = 0
     its cooldown of ``shape`` (one of :data:`priors.schedules.SHAPES`) over the last ``cooldown`` of the run."""
     if shape not in SHAPES:
         raise ValueError(f"shape must be one of {SHAPES}, got {shape!r}")
-    if not 0.05 <= cooldown <= 0.8:
-        raise ValueError(f"cooldown must be a share of the run in [0.05, 0.8], got {cooldown!r}")
+    if not COOLDOWNS[0] <= cooldown <= COOLDOWNS[1]:
+        raise ValueError(f"cooldown must be a share of the run in [{COOLDOWNS[0]}, {COOLDOWNS[1]}], got {cooldown!r}")
     noise = dataclasses.replace(
         prior.noise, log_sigma_loc=-9.0, log_sigma_scale=0.3, p_outliers=0.0, p_spike=0.0, p_heteroscedastic=0.0,
         p_divergence_law=0.0, p_overfit_law=0.0, p_plateau_law=0.0, p_slow_start_law=0.0,
@@ -77,15 +82,9 @@ def wsd_setup(prior, steps: float, *, shape: str = "linear", cooldown: float = 0
 
 
 def setup_cases(batch, cooldown: float) -> list[tuple[int, int]]:
-    """(row, index of the first point after the peak lr) of the rows of a :func:`wsd_setup` batch whose cooldown starts
-    where it was asked to, within 5 % of the run (logging may place the first point after the peak a little late)."""
-    x, lr = batch.x.double().numpy(), batch.lr.double().numpy()
-    cases = []
-    for i in range(len(x)):
-        start = np.flatnonzero(lr[i] >= 0.999 * lr[i].max())[-1] + 1
-        if start < x.shape[1] and abs(x[i, start] / x[i, -1] - (1.0 - cooldown)) < 0.05:
-            cases.append((i, start))
-    return cases
+    """:func:`cooldown_cases` of a :func:`wsd_setup` batch whose cooldown starts where it was asked to, within 5 % of
+    the run (logging may place the first point after the peak a little late)."""
+    return cooldown_cases(batch, starts=(1.0 - cooldown - 0.05, 1.0 - cooldown + 0.05))
 
 
 def wsd_setup_row(model, prior, steps: float, n: int, seed: int, *, shape: str = "linear", cooldown: float = 0.2) -> str:
@@ -107,8 +106,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--setup-curves", type=int, default=300, help="curves per run length in the 25M GPT's setup")
     ap.add_argument("--shape", choices=SHAPES, default="linear", help="the setup's cooldown shape")
-    ap.add_argument("--cooldown", type=float, default=0.2, help="the setup's cooldown, a share of the run in [0.05, 0.8]")
+    ap.add_argument("--cooldown", type=float, default=0.2, help=f"the setup's cooldown, a share of the run in {list(COOLDOWNS)}")
     args = ap.parse_args()
+    # Checked before the first table's minutes of sampling, not by wsd_setup after them.
+    if not COOLDOWNS[0] <= args.cooldown <= COOLDOWNS[1]:
+        ap.error(f"--cooldown: a share of the run in [{COOLDOWNS[0]}, {COOLDOWNS[1]}], got {args.cooldown}")
     model = lcpfn.load(args.model)
     prior = TrainConfig.from_json(json.dumps(model.card["training"]["config"])).prior  # the prior the model learned
     weights = tuple(w if name in LAWS else 0.0 for name, w in zip(SOURCES, prior.source_weights))
@@ -132,8 +134,6 @@ def main() -> None:
                 continue
             row = f"| {law} | {lo:,.0f}-{hi:,.0f} | {len(p)} | {p.mean():.2f} | {np.median(p):.2f} "
             print(row + f"| {np.mean(p < 0.05):.2f} | {np.mean(p > 0.95):.2f} |")
-    if not 0.05 <= args.cooldown <= 0.8:
-        ap.error(f"--cooldown: a share of the run in [0.05, 0.8], got {args.cooldown}")
     cool = f"{args.shape} cooldown over the last {100 * args.cooldown:g} %"
     print(f"\nThe 25M GPT's what-if setup (multi-power, {cool}, logged from 9 % of the run):")
     print("| run length (steps) | curves | PIT mean | PIT median | below 5 % | predicted / true drop, median |")

@@ -56,6 +56,11 @@ class Pair:
     y_final: float  # the branch's final loss
     y_parent_final: float  # the parent's loss at x_final (interpolated)
 
+    @property
+    def parent(self) -> bytes:
+        """The same for pairs that branch from one parent at one step (their prefixes are equal)."""
+        return self.x_prefix.tobytes() + self.y_prefix.tobytes()
+
 
 def _read(path: Path) -> list[dict]:
     with gzip.open(path, "rt") as f:
@@ -227,7 +232,7 @@ def evaluate(pairs: list[Pair], method) -> dict[str, float]:
     return {
         "rel_err": float(np.median(rel)),
         "gain_err": float(np.median(gain_err)),
-        "gain_err_se": median_se(gain_err, [p.x_prefix.tobytes() + p.y_prefix.tobytes() for p in pairs]),
+        "gain_err_se": median_se(gain_err, [p.parent for p in pairs]),
         "cover90": float(np.mean(cover)),
         "width90_gains": float(np.median(width)),
     }
@@ -352,7 +357,7 @@ def main() -> None:
 
 def _table(title: str, pairs: list[Pair], methods: dict) -> None:
     print(f"## {title}\n")
-    parents = len({p.x_prefix.tobytes() + p.y_prefix.tobytes() for p in pairs})
+    parents = len({p.parent for p in pairs})
     print(
         f"| method | median rel. final-loss error | median cooldown-gain error (± se, {parents} parent prefixes) "
         "| 90 % coverage | 90 % width / true gain |"

@@ -307,7 +307,10 @@ def clustered_se(values: dict[str, float], contexts: dict[str, str] | None = Non
     >>> round(clustered_se(cover), 3), round(clustered_se(cover, {"a": "run", "b": "run"}), 3)
     (0.333, 0.5)
     """
-    units = _by_context(values, contexts)
+    return _se(_by_context(values, contexts))
+
+
+def _se(units: np.ndarray) -> float:
     return float(np.std(units, ddof=1) / math.sqrt(len(units))) if len(units) > 1 else math.nan
 
 
@@ -355,8 +358,8 @@ def paired_difference(
     diff = {k: a[k] - b[k] for k in ids}
     if not diff:
         return PairedDifference(math.nan, math.nan, 0, 0)
-    mean = float(np.mean(list(diff.values())))
-    return PairedDifference(mean, clustered_se(diff, contexts), len(_by_context(diff, contexts)), len(diff))
+    units = _by_context(diff, contexts)
+    return PairedDifference(float(np.mean(list(diff.values()))), _se(units), len(units), len(diff))
 
 
 def table(rows: dict[str, dict[float, dict[str, float]]], metric: str, *, fmt: str = "{:.3f}") -> str:
@@ -523,7 +526,7 @@ def report(
                 d = paired_difference(
                     with_schedule["ll_by_curve"], without["ll_by_curve"], ids, with_schedule["context_by_curve"]
                 )
-                w, wo = results[n]["pfn"][c]["final_abs_err"], results[n]["pfn-noschedule"][c]["final_abs_err"]
+                w, wo = with_schedule["final_abs_err"], without["final_abs_err"]
                 lines.append(
                     f"| {n.split(' ')[0]} | {int(c * 100)} % | {d.curves} ({d.n}) | {d} | {d.verdict()} "
                     f"| {w:.4f} | {wo:.4f} | {1 - w / wo if wo else 0:+.0%} |"
