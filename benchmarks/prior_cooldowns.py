@@ -12,6 +12,8 @@ the prior with a warmup of up to 9 %, logged regularly from 9 % of the run (170 
 cooldown to 0 over the last 20 % (``--shape`` and ``--cooldown`` set another: ``--shape 1-sqrt --cooldown 0.4``
 against ``--cooldown 0.4`` asks whether the network reads a 1-sqrt cooldown as its prior draws it); it gives the same
 PIT and the predicted drop from the last point before the cooldown to the end over the true (noiseless) drop.
+A third table draws that setup's curves once and sets them at each run length: how the drop grows with the length in
+the prior (the gain's growth, ``LawConfig.gain_steps_power`` up to ``gain_steps_clip``) and in the network's predictions.
 
 The real cooldowns' gains are under-predicted (benchmarks/what_if.py), and this tells whether the prior or the network
 is at fault: a network calibrated here reproduces what its prior says.
@@ -57,6 +59,25 @@ def cooldown_cases(batch, starts: tuple[float, float] = (0.6, 0.92)) -> list[tup
     return cases
 
 
+def band_pits(model, batch) -> dict[tuple[str, int], list[float]]:
+    """PITs of the final value at the WSD-like cooldowns of ``batch`` (:func:`cooldown_cases`), by (source, band of
+    :data:`BANDS`): the model sees the points before the decay and the whole schedule."""
+    x, y, lr = batch.x.double().numpy(), batch.y.double().numpy(), batch.lr.double().numpy()
+    pit: dict[tuple[str, int], list[float]] = {}
+    for i, start in cooldown_cases(batch):
+        lower = float(batch.lower[i])
+        kw = {"bounds": (lower, None)} if np.isfinite(lower) else {}
+        pred = model.predict(x[i, :start], y[i, :start], [x[i, -1]], schedule=(x[i], lr[i]), direction="min", **kw)
+        band = next(b for b, (lo, hi) in enumerate(BANDS) if lo <= x[i, -1] < hi or b == len(BANDS) - 1)
+        pit.setdefault((SOURCES[int(batch.source[i])], band), []).append(float(pred.cdf([y[i, -1]])[0]))
+    return pit
+
+
+def pooled(pits: dict[tuple[str, int], list[float]], band: int, source: str | None = None) -> np.ndarray:
+    """The PITs of ``band`` in :func:`band_pits`' answer, of one ``source`` or, with None, of every source."""
+    return np.asarray([v for (s, b), values in pits.items() if b == band and source in (None, s) for v in values])
+
+
 def wsd_setup(prior, steps: float, *, shape: str = "linear", cooldown: float = 0.2):
     """``prior`` restricted to the 25M GPT's what-if setup (see the module's docstring) for runs of ``steps`` steps,
     its cooldown of ``shape`` (one of :data:`priors.schedules.SHAPES`) over the last ``cooldown`` of the run."""
@@ -99,6 +120,45 @@ def wsd_setup_row(model, prior, steps: float, n: int, seed: int, *, shape: str =
     return f"| {steps:,.0f} | {len(p)} | {p.mean():.2f} | {np.median(p):.2f} | {np.mean(p < 0.05):.2f} | {np.median(drop):.2f} |"
 
 
+def drops(batch, cases, model=None) -> np.ndarray:
+    """The drop from the last point before the cooldown to the end of each case of a :func:`wsd_setup` ``batch``: the
+    noiseless curve's, or the ``model``'s median prediction's given the points before the cooldown and the schedule."""
+    x, y, clean, lr = (t.double().numpy() for t in (batch.x, batch.y, batch.y_clean, batch.lr))
+    out = []
+    for i, start in cases:
+        end = clean[i, -1]
+        if model is not None:
+            pred = model.predict(
+                x[i, :start], y[i, :start], [x[i, -1]], schedule=(x[i], lr[i]), direction="min", bounds=(0.0, None)
+            )
+            end = float(pred.median[0])
+        out.append(clean[i, start - 1] - end)
+    return np.asarray(out)
+
+
+def growth_rows(model, prior, lengths, n: int, seed: int, *, reference: float = 24000.0) -> list[str]:
+    """How a cooldown's drop grows with the run's length, in the prior and as the network learned it: the same draws
+    of :func:`wsd_setup` at each length (one seed draws the same parameters whatever the length; what depends on the
+    length is the gain's growth and the multi-power law's C per step), each drop over the true drop of the same draw
+    at ``reference`` steps, medians over the draws."""
+
+    def batch_at(steps):
+        return sample(torch.Generator().manual_seed(seed), n, 170, config=wsd_setup(prior, steps))
+
+    base = batch_at(reference)
+    ref_cases = dict(setup_cases(base, 0.2))
+    rows = []
+    for steps in lengths:
+        batch = batch_at(steps)
+        # Rounding steps to integers may move a short run's first point after the peak by one: rows whose cooldown
+        # starts in the setup's window at both lengths, each at its own start.
+        cases = [(i, start) for i, start in setup_cases(batch, 0.2) if i in ref_cases]
+        true_ref = drops(base, [(i, ref_cases[i]) for i, _ in cases])
+        truth, predicted = np.median(drops(batch, cases) / true_ref), np.median(drops(batch, cases, model) / true_ref)
+        rows.append(f"| {steps:,.0f} | {len(cases)} | {truth:.2f} | {predicted:.2f} | {predicted / truth:.2f} |")
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", help="exported .onnx (default: the shipped model)")
@@ -115,24 +175,20 @@ def main() -> None:
     prior = TrainConfig.from_json(json.dumps(model.card["training"]["config"])).prior  # the prior the model learned
     weights = tuple(w if name in LAWS else 0.0 for name, w in zip(SOURCES, prior.source_weights))
     config = dataclasses.replace(prior, source_weights=weights, p_affine=0.0)
-    batch = sample(torch.Generator().manual_seed(args.seed), args.curves, 100, config=config)
-    x, y, lr = batch.x.double().numpy(), batch.y.double().numpy(), batch.lr.double().numpy()
-    pit: dict[tuple[str, int], list[float]] = {}
-    for i, start in cooldown_cases(batch):
-        lower = float(batch.lower[i])
-        kw = {"bounds": (lower, None)} if np.isfinite(lower) else {}
-        pred = model.predict(x[i, :start], y[i, :start], [x[i, -1]], schedule=(x[i], lr[i]), direction="min", **kw)
-        band = next(b for b, (lo, hi) in enumerate(BANDS) if lo <= x[i, -1] < hi or b == len(BANDS) - 1)
-        pit.setdefault((SOURCES[int(batch.source[i])], band), []).append(float(pred.cdf([y[i, -1]])[0]))
-    print(f"model: {model.name}, {args.curves:,} curves of its own prior's laws (seed {args.seed})")
-    print("| law | run length (steps) | curves | PIT mean | PIT median | below 5 % | above 95 % |")
+    pit = band_pits(model, sample(torch.Generator().manual_seed(args.seed), args.curves, 100, config=config))
+    # The prior exactly as the network learned it, every source and value map: whether another source's belief, which
+    # the network cannot tell from a law's curve, explains a law's row.
+    everything = band_pits(model, sample(torch.Generator().manual_seed(args.seed + 1), 3 * args.curves, 100, config=prior))
+    whole = f"{3 * args.curves:,} of the whole prior"
+    print(f"model: {model.name}, {args.curves:,} curves of its own prior's laws and {whole} (seed {args.seed})")
+    print("| source | run length (steps) | curves | PIT mean | PIT median | below 5 % | above 95 % |")
     print("|---|---|---|---|---|---|---|")
-    for law in LAWS:
+    for name, pits, source in [*((law, pit, law) for law in LAWS), ("all, the whole prior", everything, None)]:
         for b, (lo, hi) in enumerate(BANDS):
-            p = np.asarray(pit.get((law, b), []))
+            p = pooled(pits, b, source)
             if len(p) == 0:
                 continue
-            row = f"| {law} | {lo:,.0f}-{hi:,.0f} | {len(p)} | {p.mean():.2f} | {np.median(p):.2f} "
+            row = f"| {name} | {lo:,.0f}-{hi:,.0f} | {len(p)} | {p.mean():.2f} | {np.median(p):.2f} "
             print(row + f"| {np.mean(p < 0.05):.2f} | {np.mean(p > 0.95):.2f} |")
     cool = f"{args.shape} cooldown over the last {100 * args.cooldown:g} %"
     print(f"\nThe 25M GPT's what-if setup (multi-power, {cool}, logged from 9 % of the run):")
@@ -140,6 +196,11 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for steps in (1000.0, 4000.0, 24000.0, 100000.0, 500000.0):
         print(wsd_setup_row(model, prior, steps, args.setup_curves, args.seed, shape=args.shape, cooldown=args.cooldown))
+    print("\nThe same draws of that setup (linear, 20 %) at each run length: drop over the same draw's true drop at 24,000 steps")
+    print("| run length (steps) | curves | prior (true drop) | network (predicted drop) | network / prior |")
+    print("|---|---|---|---|---|")
+    lengths = (1000.0, 2000.0, 4000.0, 8000.0, 16000.0, 24000.0, 32000.0, 64000.0, 200000.0, 1e6)
+    print("\n".join(growth_rows(model, prior, lengths, args.setup_curves, args.seed)))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.prior_cooldowns import setup_cases, wsd_setup
+from benchmarks.prior_cooldowns import drops, growth_rows, pooled, setup_cases, wsd_setup
 from priors.config import PriorConfig
 from priors.sample import sample
 
@@ -25,3 +25,32 @@ def test_a_cooldown_shape_or_length_the_setup_cannot_draw_is_named():
         wsd_setup(PriorConfig(), 2400.0, shape="square")
     with pytest.raises(ValueError, match=r"cooldown must be a share of the run in \[0.05, 0.8\], got 0.95"):
         wsd_setup(PriorConfig(), 2400.0, cooldown=0.95)
+
+
+def test_one_seed_draws_the_same_curves_at_every_run_length_and_their_cooldown_drop_grows_with_it():
+    """The growth table compares each draw with itself at another length: the stable phase must be the same draw."""
+    config = PriorConfig()
+    short, long = (sample(torch.Generator().manual_seed(3), 24, 170, config=wsd_setup(config, t)) for t in (4000.0, 24000.0))
+    cases = [c for c in setup_cases(long, 0.2) if c in setup_cases(short, 0.2)]
+    assert len(cases) >= 20
+    rows = [i for i, _ in cases]
+    before = [start - 10 for _, start in cases]  # well inside the stable phase
+    np.testing.assert_allclose(short.y_clean[rows, before].numpy(), long.y_clean[rows, before].numpy(), rtol=0.02)
+    assert np.all(drops(long, cases) > drops(short, cases))  # the gain grows with the run's steps
+
+
+def test_the_growth_table_reads_one_at_its_reference_length():
+    import lcpfn
+
+    model = lcpfn.load()
+    (row,) = growth_rows(model, PriorConfig(), (24000.0,), 12, 0)
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[0] == "24,000" and cells[2] == "1.00"
+    assert 0.0 < float(cells[3]) < 2.0
+
+
+def test_the_whole_prior_s_row_pools_every_source_of_its_band_and_a_law_s_row_only_its_own():
+    pits = {("multi_power", 0): [0.1, 0.2], ("progress", 0): [0.3], ("multi_power", 1): [0.9]}
+    assert sorted(pooled(pits, 0).tolist()) == [0.1, 0.2, 0.3]
+    assert pooled(pits, 0, "multi_power").tolist() == [0.1, 0.2]
+    assert pooled(pits, 2).size == 0
