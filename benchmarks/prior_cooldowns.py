@@ -5,7 +5,9 @@ starting between 60 % and 92 % of the run (WSD-like): the PFN sees the points be
 and predicts the final value. Printed per law and run length: how many curves, and where the true final value falls in
 the predictive distribution (PIT: mean and median, and the shares below its 5 % and above its 95 % quantile). A model
 calibrated on its prior has PIT mean and median 0.5 and shares of 0.05; a median below 0.5 says the truths fall lower
-than predicted: the cooldown's gain is under-predicted.
+than predicted: the cooldown's gain is under-predicted. The same rows over the whole prior as the network learned it
+(every source, value maps and noise) follow: where one law's curves cannot be told from another source's, the
+network's answer mixes their beliefs, and only the whole prior's rows say whether it is calibrated.
 
 A second table fixes the setup of the 25M GPT's what-if pairs and varies only the run's length: multi-power curves of
 the prior with a warmup of up to 9 %, logged regularly from 9 % of the run (170 points), nearly noiseless, a linear
@@ -162,7 +164,12 @@ def growth_rows(model, prior, lengths, n: int, seed: int, *, reference: float = 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", help="exported .onnx (default: the shipped model)")
-    ap.add_argument("--curves", type=int, default=40000, help="prior curves drawn (about 3 %% are WSD-like laws' curves)")
+    ap.add_argument(
+        "--curves",
+        type=int,
+        default=40000,
+        help="laws' curves drawn (about 3 %% WSD-like), three times as many of the whole prior",
+    )
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--setup-curves", type=int, default=300, help="curves per run length in the 25M GPT's setup")
     ap.add_argument("--shape", choices=SHAPES, default="linear", help="the setup's cooldown shape")

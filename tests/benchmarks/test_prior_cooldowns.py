@@ -39,14 +39,15 @@ def test_one_seed_draws_the_same_curves_at_every_run_length_and_their_cooldown_d
     assert np.all(drops(long, cases) > drops(short, cases))  # the gain grows with the run's steps
 
 
-def test_the_growth_table_reads_one_at_its_reference_length():
+def test_the_growth_table_reads_each_draw_against_itself_at_the_reference_length():
     import lcpfn
 
     model = lcpfn.load()
-    (row,) = growth_rows(model, PriorConfig(), (24000.0,), 12, 0)
-    cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[0] == "24,000" and cells[2] == "1.00"
-    assert 0.0 < float(cells[3]) < 2.0
+    rows = growth_rows(model, PriorConfig(), (4000.0, 24000.0), 12, 0)
+    short, reference = ([c.strip() for c in row.strip("|").split("|")] for row in rows)
+    assert reference[0] == "24,000" and reference[2] == "1.00"  # a draw's drop over itself
+    assert float(short[2]) < 0.9  # the same draws gain less in a shorter run
+    assert 0.0 < float(short[3]) < float(reference[3]) < 2.0  # and the network predicts so too
 
 
 def test_the_whole_prior_s_row_pools_every_source_of_its_band_and_a_law_s_row_only_its_own():
