@@ -110,32 +110,32 @@ def setup_cases(batch, cooldown: float) -> list[tuple[int, int]]:
     return cooldown_cases(batch, starts=(1.0 - cooldown - 0.05, 1.0 - cooldown + 0.05))
 
 
+def setup_predictions(model, batch, cases) -> list:
+    """The ``model``'s prediction of the last point of each case of a :func:`wsd_setup` ``batch``, given the points
+    before the cooldown and the whole schedule."""
+    x, y, lr = batch.x.double().numpy(), batch.y.double().numpy(), batch.lr.double().numpy()
+    return [
+        model.predict(x[i, :start], y[i, :start], [x[i, -1]], schedule=(x[i], lr[i]), direction="min", bounds=(0.0, None))
+        for i, start in cases
+    ]
+
+
+def drops(batch, cases, predictions=None) -> np.ndarray:
+    """The drop from the last point before the cooldown to the end of each case of a :func:`wsd_setup` ``batch``: the
+    noiseless curve's, or to the median of each of ``predictions`` (:func:`setup_predictions`)."""
+    clean = batch.y_clean.double().numpy()
+    ends = [clean[i, -1] for i, _ in cases] if predictions is None else [float(p.median[0]) for p in predictions]
+    return np.asarray([clean[i, start - 1] - end for (i, start), end in zip(cases, ends)])
+
+
 def wsd_setup_row(model, prior, steps: float, n: int, seed: int, *, shape: str = "linear", cooldown: float = 0.2) -> str:
     batch = sample(torch.Generator().manual_seed(seed), n, 170, config=wsd_setup(prior, steps, shape=shape, cooldown=cooldown))
-    x, y, clean, lr = (t.double().numpy() for t in (batch.x, batch.y, batch.y_clean, batch.lr))
-    pit, drop = [], []
-    for i, start in setup_cases(batch, cooldown):
-        pred = model.predict(x[i, :start], y[i, :start], [x[i, -1]], schedule=(x[i], lr[i]), direction="min", bounds=(0.0, None))
-        pit.append(float(pred.cdf([y[i, -1]])[0]))
-        drop.append((clean[i, start - 1] - float(pred.median[0])) / (clean[i, start - 1] - clean[i, -1]))
-    p = np.asarray(pit)
+    cases = setup_cases(batch, cooldown)
+    predictions = setup_predictions(model, batch, cases)
+    y = batch.y.double().numpy()
+    p = np.asarray([float(pred.cdf([y[i, -1]])[0]) for (i, _), pred in zip(cases, predictions)])
+    drop = drops(batch, cases, predictions) / drops(batch, cases)
     return f"| {steps:,.0f} | {len(p)} | {p.mean():.2f} | {np.median(p):.2f} | {np.mean(p < 0.05):.2f} | {np.median(drop):.2f} |"
-
-
-def drops(batch, cases, model=None) -> np.ndarray:
-    """The drop from the last point before the cooldown to the end of each case of a :func:`wsd_setup` ``batch``: the
-    noiseless curve's, or the ``model``'s median prediction's given the points before the cooldown and the schedule."""
-    x, y, clean, lr = (t.double().numpy() for t in (batch.x, batch.y, batch.y_clean, batch.lr))
-    out = []
-    for i, start in cases:
-        end = clean[i, -1]
-        if model is not None:
-            pred = model.predict(
-                x[i, :start], y[i, :start], [x[i, -1]], schedule=(x[i], lr[i]), direction="min", bounds=(0.0, None)
-            )
-            end = float(pred.median[0])
-        out.append(clean[i, start - 1] - end)
-    return np.asarray(out)
 
 
 def growth_rows(model, prior, lengths, n: int, seed: int, *, reference: float = 24000.0) -> list[str]:
@@ -151,12 +151,13 @@ def growth_rows(model, prior, lengths, n: int, seed: int, *, reference: float = 
     ref_cases = dict(setup_cases(base, 0.2))
     rows = []
     for steps in lengths:
-        batch = batch_at(steps)
+        batch = base if steps == reference else batch_at(steps)
         # Rounding steps to integers may move a short run's first point after the peak by one: rows whose cooldown
         # starts in the setup's window at both lengths, each at its own start.
         cases = [(i, start) for i, start in setup_cases(batch, 0.2) if i in ref_cases]
         true_ref = drops(base, [(i, ref_cases[i]) for i, _ in cases])
-        truth, predicted = np.median(drops(batch, cases) / true_ref), np.median(drops(batch, cases, model) / true_ref)
+        predicted_drops = drops(batch, cases, setup_predictions(model, batch, cases))
+        truth, predicted = np.median(drops(batch, cases) / true_ref), np.median(predicted_drops / true_ref)
         rows.append(f"| {steps:,.0f} | {len(cases)} | {truth:.2f} | {predicted:.2f} | {predicted / truth:.2f} |")
     return rows
 
