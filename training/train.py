@@ -349,13 +349,10 @@ def train(
         inherited = int(ckpt.get("inherited_curves", 0))
         log.info("resumed %s at step %d", ckpt_path, step)
     elif cfg.init_from:
-        base, base_cfg, inherited = load_base(cfg.init_from)
-        if (
-            replace(base_cfg.model, n_features=cfg.model.n_features) != cfg.model
-            or base_cfg.model.n_features > cfg.model.n_features
-        ):
-            raise ValueError(f"init_from {cfg.init_from} has model {base_cfg.model}, this run {cfg.model}")
-        model.load_state_dict(widened(base.state_dict(), base_cfg.model.n_features, cfg.model.n_features))
+        base, base_model, inherited = base_weights(cfg.init_from)
+        if replace(base_model, n_features=cfg.model.n_features) != cfg.model or base_model.n_features > cfg.model.n_features:
+            raise ValueError(f"init_from {cfg.init_from} has model {base_model}, this run {cfg.model}")
+        model.load_state_dict(widened(base.state_dict(), base_model.n_features, cfg.model.n_features))
         log.info("starting from %s (%d curves seen)", cfg.init_from, inherited)
     else:
         inherited = 0
@@ -521,20 +518,33 @@ def curves_seen(path: str | Path) -> int:
     return curves_of(torch.load(path, map_location="cpu", weights_only=True))
 
 
-def load_base(path: str | Path) -> tuple[PFN, TrainConfig, int]:
-    """A model to start from (a ``checkpoint.pt``, or a shipped ``.safetensors`` with its card ``.json`` beside it),
-    the config that trained it and the curves it has seen."""
+def base_weights(path: str | Path) -> tuple[PFN, ModelConfig, int]:
+    """What a run continuing ``path`` (``init_from``: a ``checkpoint.pt``, or a shipped ``.safetensors`` with its card
+    ``.json`` beside it) takes from it: the model, its architecture and the curves it has seen. Not the prior, which
+    the continuation brings, so a model whose prior has settings this version no longer knows can still be continued."""
     path = Path(path)
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
         card = json.loads(path.with_suffix(".json").read_text())
-        cfg = TrainConfig(**card["training"]["config"])
-        model = PFN(cfg.model)
+        model_cfg = ModelConfig(**card["training"]["config"]["model"])
+        model = PFN(model_cfg)
         model.load_state_dict(load_file(str(path)))
-        return model, cfg, int(card["training"]["curves_seen"])
+        return model, model_cfg, int(card["training"]["curves_seen"])
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    return (*model_of(ckpt), curves_of(ckpt))
+    model_cfg = ModelConfig(**json.loads(ckpt["config"])["model"])
+    return _kept_weights(ckpt, model_cfg), model_cfg, curves_of(ckpt)
+
+
+def load_base(path: str | Path) -> tuple[PFN, TrainConfig, int]:
+    """:func:`base_weights` and the whole config that trained them, its prior included (a fine-tune draws from it)."""
+    model, _, curves = base_weights(path)
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        config = json.dumps(json.loads(path.with_suffix(".json").read_text())["training"]["config"])
+    else:
+        config = torch.load(path, map_location="cpu", weights_only=True)["config"]
+    return model, TrainConfig.from_json(config), curves
 
 
 def widened(state: dict, n_old: int, n_new: int) -> dict:
@@ -554,17 +564,23 @@ def model_of(ckpt: dict) -> tuple[PFN, TrainConfig]:
     """The model (eval mode) and config of a loaded ``checkpoint.pt`` (``torch.load``'s dict): its averaged weights
     where the run kept them (``ema_decay``), else the last step's."""
     cfg = TrainConfig.from_json(ckpt["config"])
-    model = PFN(cfg.model)
+    return _kept_weights(ckpt, cfg.model), cfg
+
+
+def _kept_weights(ckpt: dict, model_cfg: ModelConfig) -> PFN:
+    """The model (eval mode) of a loaded ``checkpoint.pt``: its averaged weights where the run kept them, else the last
+    step's."""
+    model = PFN(model_cfg)
     model.load_state_dict(ckpt.get("ema", ckpt["model"]))
-    return model.eval(), cfg
+    return model.eval()
 
 
 def curves_of(ckpt: dict) -> int:
     """:func:`curves_seen` of a loaded ``checkpoint.pt``."""
     if "curves_seen" in ckpt:
         return int(ckpt["curves_seen"])
-    cfg = TrainConfig.from_json(ckpt["config"])
-    return int(ckpt["step"]) * cfg.batch_size + int(ckpt.get("inherited_curves", 0))
+    batch_size = json.loads(ckpt["config"])["batch_size"]  # not the whole config: its prior may be an older version's
+    return int(ckpt["step"]) * batch_size + int(ckpt.get("inherited_curves", 0))
 
 
 def main(argv: list[str] | None = None) -> None:

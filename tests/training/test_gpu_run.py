@@ -46,12 +46,12 @@ def test_gpu_run_dry_run_writes_a_loadable_model_resumable_checkpoint_and_metric
 def test_the_next_gpu_run_continues_the_kept_gpu_weights(monkeypatch):
     """``--config training/warm_starts/gpu_continue.json`` must start the gpu preset from the weights of the last GPU
     runs: same model config, their bar borders, their curves counted in the lineage."""
-    from training.train import PRESETS, configured, load_base
+    from training.train import PRESETS, base_weights, configured
 
     monkeypatch.chdir(ROOT)  # init_from is relative to the repository root, where the command runs
     cfg = configured(PRESETS["gpu"], config=ROOT / "training" / "warm_starts" / "gpu_continue.json")
-    base, base_cfg, curves = load_base(cfg.init_from)
-    assert base_cfg.model == cfg.model  # the prior may have moved on since: init_from continues on the new one
+    base, base_model, curves = base_weights(cfg.init_from)
+    assert base_model == cfg.model  # the prior may have moved on since: init_from continues on the new one
     card = json.loads((ROOT / "training" / "warm_starts" / "gpu.json").read_text())
     assert curves == sum(chunk["curves"] for chunk in card["trained_on"]) and all(
         "H200" in chunk["device"] for chunk in card["trained_on"]

@@ -13,9 +13,11 @@ from lcpfn.model import PFN
 from training.train import (
     PRESETS,
     TrainConfig,
+    base_weights,
     curves_seen,
     evaluate,
     learning_rate,
+    load_base,
     load_checkpoint,
     train,
     validation_set,
@@ -91,6 +93,23 @@ def test_init_from_continues_a_model_on_a_changed_prior(tmp_path):
     assert curves_seen(cont) == (3 + 2) * TINY.batch_size
     with pytest.raises(ValueError, match="init_from"):
         train(replace(cfg, model=replace(TINY.model, d_model=16)), tmp_path / "other")
+
+
+def test_init_from_continues_a_model_whose_prior_has_a_setting_this_version_no_longer_knows(tmp_path):
+    """A continuation brings its own prior, so a model trained on an older prior (a setting since renamed) is continued
+    from its weights and curves; a fine-tune, which draws from the base's prior, is refused with the setting named."""
+    base_cfg = replace(TINY, steps=2, checkpoint_every=100, eval_every=100)
+    base = train(base_cfg, tmp_path / "base")
+    ckpt = torch.load(base, weights_only=True)
+    old = json.loads(ckpt["config"])
+    old["prior"]["laws"]["retired_setting"] = [0.005, 0.2]
+    torch.save({**ckpt, "config": json.dumps(old)}, tmp_path / "old.pt")
+    model, model_cfg, curves = base_weights(tmp_path / "old.pt")
+    assert model_cfg == TINY.model and curves == 2 * TINY.batch_size
+    with pytest.raises(TypeError, match="retired_setting"):
+        load_base(tmp_path / "old.pt")
+    cont = train(replace(base_cfg, steps=1, lr=1e-12, warmup_steps=0, init_from=str(tmp_path / "old.pt")), tmp_path / "cont")
+    assert curves_seen(cont) == 3 * TINY.batch_size
 
 
 def test_a_model_widened_to_new_token_features_predicts_what_it_did():
