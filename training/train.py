@@ -522,6 +522,19 @@ def base_weights(path: str | Path) -> tuple[PFN, ModelConfig, int]:
     """What a run continuing ``path`` (``init_from``: a ``checkpoint.pt``, or a shipped ``.safetensors`` with its card
     ``.json`` beside it) takes from it: the model, its architecture and the curves it has seen. Not the prior, which
     the continuation brings, so a model whose prior has settings this version no longer knows can still be continued."""
+    model, model_cfg, _, curves = _read_base(path)
+    return model, model_cfg, curves
+
+
+def load_base(path: str | Path) -> tuple[PFN, TrainConfig, int]:
+    """:func:`base_weights` and the whole config that trained them, its prior included (a fine-tune draws from it)."""
+    model, _, config, curves = _read_base(path)
+    return model, TrainConfig.from_json(config), curves
+
+
+def _read_base(path: str | Path) -> tuple[PFN, ModelConfig, str, int]:
+    """The model, its architecture, the JSON of the config that trained it (unparsed) and the curves it has seen, from
+    one read of ``path``."""
     path = Path(path)
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
@@ -530,21 +543,10 @@ def base_weights(path: str | Path) -> tuple[PFN, ModelConfig, int]:
         model_cfg = ModelConfig(**card["training"]["config"]["model"])
         model = PFN(model_cfg)
         model.load_state_dict(load_file(str(path)))
-        return model, model_cfg, int(card["training"]["curves_seen"])
+        return model, model_cfg, json.dumps(card["training"]["config"]), int(card["training"]["curves_seen"])
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     model_cfg = ModelConfig(**json.loads(ckpt["config"])["model"])
-    return _kept_weights(ckpt, model_cfg), model_cfg, curves_of(ckpt)
-
-
-def load_base(path: str | Path) -> tuple[PFN, TrainConfig, int]:
-    """:func:`base_weights` and the whole config that trained them, its prior included (a fine-tune draws from it)."""
-    model, _, curves = base_weights(path)
-    path = Path(path)
-    if path.suffix == ".safetensors":
-        config = json.dumps(json.loads(path.with_suffix(".json").read_text())["training"]["config"])
-    else:
-        config = torch.load(path, map_location="cpu", weights_only=True)["config"]
-    return model, TrainConfig.from_json(config), curves
+    return _kept_weights(ckpt, model_cfg), model_cfg, ckpt["config"], curves_of(ckpt)
 
 
 def widened(state: dict, n_old: int, n_new: int) -> dict:
