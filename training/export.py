@@ -133,7 +133,8 @@ def export(checkpoint: str | Path, out: str | Path, *, name: str | None = None, 
             "curves_seen": curves_of(ckpt),
             **({"soup": ckpt["soup"]} if "soup" in ckpt else {}),  # the runs a weight average was made of (training.soup)
             "config": json.loads(cfg.to_json()),
-            "validation": _validation(checkpoint.parent / "metrics.csv"),
+            # a soup (training.soup) carries its own; a run's are the last evaluated row of its metrics.csv
+            "validation": ckpt["validation"] if "validation" in ckpt else _validation(checkpoint.parent / "metrics.csv"),
         },
         "parity_max_abs_logit_diff": diff,
         **(extra or {}),

@@ -8,8 +8,8 @@ and the mean of their weights predicts about as their ensemble would, at one mod
 the prior does; a soup trades a seed's luck for the average of its runs. Two 7,000-step continuations of the shipped
 model scored the held-out prior at 10 % 0.262 and 0.263, their soup 0.266, and on the real curves it landed between
 them (docs/prior_experiments.md). Each run's averaged weights (``ema``) are used where it kept them. The result is an
-ordinary ``checkpoint.pt`` without optimizer state: export it (``python -m training.export``); its card's ``soup``
-field names the runs and their seeds.
+ordinary ``checkpoint.pt`` without optimizer state, with its own figures on training's validation set: export it
+(``python -m training.export``); its card's ``soup`` field names the runs and their seeds.
 
 Runs must share the model's shape, the prior and the weights they started from (``init_from`` and the curves seen
 before): averaging unrelated runs gives a model that predicts nothing.
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from training.train import TrainConfig, _save_atomic, curves_of
+from training.train import TrainConfig, _save_atomic, curves_of, evaluate, model_of, validation_set
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,9 @@ def soup(checkpoints: list[str | Path], out: str | Path) -> dict:
         "curves_seen": inherited[0] + sum(curves_of(c) - inherited[0] for c in ckpts),
         "soup": {"runs": [str(p) for p in checkpoints], "seeds": [cfg.seed for cfg in cfgs]},
     }
+    # The runs' own validation figures are not the average's; its card gets figures of the same fixed set.
+    model, cfg = model_of(result)
+    result["validation"] = evaluate(model, validation_set(cfg, torch.device("cpu")), cfg.model.max_context, cfg.limits)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     _save_atomic(result, out)

@@ -1,4 +1,5 @@
 import json
+import math
 from dataclasses import replace
 
 import pytest
@@ -7,7 +8,7 @@ import torch
 from lcpfn.model import PFN
 from training.export import export
 from training.soup import soup
-from training.train import PRESETS, curves_seen, load_checkpoint
+from training.train import PRESETS, curves_seen, evaluate, load_checkpoint, validation_set
 
 TINY = replace(PRESETS["tiny"], init_from="runs/base/checkpoint.pt")
 
@@ -34,6 +35,17 @@ def test_a_soup_is_the_mean_of_the_runs_averaged_weights_and_counts_every_run_s_
         torch.testing.assert_close(value, (ema_a[name] + ema_b[name]) / 2)
     assert curves_seen(out) == 1_000 + (5 + 7) * TINY.batch_size
     assert torch.load(out)["soup"]["seeds"] == [1, 2]
+
+
+def test_a_soup_is_scored_on_training_s_validation_set_itself(tmp_path):
+    a = _run(tmp_path / "a.pt", TINY, seed=1)
+    b = _run(tmp_path / "b.pt", TINY, seed=2)
+    out = tmp_path / "soup.pt"
+    result = soup([a, b], out)
+    model, cfg = load_checkpoint(out)[:2]
+    expected = evaluate(model, validation_set(cfg, torch.device("cpu")), cfg.model.max_context, cfg.limits)
+    assert torch.load(out)["validation"] == result["validation"] == expected
+    assert {"val_ll_10", "val_cover90_80"} <= set(expected) and all(math.isfinite(v) for v in expected.values())
 
 
 def test_a_run_without_averaged_weights_joins_a_soup_with_its_last_step_s(tmp_path):
@@ -75,4 +87,8 @@ def test_an_exported_soup_s_card_names_its_runs(tmp_path):
     soup(runs, tmp_path / "soup.pt")
     card = export(tmp_path / "soup.pt", tmp_path / "soup.onnx")
     assert card["training"]["soup"] == {"runs": [str(p) for p in runs], "seeds": [3, 4]}
+    # its own validation figures, not those of whatever metrics.csv lies in its folder
+    (tmp_path / "metrics.csv").write_text("step,val_ll_10\n5,9.0\n")
+    card = export(tmp_path / "soup.pt", tmp_path / "soup.onnx")
+    assert card["training"]["validation"] == torch.load(tmp_path / "soup.pt")["validation"]
     assert json.loads((tmp_path / "soup.json").read_text())["training"]["curves_seen"] == 1_000 + 2 * 5 * TINY.batch_size
