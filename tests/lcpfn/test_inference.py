@@ -136,7 +136,10 @@ def test_a_context_flat_up_to_rounding_is_predicted_as_a_flat_one(model, level):
     for kwargs in ({}, {"bounds": (0, None)} if level > 0 else {"direction": "max"}):
         expected = model.predict(np.arange(1, 11), flat, [20, 100], **kwargs).quantile(levels)
         got = model.predict(np.arange(1, 11), rounded, [20, 100], **kwargs).quantile(levels)
-        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6 * abs(level))
+        # The rounding moves the normalized context by ~1e-7, which the network passes on to its quantiles as up to
+        # ~1e-4 of the interval's width; read as a curve that stopped moving, the interval shrank to a thousandth of it.
+        width = expected[-1] - expected[0]
+        assert np.all(np.abs(got - expected) <= 1e-3 * width), (got, expected)
 
 
 def test_a_diverged_evaluation_of_1e40_leaves_every_prediction_finite(model):
