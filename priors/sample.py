@@ -486,15 +486,22 @@ def _schedule_curves(law: Callable, cells: int, u, sched: ScheduleParams, params
     """Loss curves of ``law`` under ``sched`` at logged times ``u`` ``(k, n)`` with their events, the same before them, and
     the lr, intrinsic time and annealing area there; ``transient`` is (size, time) of :func:`~priors.laws.early_transient`."""
     grid = _grid(sched, cells, u.shape[0], u.device)
-    power = {p: params[p] for p in POWER_PARAMS}
-    # Pairwise sums cost grid², so the law runs on the grid only; what it adds
-    # to the steep power term is smooth enough to interpolate, and the power
-    # term itself is evaluated exactly at the logged (warped) times.
-    added = law_at_grid(law, grid, params) - power_term(grid.s1, xp=torch, **power)
-    at_uw = _UniformLerp(warp_time(u, warp), cells)
-    s1 = at_uw(grid.s1)
-    clean = power_term(s1, xp=torch, **power) + at_uw(added) + early_transient(s1, *transient, xp=torch)
+    clean = law_curves(law, grid, warp_time(u, warp), params, transient)
     return (add_events(u, clean, 1.0, events), clean, *_schedule_features(sched, grid, u, cells))
+
+
+def law_curves(law: Callable, grid: ScheduleGrid, u: torch.Tensor, params: dict, transient: tuple[torch.Tensor, torch.Tensor]):
+    """Clean losses ``(k, n)`` of a schedule-aware ``law`` at times ``u`` ``(k, n)`` under the schedules of ``grid``, a
+    uniform grid of ``G`` cells over the run (``linspace(0, 1, G + 1)``), with the early ``transient`` (size, time).
+
+    Pairwise sums cost grid², so the law runs on the grid only; what it adds to the steep power term is smooth enough to
+    interpolate, and the power term itself is evaluated exactly at ``u``.
+    """
+    power = {p: params[p] for p in POWER_PARAMS}
+    added = law_at_grid(law, grid, params) - power_term(grid.s1, xp=torch, **power)
+    at_u = _UniformLerp(u, grid.u.shape[-1] - 1)
+    s1 = at_u(grid.s1)
+    return power_term(s1, xp=torch, **power) + at_u(added) + early_transient(s1, *transient, xp=torch)
 
 
 # progress: the families under a random schedule, as small networks train. Progress
