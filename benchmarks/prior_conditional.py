@@ -73,7 +73,9 @@ def conditional(x: np.ndarray, y: np.ndarray, schedules: dict, horizon: float, *
     gu = torch.linspace(0.0, 1.0, cells + 1, dtype=torch.float64)[None]
     times = torch.tensor(np.append(x / horizon, 1.0))[None]
     ref = reference(x)
-    real, _ = shape(y[None, :], ref)
+    real, real_drop = shape(y[None, :], ref)
+    if not real_drop[0] > 0:
+        raise ValueError(f"y: the prefix must fall from 10 % of it to its end, got {y[ref]:g} -> {y[-1]:g}")
     g = torch.Generator().manual_seed(seed)
     dist, out = [], {label: [] for label in schedules}
     for name, law in schedule_laws(cfg.laws).items():
@@ -89,7 +91,7 @@ def conditional(x: np.ndarray, y: np.ndarray, schedules: dict, horizon: float, *
             values = law_curves(law.fn, grid, times.expand(k, -1), params, transient).numpy()
             z, drop = shape(values[:, :-1], ref)
             if i == 0:  # the prefix is the same under every schedule: its shape decides which draws stay
-                dist.append(np.sqrt(np.mean((z - real) ** 2, axis=1)))
+                dist.append(np.where(drop > 0, np.sqrt(np.mean((z - real) ** 2, axis=1)), np.inf))
             out[label].append((values[:, -2] - values[:, -1]) / drop)
     d = np.concatenate(dist)
     d = np.where(np.isfinite(d), d, np.inf)
@@ -153,6 +155,10 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if not 0 < args.keep < 1:
         raise SystemExit(f"--keep must be a share in (0, 1), got {args.keep}")
+    if args.draws * args.keep < 10:
+        raise SystemExit(f"--draws x --keep must keep at least 10 draws, got {args.draws} x {args.keep}")
+    if args.stride < 1:
+        raise SystemExit(f"--stride must be at least 1, got {args.stride}")
     model = lcpfn.load(args.model) if args.model else lcpfn.load()
     opts = {"n": args.draws, "keep": args.keep, "seed": args.seed}
     columns = "| conditional 5/25/50/75/95 % | truth (rank) | model's median (rank) |"

@@ -46,6 +46,11 @@ def test_a_pair_row_ranks_the_truth_and_the_model_within_the_kept_draws():
     assert abs(float(predicted)) < 1.0 and 0.0 <= float(predicted_rank.strip("()")) <= 1.0
 
 
+def test_a_prefix_that_does_not_fall_is_an_error_naming_y():
+    with pytest.raises(ValueError, match="y: the prefix must fall"):
+        pc.conditional(X[PREFIX], Y[PREFIX][::-1].copy(), {"own": (X, LR)}, HORIZON, **OPTS)
+
+
 def test_a_schedule_logged_from_a_later_step_rises_from_zero_before_it():
     lr = pc.relative_lr((np.array([500.0, 2000.0]), np.array([2e-3, 2e-3])), 2e-3, np.array([0.0, 0.125, 0.25, 1.0]), 2000.0)
     np.testing.assert_allclose(lr, [0.0, 0.5, 1.0, 1.0])
@@ -59,5 +64,9 @@ def test_a_run_not_in_the_file_or_a_prefix_too_short_is_an_error_naming_it(tmp_p
         pc.main(["--pairs", "--run", str(path), "other", "600"])
     with pytest.raises(SystemExit, match="prefix must hold 5 points"):
         pc.main(["--pairs", "--run", str(path), "r", "40"])
+    with pytest.raises(SystemExit, match="--stride must be at least 1"):
+        pc.main(["--pairs", "--run", str(path), "r", "600", "--stride", "0"])
+    with pytest.raises(SystemExit, match="must keep at least 10 draws"):
+        pc.main(["--pairs", "--run", str(path), "r", "600", "--draws", "100", "--keep", "0.05"])
     pc.main(["--pairs", "--run", str(path), "r", "600", "--draws", "3000", "--keep", "0.05"])
     assert "| r from 600 |" in capsys.readouterr().out
