@@ -38,7 +38,6 @@ from priors.parameters import params_from_uniform
 from priors.sample import law_curves, transient_from_uniform
 from priors.schedules import schedule_grid
 
-LAWS = ("multi_power", "lr_annealing", "intrinsic_time")
 LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
@@ -62,15 +61,19 @@ def shape(y: np.ndarray, ref: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def conditional(x: np.ndarray, y: np.ndarray, schedules: dict, horizon: float, *, n: int, keep: float, seed: int,
-                config: PriorConfig | None = None) -> dict[str, np.ndarray]:  # fmt: skip
+                config: PriorConfig | None = None) -> tuple[dict[str, np.ndarray], float]:  # fmt: skip
     """The kept draws' values at ``horizon`` minus at the prefix's end, over the prefix's drop (see the module's
-    docstring), under each of ``schedules`` (label -> (steps, lr)): label -> ``(kept,)``, the same draws in each."""
+    docstring), under each of ``schedules`` (label -> (steps, lr)): label -> ``(kept,)``, the same draws in each; and
+    the real prefix's drop, the unit a truth or a prediction is compared with them in."""
     cfg = config or PriorConfig()
-    weights = {name: w for name, w in zip(SOURCES, cfg.source_weights) if name in LAWS}
+    laws = schedule_laws(cfg.laws)
+    weights = {name: w for name, w in zip(SOURCES, cfg.source_weights) if name in laws}
     total = sum(weights.values())
     peak = max(float(np.max(lr)) for _, lr in schedules.values())
-    cells = cfg.grid_size
-    gu = torch.linspace(0.0, 1.0, cells + 1, dtype=torch.float64)[None]
+    gu = torch.linspace(0.0, 1.0, cfg.grid_size + 1, dtype=torch.float64)[None]
+    lrs = {
+        label: torch.tensor(relative_lr(schedule, peak, gu[0].numpy(), horizon))[None] for label, schedule in schedules.items()
+    }
     times = torch.tensor(np.append(x / horizon, 1.0))[None]
     ref = reference(x)
     real, real_drop = shape(y[None, :], ref)
@@ -78,16 +81,15 @@ def conditional(x: np.ndarray, y: np.ndarray, schedules: dict, horizon: float, *
         raise ValueError(f"y: the prefix must fall from 10 % of it to its end, got {y[ref]:g} -> {y[-1]:g}")
     g = torch.Generator().manual_seed(seed)
     dist, out = [], {label: [] for label in schedules}
-    for name, law in schedule_laws(cfg.laws).items():
+    for name, law in laws.items():
         k = int(round(n * weights[name] / total))
         priors = schedule_law_priors(name, cfg.laws)
         drawn = params_from_uniform(priors, torch.rand(k, len(priors), generator=g, dtype=torch.float64))
         steps = torch.full((k, 1), horizon, dtype=torch.float64)
         params = law.law_params(at_horizon(name, drawn, steps, cfg.laws, torch), torch)
         transient = transient_from_uniform(torch.rand(k, 3, generator=g, dtype=torch.float64), params["A"], cfg)
-        for i, (label, schedule) in enumerate(schedules.items()):
-            lr = torch.tensor(relative_lr(schedule, peak, gu[0].numpy(), horizon))[None].expand(k, -1)
-            grid = schedule_grid(gu.expand(k, -1), lr, xp=torch)
+        for i, (label, lr) in enumerate(lrs.items()):
+            grid = schedule_grid(gu.expand(k, -1), lr.expand(k, -1), xp=torch)
             values = law_curves(law.fn, grid, times.expand(k, -1), params, transient).numpy()
             z, drop = shape(values[:, :-1], ref)
             if i == 0:  # the prefix is the same under every schedule: its shape decides which draws stay
@@ -96,7 +98,7 @@ def conditional(x: np.ndarray, y: np.ndarray, schedules: dict, horizon: float, *
     d = np.concatenate(dist)
     d = np.where(np.isfinite(d), d, np.inf)
     kept = d <= np.quantile(d, keep)
-    return {label: np.concatenate(v)[kept] for label, v in out.items()}
+    return {label: np.concatenate(v)[kept] for label, v in out.items()}, float(real_drop[0])
 
 
 def rank(values: np.ndarray, v: float) -> float:
@@ -113,9 +115,8 @@ def pair_row(model, p: Pair, *, n: int, keep: float, seed: int) -> str:
     kw = {"direction": "min", "bounds": (0.0, None), "horizon": p.x_final}
     under = {"parent": p.parent_schedule, "branch": p.branch_schedule}
     medians = {k: float(model.predict(p.x_prefix, p.y_prefix, [p.x_final], schedule=s, **kw).median[0]) for k, s in under.items()}
-    falls = conditional(p.x_prefix, p.y_prefix, under, p.x_final, n=n, keep=keep, seed=seed)
+    falls, drop = conditional(p.x_prefix, p.y_prefix, under, p.x_final, n=n, keep=keep, seed=seed)
     gains = falls["branch"] - falls["parent"]
-    drop = p.y_prefix[reference(p.x_prefix)] - p.y_prefix[-1]
     true, predicted = (p.y_parent_final - p.y_final) / drop, (medians["parent"] - medians["branch"]) / drop
     return _row(p.id, gains, true, predicted)
 
@@ -136,10 +137,9 @@ def run_row(model, path: Path, run_id: str, prefix: float, *, n: int, keep: floa
     median = float(model.predict(xs, ys, [horizon], schedule=(x, lr), **kw).median[0])
     xs_fit, ys_fit = xs[xs > 0], ys[xs > 0]
     xs_fit, ys_fit = xs_fit[::-1][::stride][::-1], ys_fit[::-1][::stride][::-1]  # every stride-th, the last one kept
-    falls = conditional(xs_fit, ys_fit, {"own": (x, lr)}, horizon, n=n, keep=keep, seed=seed)["own"]
-    drop = ys_fit[reference(xs_fit)] - ys_fit[-1]
+    falls, drop = conditional(xs_fit, ys_fit, {"own": (x, lr)}, horizon, n=n, keep=keep, seed=seed)
     true, predicted = (ys[-1] - y[-1]) / drop, (ys[-1] - median) / drop
-    return _row(f"{run_id} from {prefix:,.0f}", falls, true, predicted)
+    return _row(f"{run_id} from {prefix:,.0f}", falls["own"], true, predicted)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -17,8 +17,9 @@ OPTS = {"n": 6000, "keep": 0.02, "seed": 0}
 
 
 def test_a_run_that_stops_falling_after_its_prefix_lies_low_among_the_prior_s_draws_and_one_that_plunges_high():
-    falls = pc.conditional(X[PREFIX], Y[PREFIX], {"own": (X, LR)}, HORIZON, **OPTS)["own"]
-    drop = Y[PREFIX][pc.reference(X[PREFIX])] - Y[PREFIX][-1]
+    falls, drop = pc.conditional(X[PREFIX], Y[PREFIX], {"own": (X, LR)}, HORIZON, **OPTS)
+    falls = falls["own"]
+    assert drop == Y[PREFIX][pc.reference(X[PREFIX])] - Y[PREFIX][-1]
     assert len(falls) == pytest.approx(OPTS["n"] * OPTS["keep"], rel=0.05)
     assert pc.rank(falls, 0.0) < 0.05  # flat from the prefix on
     assert pc.rank(falls, 2.0) > 0.95  # falling twice the prefix's drop again
@@ -28,7 +29,7 @@ def test_a_run_that_stops_falling_after_its_prefix_lies_low_among_the_prior_s_dr
 
 def test_a_cooldown_s_gain_is_the_parent_s_final_loss_minus_the_branch_s():
     """The same draws under both schedules: a branch that decays the lr ends lower, so its gain is positive."""
-    falls = pc.conditional(X[PREFIX], Y[PREFIX], {"parent": (X, LR), "branch": (X, WSD)}, HORIZON, **OPTS)
+    falls, _ = pc.conditional(X[PREFIX], Y[PREFIX], {"parent": (X, LR), "branch": (X, WSD)}, HORIZON, **OPTS)
     gains = falls["branch"] - falls["parent"]
     assert np.median(gains) > 0
 
