@@ -12,8 +12,10 @@ network's answer mixes their beliefs, and only the whole prior's rows say whethe
 A second table fixes the setup of the 25M GPT's what-if pairs and varies only the run's length: multi-power curves of
 the prior with a warmup of up to 9 %, logged regularly from 9 % of the run (170 points), nearly noiseless, a linear
 cooldown to 0 over the last 20 % (``--shape`` and ``--cooldown`` set another: ``--shape 1-sqrt --cooldown 0.4``
-against ``--cooldown 0.4`` asks whether the network reads a 1-sqrt cooldown as its prior draws it); it gives the same
-PIT and the predicted drop from the last point before the cooldown to the end over the true (noiseless) drop.
+against ``--cooldown 0.4`` asks whether the network reads a 1-sqrt cooldown as its prior draws it; ``--noise`` sets
+the log of its noise's sd over the curve's range, -9 by default, the 25M GPT's -7.2, the prior's median -5.5); it
+gives the same PIT and the predicted drop from the last point before the cooldown to the end over the true
+(noiseless) drop.
 A third table draws that setup's curves once and sets them at each run length: how the drop grows with the length in
 the prior (the gain's growth, ``LawConfig.gain_steps_power`` up to ``gain_steps_clip``) and in the network's predictions.
 
@@ -42,6 +44,9 @@ BANDS = ((500.0, 3000.0), (3000.0, 10000.0), (10000.0, 60000.0), (60000.0, 1e6))
 
 # The cooldown shares the what-if setup's table can draw (its logging starts at 9 % of the run).
 COOLDOWNS = (0.05, 0.8)
+# The setup's log noise sd over the curve's range: nearly noiseless by default; the 25M GPT's validation loss has -7.2.
+SETUP_NOISE = -9.0
+NOISES = (-12.0, -2.0)
 
 
 def cooldown_cases(batch, starts: tuple[float, float] = (0.6, 0.92)) -> list[tuple[int, int]]:
@@ -80,15 +85,18 @@ def pooled(pits: dict[tuple[str, int], list[float]], band: int, source: str | No
     return np.asarray([v for (s, b), values in pits.items() if b == band and source in (None, s) for v in values])
 
 
-def wsd_setup(prior, steps: float, *, shape: str = "linear", cooldown: float = 0.2):
+def wsd_setup(prior, steps: float, *, shape: str = "linear", cooldown: float = 0.2, noise: float = SETUP_NOISE):
     """``prior`` restricted to the 25M GPT's what-if setup (see the module's docstring) for runs of ``steps`` steps,
-    its cooldown of ``shape`` (one of :data:`priors.schedules.SHAPES`) over the last ``cooldown`` of the run."""
+    its cooldown of ``shape`` (one of :data:`priors.schedules.SHAPES`) over the last ``cooldown`` of the run, its noise's
+    sd over the curve's range about ``exp(noise)``."""
     if shape not in SHAPES:
         raise ValueError(f"shape must be one of {SHAPES}, got {shape!r}")
     if not COOLDOWNS[0] <= cooldown <= COOLDOWNS[1]:
         raise ValueError(f"cooldown must be a share of the run in [{COOLDOWNS[0]}, {COOLDOWNS[1]}], got {cooldown!r}")
-    noise = dataclasses.replace(
-        prior.noise, log_sigma_loc=-9.0, log_sigma_scale=0.3, p_outliers=0.0, p_spike=0.0, p_heteroscedastic=0.0,
+    if not NOISES[0] <= noise <= NOISES[1]:
+        raise ValueError(f"noise must be a log sd over the range in [{NOISES[0]}, {NOISES[1]}], got {noise!r}")
+    noise_config = dataclasses.replace(
+        prior.noise, log_sigma_loc=noise, log_sigma_scale=0.3, p_outliers=0.0, p_spike=0.0, p_heteroscedastic=0.0,
         p_divergence_law=0.0, p_overfit_law=0.0, p_plateau_law=0.0, p_slow_start_law=0.0,
     )  # fmt: skip
     schedule = dataclasses.replace(
@@ -99,7 +107,7 @@ def wsd_setup(prior, steps: float, *, shape: str = "linear", cooldown: float = 0
     logging = dataclasses.replace(prior.logging, p_first_step=0.0, late_first=(0.09, 0.0901), p_irregular=0.0, p_log_spaced=0.0)
     weights = tuple(1.0 if name == "multi_power" else 0.0 for name in SOURCES)
     return dataclasses.replace(
-        prior, source_weights=weights, p_affine=0.0, law_horizon=(steps, steps * 1.0001), noise=noise, schedule=schedule,
+        prior, source_weights=weights, p_affine=0.0, law_horizon=(steps, steps * 1.0001), noise=noise_config, schedule=schedule,
         logging=logging, p_known_schedule=1.0, p_log_from_zero=0.0,
     )  # fmt: skip
 
@@ -128,8 +136,10 @@ def drops(batch, cases, predictions=None) -> np.ndarray:
     return np.asarray([clean[i, start - 1] - end for (i, start), end in zip(cases, ends)])
 
 
-def wsd_setup_row(model, prior, steps: float, n: int, seed: int, *, shape: str = "linear", cooldown: float = 0.2) -> str:
-    batch = sample(torch.Generator().manual_seed(seed), n, 170, config=wsd_setup(prior, steps, shape=shape, cooldown=cooldown))
+def wsd_setup_row(model, prior, steps: float, n: int, seed: int, *, shape: str = "linear", cooldown: float = 0.2,
+                  noise: float = SETUP_NOISE) -> str:  # fmt: skip
+    config = wsd_setup(prior, steps, shape=shape, cooldown=cooldown, noise=noise)
+    batch = sample(torch.Generator().manual_seed(seed), n, 170, config=config)
     cases = setup_cases(batch, cooldown)
     predictions = setup_predictions(model, batch, cases)
     y = batch.y.double().numpy()
@@ -138,14 +148,14 @@ def wsd_setup_row(model, prior, steps: float, n: int, seed: int, *, shape: str =
     return f"| {steps:,.0f} | {len(p)} | {p.mean():.2f} | {np.median(p):.2f} | {np.mean(p < 0.05):.2f} | {np.median(drop):.2f} |"
 
 
-def growth_rows(model, prior, lengths, n: int, seed: int, *, reference: float = 24000.0) -> list[str]:
+def growth_rows(model, prior, lengths, n: int, seed: int, *, reference: float = 24000.0, noise: float = SETUP_NOISE) -> list[str]:
     """How a cooldown's drop grows with the run's length, in the prior and as the network learned it: the same draws
     of :func:`wsd_setup` at each length (one seed draws the same parameters whatever the length; what depends on the
     length is the gain's growth and the multi-power law's C per step), each drop over the true drop of the same draw
     at ``reference`` steps, medians over the draws."""
 
     def batch_at(steps):
-        return sample(torch.Generator().manual_seed(seed), n, 170, config=wsd_setup(prior, steps))
+        return sample(torch.Generator().manual_seed(seed), n, 170, config=wsd_setup(prior, steps, noise=noise))
 
     base = batch_at(reference)
     ref_cases = dict(setup_cases(base, 0.2))
@@ -175,10 +185,13 @@ def main() -> None:
     ap.add_argument("--setup-curves", type=int, default=300, help="curves per run length in the 25M GPT's setup")
     ap.add_argument("--shape", choices=SHAPES, default="linear", help="the setup's cooldown shape")
     ap.add_argument("--cooldown", type=float, default=0.2, help=f"the setup's cooldown, a share of the run in {list(COOLDOWNS)}")
+    ap.add_argument("--noise", type=float, default=SETUP_NOISE, help=f"the setup's log noise sd / range, in {list(NOISES)}")
     args = ap.parse_args()
     # Checked before the first table's minutes of sampling, not by wsd_setup after them.
     if not COOLDOWNS[0] <= args.cooldown <= COOLDOWNS[1]:
         ap.error(f"--cooldown: a share of the run in [{COOLDOWNS[0]}, {COOLDOWNS[1]}], got {args.cooldown}")
+    if not NOISES[0] <= args.noise <= NOISES[1]:
+        ap.error(f"--noise: a log sd over the range in [{NOISES[0]}, {NOISES[1]}], got {args.noise}")
     model = lcpfn.load(args.model)
     prior = TrainConfig.from_json(json.dumps(model.card["training"]["config"])).prior  # the prior the model learned
     weights = tuple(w if name in LAWS else 0.0 for name, w in zip(SOURCES, prior.source_weights))
@@ -199,16 +212,17 @@ def main() -> None:
             row = f"| {name} | {lo:,.0f}-{hi:,.0f} | {len(p)} | {p.mean():.2f} | {np.median(p):.2f} "
             print(row + f"| {np.mean(p < 0.05):.2f} | {np.mean(p > 0.95):.2f} |")
     cool = f"{args.shape} cooldown over the last {100 * args.cooldown:g} %"
-    print(f"\nThe 25M GPT's what-if setup (multi-power, {cool}, logged from 9 % of the run):")
+    print(f"\nThe 25M GPT's what-if setup (multi-power, {cool}, logged from 9 % of the run, log noise / range {args.noise:g}):")
     print("| run length (steps) | curves | PIT mean | PIT median | below 5 % | predicted / true drop, median |")
     print("|---|---|---|---|---|---|")
     for steps in (1000.0, 4000.0, 24000.0, 100000.0, 500000.0):
-        print(wsd_setup_row(model, prior, steps, args.setup_curves, args.seed, shape=args.shape, cooldown=args.cooldown))
+        setup = {"shape": args.shape, "cooldown": args.cooldown, "noise": args.noise}
+        print(wsd_setup_row(model, prior, steps, args.setup_curves, args.seed, **setup))
     print("\nThe same draws of that setup (linear, 20 %) at each run length: drop over the same draw's true drop at 24,000 steps")
     print("| run length (steps) | curves | prior (true drop) | network (predicted drop) | network / prior |")
     print("|---|---|---|---|---|")
     lengths = (1000.0, 2000.0, 4000.0, 8000.0, 16000.0, 24000.0, 32000.0, 64000.0, 200000.0, 1e6)
-    print("\n".join(growth_rows(model, prior, lengths, args.setup_curves, args.seed)))
+    print("\n".join(growth_rows(model, prior, lengths, args.setup_curves, args.seed, noise=args.noise)))
 
 
 if __name__ == "__main__":

@@ -20,11 +20,22 @@ def test_the_what_if_setup_draws_the_cooldown_shape_and_length_asked_for(shape, 
         assert lr[i, -1] == pytest.approx(0.0, abs=1e-6 * lr[i].max())
 
 
-def test_a_cooldown_shape_or_length_the_setup_cannot_draw_is_named():
+def test_a_cooldown_shape_length_or_noise_the_setup_cannot_draw_is_named():
     with pytest.raises(ValueError, match="shape must be one of"):
         wsd_setup(PriorConfig(), 2400.0, shape="square")
     with pytest.raises(ValueError, match=r"cooldown must be a share of the run in \[0.05, 0.8\], got 0.95"):
         wsd_setup(PriorConfig(), 2400.0, cooldown=0.95)
+    with pytest.raises(ValueError, match=r"noise must be a log sd over the range in \[-12.0, -2.0\], got 0.01"):
+        wsd_setup(PriorConfig(), 2400.0, noise=0.01)
+
+
+@pytest.mark.parametrize("noise", [-9.0, -5.5])
+def test_the_what_if_setup_draws_the_noise_level_asked_for(noise):
+    batch = sample(torch.Generator().manual_seed(1), 64, 170, config=wsd_setup(PriorConfig(), 24000.0, noise=noise))
+    residual = (batch.y - batch.y_clean).double()
+    span = batch.y_clean.double().amax(dim=1) - batch.y_clean.double().amin(dim=1)
+    log_ratio = torch.log(residual.std(dim=1) / span)
+    assert float(log_ratio.median()) == pytest.approx(noise, abs=0.3)
 
 
 def test_one_seed_draws_the_same_curves_at_every_run_length_and_their_cooldown_drop_grows_with_it():
