@@ -215,8 +215,8 @@ def main() -> None:
     print(f"\nThe 25M GPT's what-if setup (multi-power, {cool}, logged from 9 % of the run, log noise / range {args.noise:g}):")
     print("| run length (steps) | curves | PIT mean | PIT median | below 5 % | predicted / true drop, median |")
     print("|---|---|---|---|---|---|")
+    setup = {"shape": args.shape, "cooldown": args.cooldown, "noise": args.noise}
     for steps in (1000.0, 4000.0, 24000.0, 100000.0, 500000.0):
-        setup = {"shape": args.shape, "cooldown": args.cooldown, "noise": args.noise}
         print(wsd_setup_row(model, prior, steps, args.setup_curves, args.seed, **setup))
     print("\nThe same draws of that setup (linear, 20 %) at each run length: drop over the same draw's true drop at 24,000 steps")
     print("| run length (steps) | curves | prior (true drop) | network (predicted drop) | network / prior |")
