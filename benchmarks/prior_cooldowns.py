@@ -85,16 +85,21 @@ def pooled(pits: dict[tuple[str, int], list[float]], band: int, source: str | No
     return np.asarray([v for (s, b), values in pits.items() if b == band and source in (None, s) for v in values])
 
 
-def wsd_setup(prior, steps: float, *, shape: str = "linear", cooldown: float = 0.2, noise: float = SETUP_NOISE):
-    """``prior`` restricted to the 25M GPT's what-if setup (see the module's docstring) for runs of ``steps`` steps,
-    its cooldown of ``shape`` (one of :data:`priors.schedules.SHAPES`) over the last ``cooldown`` of the run, its noise's
-    sd over the curve's range about ``exp(noise)``."""
+def check_setup(*, shape: str, cooldown: float, noise: float) -> None:
+    """Raise ValueError naming the first of the what-if setup's options that :func:`wsd_setup` cannot draw."""
     if shape not in SHAPES:
         raise ValueError(f"shape must be one of {SHAPES}, got {shape!r}")
     if not COOLDOWNS[0] <= cooldown <= COOLDOWNS[1]:
         raise ValueError(f"cooldown must be a share of the run in [{COOLDOWNS[0]}, {COOLDOWNS[1]}], got {cooldown!r}")
     if not NOISES[0] <= noise <= NOISES[1]:
         raise ValueError(f"noise must be a log sd over the range in [{NOISES[0]}, {NOISES[1]}], got {noise!r}")
+
+
+def wsd_setup(prior, steps: float, *, shape: str = "linear", cooldown: float = 0.2, noise: float = SETUP_NOISE):
+    """``prior`` restricted to the 25M GPT's what-if setup (see the module's docstring) for runs of ``steps`` steps,
+    its cooldown of ``shape`` (one of :data:`priors.schedules.SHAPES`) over the last ``cooldown`` of the run, its noise's
+    sd over the curve's range about ``exp(noise)``."""
+    check_setup(shape=shape, cooldown=cooldown, noise=noise)
     noise_config = dataclasses.replace(
         prior.noise, log_sigma_loc=noise, log_sigma_scale=0.3, p_outliers=0.0, p_spike=0.0, p_heteroscedastic=0.0,
         p_divergence_law=0.0, p_overfit_law=0.0, p_plateau_law=0.0, p_slow_start_law=0.0,
@@ -187,11 +192,11 @@ def main() -> None:
     ap.add_argument("--cooldown", type=float, default=0.2, help=f"the setup's cooldown, a share of the run in {list(COOLDOWNS)}")
     ap.add_argument("--noise", type=float, default=SETUP_NOISE, help=f"the setup's log noise sd / range, in {list(NOISES)}")
     args = ap.parse_args()
-    # Checked before the first table's minutes of sampling, not by wsd_setup after them.
-    if not COOLDOWNS[0] <= args.cooldown <= COOLDOWNS[1]:
-        ap.error(f"--cooldown: a share of the run in [{COOLDOWNS[0]}, {COOLDOWNS[1]}], got {args.cooldown}")
-    if not NOISES[0] <= args.noise <= NOISES[1]:
-        ap.error(f"--noise: a log sd over the range in [{NOISES[0]}, {NOISES[1]}], got {args.noise}")
+    setup = {"shape": args.shape, "cooldown": args.cooldown, "noise": args.noise}
+    try:  # before the first table's minutes of sampling, not in wsd_setup after them
+        check_setup(**setup)
+    except ValueError as e:
+        ap.error(f"--{e}")
     model = lcpfn.load(args.model)
     prior = TrainConfig.from_json(json.dumps(model.card["training"]["config"])).prior  # the prior the model learned
     weights = tuple(w if name in LAWS else 0.0 for name, w in zip(SOURCES, prior.source_weights))
@@ -215,7 +220,6 @@ def main() -> None:
     print(f"\nThe 25M GPT's what-if setup (multi-power, {cool}, logged from 9 % of the run, log noise / range {args.noise:g}):")
     print("| run length (steps) | curves | PIT mean | PIT median | below 5 % | predicted / true drop, median |")
     print("|---|---|---|---|---|---|")
-    setup = {"shape": args.shape, "cooldown": args.cooldown, "noise": args.noise}
     for steps in (1000.0, 4000.0, 24000.0, 100000.0, 500000.0):
         print(wsd_setup_row(model, prior, steps, args.setup_curves, args.seed, **setup))
     print("\nThe same draws of that setup (linear, 20 %) at each run length: drop over the same draw's true drop at 24,000 steps")
