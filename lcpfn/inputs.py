@@ -98,12 +98,34 @@ def check_curve(
     ``x_query`` defaults to the horizon (the run's final step).
     """
     x, y = _array(x, "x"), _array(y, "y")
+    # The observed points, the direction and the bounds are checked before anything derived from the horizon, so that
+    # the first error names what the user gave wrong (an empty x is not reported as a missing x_query).
+    if len(x) == 0:
+        raise InvalidCurveError("x is empty: at least one observed point is needed")
+    if len(x) != len(y):
+        raise InvalidCurveError(f"x and y must have the same length, got len(x)={len(x)} and len(y)={len(y)}")
+    if len(x) > MAX_POINTS:
+        raise InvalidCurveError(f"x has {len(x)} points, more than the limit of {MAX_POINTS}")
     huge = np.flatnonzero(np.abs(y) > MAX_ABS_VALUE)
     if len(huge):
         raise InvalidCurveError(f"y[{huge[0]}]={y[huge[0]]:g} is beyond +-{MAX_ABS_VALUE:g}, too large to predict from")
+    _increasing(x, "x")
+    if x[0] < 0:
+        raise InvalidCurveError(f"x[0]={x[0]:g} is negative: steps count from 0")
+    if direction not in DIRECTIONS:
+        raise InvalidCurveError(f"direction must be 'min' or 'max', got {direction!r}")
+    lower, upper = _bounds(bounds)
+    outside = np.flatnonzero((y < lower) | (y > upper))
+    if len(outside):
+        i = outside[0]
+        raise InvalidCurveError(f"y[{i}]={y[i]:g} lies outside the given bounds=({lower:g}, {upper:g})")
     if schedule is not None:
         _check_schedule_type(schedule)
+    given_horizon = horizon is not None
     horizon = _horizon(horizon, schedule)
+    if horizon is not None and horizon < x[-1]:
+        where = f"horizon={horizon:g}" if given_horizon else f"the schedule ends at step {horizon:g}, which"
+        raise InvalidCurveError(f"{where} is before the last observed step x[-1]={x[-1]:g}")
     if x_query is None:
         if horizon is None:
             raise InvalidCurveError(
@@ -111,26 +133,15 @@ def check_curve(
             )
         x_query = [horizon]
     x_query = _array(np.atleast_1d(x_query), "x_query")
-    if len(x) == 0:
-        raise InvalidCurveError("x is empty: at least one observed point is needed")
-    if len(x) != len(y):
-        raise InvalidCurveError(f"x and y must have the same length, got len(x)={len(x)} and len(y)={len(y)}")
-    if len(x) > MAX_POINTS:
-        raise InvalidCurveError(f"x has {len(x)} points, more than the limit of {MAX_POINTS}")
     if len(x_query) == 0:
         raise InvalidCurveError("x_query is empty: ask for at least one step")
     if len(x_query) > MAX_QUERIES:
         raise InvalidCurveError(f"x_query has {len(x_query)} steps, more than the limit of {MAX_QUERIES}")
-    _increasing(x, "x")
-    if x[0] < 0:
-        raise InvalidCurveError(f"x[0]={x[0]:g} is negative: steps count from 0")
     early = np.flatnonzero(x_query < x[-1])
     if len(early):
         i = early[0]
         raise InvalidCurveError(f"x_query[{i}]={x_query[i]:g} is before the last observed step x[-1]={x[-1]:g}")
     if horizon is not None:
-        if horizon < x[-1]:
-            raise InvalidCurveError(f"horizon={horizon:g} is before the last observed step x[-1]={x[-1]:g}")
         late = np.flatnonzero(x_query > horizon)
         if len(late):
             i = late[0]
@@ -145,13 +156,6 @@ def check_curve(
             f"x_query[{len(x_query) - 1}]={x_query[-1]:g} is more than {MAX_QUERY_RATIO:g} times the last observed step "
             f"x[-1]={x[-1]:g}, the unit of time without a horizon or schedule; give horizon"
         )
-    if direction not in DIRECTIONS:
-        raise InvalidCurveError(f"direction must be 'min' or 'max', got {direction!r}")
-    lower, upper = _bounds(bounds)
-    outside = np.flatnonzero((y < lower) | (y > upper))
-    if len(outside):
-        i = outside[0]
-        raise InvalidCurveError(f"y[{i}]={y[i]:g} lies outside the given bounds=({lower:g}, {upper:g})")
     return Curve(x, y, x_query, DIRECTIONS[direction], lower, upper, schedule, horizon)
 
 
@@ -265,6 +269,9 @@ def schedule_on_grid(curve: Curve) -> tuple[Callable[[np.ndarray], np.ndarray], 
                 f"schedule.steps and schedule.lr must have the same length >= 2, got {len(steps)} and {len(lrs)}"
             )
         _increasing(steps, "schedule.steps")
+        negative = np.flatnonzero(lrs < 0)
+        if len(negative):
+            raise InvalidCurveError(f"schedule.lr[{negative[0]}]={lrs[negative[0]]:g} is negative: a learning rate is >= 0")
         end = float(steps[-1])
 
         def lr_at(s, steps=steps, lrs=lrs):

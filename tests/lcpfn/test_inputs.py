@@ -85,3 +85,23 @@ def test_bad_horizons_name_the_field(kwargs, message):
     with pytest.raises(InvalidCurveError, match=message):
         curve = check_curve(x, [1.0] * len(x), **kwargs)
         step_features(curve, curve.x_query)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(x=[], y=[]), "x is empty"),
+        (dict(x=[1.0, 2.0], y=[1.0]), "same length"),
+        (dict(x=[1.0, 2.0], y=[1.0, 0.5], direction="down"), "direction must be 'min' or 'max'"),
+        (dict(x=[1.0, 2.0], y=[0.5, 1.5], bounds=(0, 1)), r"y\[1\]=1.5 lies outside"),
+        (dict(x=[1.0, 3.0], y=[1.0, 0.5], horizon=2.0), r"horizon=2 is before the last observed step x\[-1\]=3"),
+        (dict(x=[1.0, 300.0], y=[1.0, 0.5], schedule=wsd(total=100, peak=1e-3)), "the schedule ends at step 100, which"),
+    ],
+)
+def test_without_x_query_the_error_names_what_was_given_wrong(kwargs, message):
+    """x_query defaults to the horizon, so a curve without one used to be reported as missing x_query before its own
+    faults were looked at; a horizon before the data was reported as a query before it."""
+    from lcpfn.errors import InvalidCurveError
+
+    with pytest.raises(InvalidCurveError, match=message):
+        check_curve(**kwargs)
