@@ -90,16 +90,15 @@ def _increasing(a: np.ndarray, field: str) -> None:
         )
 
 
-def check_curve(
-    x, y, x_query=None, *, horizon: float | None = None, direction: str = "min", bounds=None, schedule: ScheduleLike = None
-) -> Curve:
-    """Check one curve; raises :class:`InvalidCurveError` naming what is wrong.
+def check_observed(x, y, *, direction: str = "min", bounds=None) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Check the observed points, the direction and the bounds of a curve: ``(x, y, lower, upper)``.
 
-    ``x_query`` defaults to the horizon (the run's final step).
+    The part of :func:`check_curve` that does not depend on the schedule, the horizon or the steps asked.
+
+    >>> check_observed([1, 2], [0.5, 0.6], direction="max", bounds=(0, 1))[2:]
+    (0.0, 1.0)
     """
     x, y = _array(x, "x"), _array(y, "y")
-    # The observed points, the direction and the bounds are checked before anything derived from the horizon, so that
-    # the first error names what the user gave wrong (an empty x is not reported as a missing x_query).
     if len(x) == 0:
         raise InvalidCurveError("x is empty: at least one observed point is needed")
     if len(x) != len(y):
@@ -119,6 +118,19 @@ def check_curve(
     if len(outside):
         i = outside[0]
         raise InvalidCurveError(f"y[{i}]={y[i]:g} lies outside the given bounds=({lower:g}, {upper:g})")
+    return x, y, lower, upper
+
+
+def check_curve(
+    x, y, x_query=None, *, horizon: float | None = None, direction: str = "min", bounds=None, schedule: ScheduleLike = None
+) -> Curve:
+    """Check one curve; raises :class:`InvalidCurveError` naming what is wrong.
+
+    ``x_query`` defaults to the horizon (the run's final step).
+    """
+    # The observed points, the direction and the bounds are checked before anything derived from the horizon, so that
+    # the first error names what the user gave wrong (an empty x is not reported as a missing x_query).
+    x, y, lower, upper = check_observed(x, y, direction=direction, bounds=bounds)
     if schedule is not None:
         _check_schedule_type(schedule)
     given_horizon = horizon is not None

@@ -83,6 +83,10 @@ class Prediction:
     # y -> z and back; for higher-is-better metrics the order of values flips.
     def _z(self, v) -> np.ndarray:
         v = np.broadcast_to(np.asarray(v, dtype=np.float64), self.x_query.shape)
+        nan = np.flatnonzero(np.isnan(v))
+        if len(nan):  # a NaN would come back as a probability of NaN, not as an error
+            i = nan[0]
+            raise ValueError(f"the value to compare with must be a number, got nan at query {i} (step {self.x_query[i]:g})")
         return (v * -self.direction - self.loc) / self.scale
 
     def _y(self, z) -> np.ndarray:

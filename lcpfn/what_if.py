@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lcpfn.errors import InvalidCurveError
-from lcpfn.inputs import check_curve, schedule_on_grid
+from lcpfn.inputs import check_curve, check_observed, schedule_on_grid
 from lcpfn.prediction import Prediction
 from priors.schedules import SHAPES, InvalidScheduleError, from_name
 
@@ -108,10 +108,16 @@ def compare_schedules(
     """
     if not isinstance(schedules, Mapping) or len(schedules) < 1:
         raise InvalidCurveError(f"schedules must be a non-empty mapping of name -> schedule, got {type(schedules).__name__}")
-    curves = {
-        name: check_curve(x, y, x_query, horizon=horizon, direction=direction, bounds=bounds, schedule=s)
-        for name, s in schedules.items()
-    }
+    check_observed(x, y, direction=direction, bounds=bounds)  # the run's own faults, named without a schedule's
+    curves = {}
+    for name, s in schedules.items():
+        if s is None:
+            raise InvalidCurveError(f"schedules[{name!r}] is None: every candidate needs a schedule")
+        try:
+            curves[name] = check_curve(x, y, x_query, horizon=horizon, direction=direction, bounds=bounds, schedule=s)
+            schedule_on_grid(curves[name])
+        except InvalidCurveError as e:
+            raise InvalidCurveError(f"schedules[{name!r}]: {e}") from None
     _check_same_prefix(curves)
     preds = dict(zip(curves, model.predict_many([_arguments(c) for c in curves.values()])))
     return Comparison(preds, _prob_best(preds, direction))
@@ -193,8 +199,6 @@ def _check_same_prefix(curves: dict) -> None:
     steps = np.unique(np.concatenate([np.linspace(0.0, last, 513), first.x]))
     lr = {}
     for name, c in curves.items():
-        if c.schedule is None:
-            raise InvalidCurveError(f"schedules[{name!r}] is None: every candidate needs a schedule")
         lr[name] = np.asarray(schedule_on_grid(c)[0](steps), dtype=np.float64)
     for name in names[1:]:
         a, b = lr[names[0]], lr[name]

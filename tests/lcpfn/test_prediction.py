@@ -46,3 +46,11 @@ def test_censored_and_truncated_agree_where_no_limit_is_known():
     np.testing.assert_allclose(c.quantile([0.05, 0.5, 0.95]), t.quantile([0.05, 0.5, 0.95]))
     np.testing.assert_allclose(c.log_prob([0.3]), t.log_prob([0.3]))
     np.testing.assert_allclose(c.mean, t.mean)
+
+
+@pytest.mark.parametrize("method", ["cdf", "log_prob", "prob_better_than"])
+def test_a_nan_value_to_compare_with_is_an_error_not_a_nan_probability(method):
+    p = _accuracy("censored")
+    with pytest.raises(ValueError, match=r"got nan at query 0 \(step 100\)"):
+        getattr(p, method)(float("nan"))
+    assert np.isfinite(getattr(p, method)(0.5)).all()

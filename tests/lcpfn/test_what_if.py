@@ -45,6 +45,25 @@ def test_candidates_that_differ_on_the_observed_run_are_refused_naming_the_step(
         model.compare_schedules(X, LOSS, {})
 
 
+@pytest.mark.parametrize(
+    "plans, message",
+    [
+        ({"ok": PLANS["wsd"], "short": wsd(total=1000, peak=3e-4)}, r"schedules\['short'\]: the schedule ends at step 1000"),
+        ({"ok": PLANS["wsd"], "neg": ([0, 10_000], [3e-4, -3e-4])}, r"schedules\['neg'\]: schedule.lr\[1\]=-0.0003 is negative"),
+        ({"ok": PLANS["wsd"], "int": 3}, r"schedules\['int'\]: schedule must be"),
+        ({"ok": PLANS["wsd"], "none": None}, r"schedules\['none'\] is None"),
+    ],
+)
+def test_a_bad_candidate_is_named(model, plans, message):
+    with pytest.raises(InvalidCurveError, match=message):
+        model.compare_schedules(X, LOSS, plans)
+
+
+def test_the_run_s_own_faults_are_not_blamed_on_a_candidate(model):
+    with pytest.raises(InvalidCurveError, match=r"^y\[1\]=nan is not a finite number$"):
+        model.compare_schedules(X, np.where(X == X[1], np.nan, LOSS), PLANS)
+
+
 def test_plan_cooldown_scans_starts_and_lengths_and_names_the_best_cell(model):
     plan = model.plan_cooldown(X, LOSS, total=10_000, peak=3e-4, starts=[4_000, 6_000, 8_000], lengths=[1_000, 2_000, 6_000],
                                bounds=(0, None))  # fmt: skip
