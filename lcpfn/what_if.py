@@ -28,6 +28,7 @@ True
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -140,13 +141,16 @@ def plan_cooldown(
 ) -> CooldownPlan:
     """Predicted final value (at ``total``) of a constant-lr run that cools down from ``start`` for ``length`` steps
     (then stays at ``final_ratio * peak``), for every start x length; the run so far had a constant ``peak``."""
+    x_a, _, _, _ = check_observed(x, y, direction=direction, bounds=bounds)
     starts_a = np.asarray(starts, dtype=np.float64).reshape(-1)
     lengths_a = np.asarray(lengths, dtype=np.float64).reshape(-1)
     if shape not in SHAPES:
         raise InvalidScheduleError(f"schedule field 'shape' must be one of {SHAPES}, got {shape!r}")
     if len(starts_a) == 0 or len(lengths_a) == 0:
         raise InvalidCurveError("starts and lengths must each hold at least one step")
-    last = float(np.asarray(x, dtype=np.float64)[-1]) if len(x) else 0.0
+    if not _number(total) > 0:
+        raise InvalidScheduleError(f"total must be a finite number of steps > 0, got {total!r}")
+    last = float(x_a[-1])
     for i, s in enumerate(starts_a):
         if not np.isfinite(s) or s < last:
             raise InvalidScheduleError(
@@ -155,6 +159,11 @@ def plan_cooldown(
     for i, length in enumerate(lengths_a):
         if not (np.isfinite(length) and length > 0):
             raise InvalidScheduleError(f"lengths[{i}]={length:g} must be a number of steps > 0")
+    first = int(np.argmin(starts_a))
+    if not 0.0 <= _number(warmup) < starts_a[first]:
+        raise InvalidScheduleError(
+            f"warmup={warmup!r} must be a number of steps in [0, starts[{first}]={starts_a[first]:g}): it ends before a cooldown"
+        )
     cells, plans = [], []
     for i, s in enumerate(starts_a):
         for j, length in enumerate(lengths_a):
@@ -172,6 +181,15 @@ def plan_cooldown(
     sign = -1.0 if direction == "min" else 1.0
     i, j = np.unravel_index(np.nanargmax(sign * median), median.shape)
     return CooldownPlan(starts_a, lengths_a, median, low, high, (float(starts_a[i]), float(lengths_a[j])), direction)
+
+
+def _number(v) -> float:
+    """``v`` as a finite float, NaN (which fails every comparison) where it is none."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return math.nan
+    return f if math.isfinite(f) else math.nan
 
 
 def _cooldown(total: float, peak: float, start: float, length: float, shape: str, final_ratio: float, warmup: float):

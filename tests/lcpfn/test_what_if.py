@@ -82,6 +82,21 @@ def test_a_cooldown_that_would_start_in_the_observed_run_is_refused(model):
         model.plan_cooldown(X, LOSS, total=10_000, peak=3e-4, starts=[1_000], lengths=[1_000])
 
 
+@pytest.mark.parametrize(
+    "options, error, message",
+    [
+        (dict(total=float("nan")), InvalidScheduleError, "total must be a finite number of steps > 0, got nan"),
+        (dict(total="long"), InvalidScheduleError, "total must be a finite number of steps > 0, got 'long'"),
+        (dict(warmup=6_000), InvalidScheduleError, r"warmup=6000 must be a number of steps in \[0, starts\[1\]=5000\)"),
+        (dict(direction="up"), InvalidCurveError, "direction must be 'min' or 'max'"),
+    ],
+)
+def test_plan_cooldown_names_a_bad_option(model, options, error, message):
+    kwargs = dict(total=10_000, peak=3e-4, starts=[6_000, 5_000], lengths=[1_000]) | options
+    with pytest.raises(error, match=message):
+        model.plan_cooldown(X, LOSS, **kwargs)
+
+
 class _Saturated:
     """A candidate's prediction whose final value is ``value`` at every quantile level (an atom, say at 1)."""
 
