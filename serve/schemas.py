@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from lcpfn.mcmc import FAMILIES, SCHEDULE_SOURCES
 from lcpfn.schedules import MAX_MILESTONES, NAMES, SHAPES
@@ -38,7 +38,17 @@ class NamedSchedule(Strict):
     timescale: Finite | None = None
 
 
-Schedule = ScheduleArrays | NamedSchedule
+def _schedule_kind(v: Any) -> str:
+    """Which form a schedule takes: a ``name`` makes it a named one, so a wrong name is reported as such and not as
+    a failed match of every form (``steps`` missing, ``name`` not allowed, ...)."""
+    if isinstance(v, dict):
+        return "named" if "name" in v else "arrays"
+    return "named" if isinstance(v, NamedSchedule) else "arrays"
+
+
+Schedule = Annotated[
+    Annotated[ScheduleArrays, Tag("arrays")] | Annotated[NamedSchedule, Tag("named")], Discriminator(_schedule_kind)
+]
 Level = Annotated[float, Field(gt=0.0, lt=1.0)]
 Bounds = tuple[Finite | None, Finite | None]
 

@@ -134,6 +134,14 @@ def test_bad_input_is_422_naming_the_problem(client, body, fragment):
     assert fragment in json.dumps(r.json())
 
 
+def test_a_schedule_with_an_unknown_name_gets_one_error_about_its_name(client):
+    body = {**CURVE, "x_query": [10], "schedule": {"name": "onecycle", "total": 100, "peak": 1e-3}}
+    r = client.post("/v1/predict", json=body)
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["detail"]
+    assert error["loc"][-1] == "name" and "'wsd'" in error["msg"], error
+
+
 def test_non_finite_numbers_are_422(client):
     raw = '{"x": [1, 2, 3], "y": [1, NaN, 2], "x_query": [5]}'
     r = client.post("/v1/predict", content=raw, headers={"content-type": "application/json"})
