@@ -97,6 +97,8 @@ class Model:
         # Cards before 2026-12-06 carry no "limits": those models were trained with truncated limits.
         borders = np.asarray(self.card["borders"], dtype=np.float64)
         self.bars = BarDistribution(borders, limits=self.card.get("limits", "truncated"))
+        if threads is not None and not (isinstance(threads, int) and threads >= 1):
+            raise ValueError(f"threads must be an integer >= 1 (or None for the CPU count, at most 4), got {threads!r}")
         opts = ort.SessionOptions()
         # ONNX Runtime ignores OMP_NUM_THREADS; small graphs are fastest on the physical cores.
         opts.intra_op_num_threads = threads or max(1, min(4, os.cpu_count() or 1))

@@ -82,7 +82,12 @@ class Prediction:
 
     # y -> z and back; for higher-is-better metrics the order of values flips.
     def _z(self, v) -> np.ndarray:
-        v = np.broadcast_to(np.asarray(v, dtype=np.float64), self.x_query.shape)
+        try:
+            v = np.broadcast_to(np.asarray(v, dtype=np.float64), self.x_query.shape)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"the value to compare with must be a number or one per query step ({len(self.x_query)}), got {v!r}"
+            ) from None
         nan = np.flatnonzero(np.isnan(v))
         if len(nan):  # a NaN would come back as a probability of NaN, not as an error
             i = nan[0]
@@ -103,8 +108,13 @@ class Prediction:
 
     def quantile(self, levels: Sequence[float]) -> np.ndarray:
         """Quantiles ``(len(levels), n_query)`` in the user's units."""
-        levels = np.atleast_1d(np.asarray(levels, dtype=np.float64))
-        if levels.ndim != 1 or np.any(~(levels > 0) | ~(levels < 1)):
+        try:
+            levels = np.atleast_1d(np.asarray(levels, dtype=np.float64))
+        except (TypeError, ValueError):
+            raise ValueError(f"quantile levels must be numbers, got {levels!r}") from None
+        if levels.ndim != 1:
+            raise ValueError(f"quantile levels must be a flat sequence of numbers, got shape {levels.shape}")
+        if np.any(~(levels > 0) | ~(levels < 1)):
             raise ValueError(f"quantile levels must lie strictly between 0 and 1, got {levels.tolist()}")
         z_levels = levels if self.direction < 0 else 1.0 - levels
         return self._y(self.normalized.quantile(z_levels)).T

@@ -205,6 +205,12 @@ def test_predict_many_names_the_bad_curve(model):
         model.predict_many([dict(x=[1, 2], y=[1, 2], x_query=[3]), dict(x=[1, 2], y=[np.nan, 2], x_query=[3])])
 
 
+@pytest.mark.parametrize("threads", [0, -1, 1.5])
+def test_threads_must_be_a_positive_integer(threads):
+    with pytest.raises(ValueError, match=f"threads must be an integer >= 1.*got {threads}"):
+        lcpfn.load(threads=threads)
+
+
 def test_shipped_models_load_by_name():
     assert lcpfn.load("default").card["sha256"] == lcpfn.load().card["sha256"]
     with pytest.raises(ModelFileError, match="no shipped model named 'huge'.*default"):

@@ -54,3 +54,16 @@ def test_a_nan_value_to_compare_with_is_an_error_not_a_nan_probability(method):
     with pytest.raises(ValueError, match=r"got nan at query 0 \(step 100\)"):
         getattr(p, method)(float("nan"))
     assert np.isfinite(getattr(p, method)(0.5)).all()
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda p: p.cdf([0.5, 0.6]), r"one per query step \(1\)"),
+        (lambda p: p.quantile(["a"]), "quantile levels must be numbers"),
+        (lambda p: p.quantile([[0.1, 0.2]]), r"flat sequence of numbers, got shape \(1, 2\)"),
+    ],
+)
+def test_a_malformed_question_to_a_prediction_says_what_is_wrong(call, message):
+    with pytest.raises(ValueError, match=message):
+        call(_accuracy("censored"))
