@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from lcpfn.errors import InvalidCurveError
-from lcpfn.inputs import DIRECTIONS, ScheduleLike
+from lcpfn.inputs import DIRECTIONS, ScheduleLike, check_observed
 
 
 @dataclass(frozen=True)
@@ -113,20 +113,40 @@ class EarlyStopper:
         return Decision(False, p, final, f"P(final beats {best_so_far:g}) = {p:.3f} >= threshold {self.threshold:g}")
 
     def update(self, step: float, value: float, *, best_so_far: float | None = None) -> Decision:
-        """Add the value observed at ``step`` to this run's history; the decision, fresh every ``every`` updates."""
+        """Add the value observed at ``step`` to this run's history; the decision, fresh every ``every`` updates.
+
+        An update that is refused (a step that does not increase or lies past the horizon, a value outside the bounds)
+        leaves the history as it was.
+        """
+        step, value = _number(step, "step"), _number(value, "value")
         if not math.isfinite(value):
             self._last = Decision(True, 0.0, math.nan, f"diverged: the value at step {step:g} is {value}")
             return self._last
+        if not math.isfinite(step):
+            raise InvalidCurveError(f"step must be a finite number, got step={step}")
         if self._steps and not step > self._steps[-1]:
             raise InvalidCurveError(f"step must increase, but step={step:g} <= the previous {self._steps[-1]:g}")
-        self._steps.append(float(step))
-        self._values.append(float(value))
+        if step > self.horizon:
+            raise InvalidCurveError(f"step={step:g} is after the horizon={self.horizon:g}, where the run ends")
+        steps, values = [*self._steps, step], [*self._values, value]
+        try:  # the history before it passed these checks, so what fails is the new point
+            check_observed(steps, values, direction=self.direction, bounds=self.bounds)
+        except InvalidCurveError as e:
+            raise InvalidCurveError(f"value={value:g} at step {step:g}: {e}") from None
         best = self.best_so_far if best_so_far is None else best_so_far
-        if len(self._steps) % self.every == 0 or len(self._steps) == 1:
-            self._last = self.should_stop(self._steps, self._values, best)
+        if len(steps) % self.every == 0 or len(steps) == 1:
+            self._last = self.should_stop(steps, values, best)
+        self._steps, self._values = steps, values
         return self._last
 
     def reset(self) -> None:
         """Forget the history: the next :meth:`update` starts a new run."""
         self._steps, self._values = [], []
         self._last = Decision(False, 1.0, math.nan, "no observation yet")
+
+
+def _number(v, name: str) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        raise InvalidCurveError(f"{name} must be a number, got {name}={v!r}") from None

@@ -61,3 +61,24 @@ def test_streaming_updates_ask_the_model_every_few_steps_and_stop_diverged_runs(
     assert not stopper.update(1, 0.5).stop
     with pytest.raises(lcpfn.InvalidCurveError, match="step must increase"):
         stopper.update(1, 0.6)
+
+
+@pytest.mark.parametrize(
+    "step, value, message",
+    [
+        (200, 0.5, "step=200 is after the horizon=100"),
+        (3, 1.5, r"value=1.5 at step 3: y\[3\]=1.5 lies outside the given bounds"),
+        ("three", 0.5, "step must be a number, got step='three'"),
+        (float("nan"), 0.5, "step must be a finite number"),
+        (3, "high", "value must be a number"),
+    ],
+)
+def test_a_refused_update_names_the_fault_and_leaves_the_history_as_it_was(step, value, message):
+    stopper = lcpfn.EarlyStopper(horizon=100, direction="max", bounds=(0, 1), best_so_far=0.95)
+    stopper.update(1, 0.3)
+    stopper.update(2, 0.4)
+    before = stopper.update(2.5, 0.45)
+    with pytest.raises(InvalidCurveError, match=message):
+        stopper.update(step, value)
+    after = stopper.update(3, 0.5)  # raises "step must increase" had the refused step been kept
+    assert after is not before and 0.0 <= after.prob_improve <= 1.0
