@@ -116,7 +116,7 @@ def compare_schedules(
             raise InvalidCurveError(f"schedules[{name!r}] is None: every candidate needs a schedule")
         try:
             curves[name] = check_curve(x, y, x_query, horizon=horizon, direction=direction, bounds=bounds, schedule=s)
-            schedule_on_grid(curves[name])
+            schedule_on_grid(curves[name])  # its lr over the run (negative, all zero) is checked here, under its name
         except InvalidCurveError as e:
             raise InvalidCurveError(f"schedules[{name!r}]: {e}") from None
     _check_same_prefix(curves)
@@ -148,7 +148,7 @@ def plan_cooldown(
         raise InvalidScheduleError(f"schedule field 'shape' must be one of {SHAPES}, got {shape!r}")
     if len(starts_a) == 0 or len(lengths_a) == 0:
         raise InvalidCurveError("starts and lengths must each hold at least one step")
-    if not _number(total) > 0:
+    if not _finite_or_nan(total) > 0:
         raise InvalidScheduleError(f"total must be a finite number of steps > 0, got {total!r}")
     last = float(x_a[-1])
     for i, s in enumerate(starts_a):
@@ -160,7 +160,7 @@ def plan_cooldown(
         if not (np.isfinite(length) and length > 0):
             raise InvalidScheduleError(f"lengths[{i}]={length:g} must be a number of steps > 0")
     first = int(np.argmin(starts_a))
-    if not 0.0 <= _number(warmup) < starts_a[first]:
+    if not 0.0 <= _finite_or_nan(warmup) < starts_a[first]:
         raise InvalidScheduleError(
             f"warmup={warmup!r} must be a number of steps in [0, starts[{first}]={starts_a[first]:g}): it ends before a cooldown"
         )
@@ -183,7 +183,7 @@ def plan_cooldown(
     return CooldownPlan(starts_a, lengths_a, median, low, high, (float(starts_a[i]), float(lengths_a[j])), direction)
 
 
-def _number(v) -> float:
+def _finite_or_nan(v) -> float:
     """``v`` as a finite float, NaN (which fails every comparison) where it is none."""
     try:
         f = float(v)
