@@ -110,16 +110,16 @@ def compare_schedules(
     if not isinstance(schedules, Mapping) or len(schedules) < 1:
         raise InvalidCurveError(f"schedules must be a non-empty mapping of name -> schedule, got {type(schedules).__name__}")
     check_observed(x, y, direction=direction, bounds=bounds)  # the run's own faults, named without a schedule's
-    curves = {}
+    curves, lr_at = {}, {}
     for name, s in schedules.items():
         if s is None:
             raise InvalidCurveError(f"schedules[{name!r}] is None: every candidate needs a schedule")
         try:
             curves[name] = check_curve(x, y, x_query, horizon=horizon, direction=direction, bounds=bounds, schedule=s)
-            schedule_on_grid(curves[name])  # its lr over the run (negative, all zero) is checked here, under its name
+            lr_at[name] = schedule_on_grid(curves[name])[0]  # checks its lr over the run (negative, all zero) under its name
         except InvalidCurveError as e:
             raise InvalidCurveError(f"schedules[{name!r}]: {e}") from None
-    _check_same_prefix(curves)
+    _check_same_prefix(curves, lr_at)
     preds = dict(zip(curves, model.predict_many([_arguments(c) for c in curves.values()])))
     return Comparison(preds, _prob_best(preds, direction))
 
@@ -209,15 +209,13 @@ def _arguments(curve) -> dict:
                 direction=direction, bounds=bounds)  # fmt: skip
 
 
-def _check_same_prefix(curves: dict) -> None:
-    """Every candidate has the lr the run had up to its last observed step."""
+def _check_same_prefix(curves: dict, lr_at: dict) -> None:
+    """Every candidate has the lr the run had up to its last observed step; ``lr_at``: name -> lr at any steps."""
     names = list(curves)
     first = curves[names[0]]
     last = float(first.x[-1])
     steps = np.unique(np.concatenate([np.linspace(0.0, last, 513), first.x]))
-    lr = {}
-    for name, c in curves.items():
-        lr[name] = np.asarray(schedule_on_grid(c)[0](steps), dtype=np.float64)
+    lr = {name: np.asarray(lr_at[name](steps), dtype=np.float64) for name in names}
     for name in names[1:]:
         a, b = lr[names[0]], lr[name]
         differ = np.flatnonzero(~np.isclose(a, b, rtol=SAME_LR_RTOL, atol=0.0))
