@@ -296,6 +296,18 @@ def test_no_run_length_sits_in_a_tail_of_the_prior_s_cooldown_gains():
     assert all(0.3 <= m <= 0.7 for m in medians.values()), medians
 
 
+def test_the_25m_gpt_s_cosine_gain_keeps_growing_past_24000_steps_as_the_prior_s_does():
+    """The 25M GPT's cosine runs end 0.42 of their constant twin's stable drop below it after 24,000 steps and 0.96 after
+    72,000: a growth of 2.3 times over three times the steps. With the gain's growth stopped at 30,000 steps (prior
+    v2.6-v2.40) the longer run lay at 0.77 of the prior's draws; each must lie in 0.25-0.75."""
+    gpt = {r["id"].split("/")[-1]: r for r in _records("mpl_llm_25m")}
+    ranks = {}
+    for steps in ("24000", "72000"):
+        real, prior = _cooldown_gain_ratios(gpt[f"constant_{steps}"], gpt[f"cosine_{steps}"])
+        ranks[steps] = round(float(np.mean(prior < real)), 3)
+    assert all(0.25 <= r <= 0.75 for r in ranks.values()), ranks
+
+
 # The 25M GPT's runs warm up linearly over their first 2,160 steps, which the file does not log (../shared/data/README.md).
 _GPT25M_WARMUP_STEPS = 2160.0
 
