@@ -250,9 +250,14 @@ def test_final_to_initial_loss_of_lm_runs_lies_inside_the_prior():
     _inside(ratios, prior, "lm_cpu final / initial loss")
 
 
+def _gpt25m_runs() -> dict[str, dict]:
+    """The 25M GPT's runs by file name (``constant_24000``, ``wsd_20000_24000``, ...)."""
+    return {r["id"].split("/")[-1]: r for r in _records("mpl_llm_25m")}
+
+
 def _pairs() -> list[tuple[str, dict, dict]]:
     """(name, constant-lr parent, branch that cools down from it) of the 25M GPT and the LM runs."""
-    gpt = {r["id"].split("/")[-1]: r for r in _records("mpl_llm_25m")}
+    gpt = _gpt25m_runs()
     out = [("25M " + k, gpt["constant_24000"], gpt[k]) for k in ("wsd_20000_24000", "wsdld_20000_24000")]
     lm = {r["id"]: r for r in _records("lm_cpu")}
     out += [(r["id"], lm[r["meta"]["parent"]], r) for r in lm.values() if "wsd" in r["id"] and r["meta"].get("parent")]
@@ -284,7 +289,7 @@ def test_no_run_length_sits_in_a_tail_of_the_prior_s_cooldown_gains():
     and the larger one's after 600-2,400. With the gain growing as T^0.45 (prior v2.6-v2.17) the 25M GPT's lay at a
     median 0.22 of the prior's draws and the larger LM's at 0.74 (0.35 and 0.61 at T^0.3, prior v2.19); each group's
     median rank must lie in 0.3-0.7."""
-    gpt = {r["id"].split("/")[-1]: r for r in _records("mpl_llm_25m")}
+    gpt = _gpt25m_runs()
     pairs = _pairs() + [("25M " + k, gpt["constant_24000"], gpt[k]) for k in gpt if k.startswith("wsdcon")]
     groups: dict[str, list[float]] = {}
     for name, parent, branch in pairs:
@@ -300,7 +305,7 @@ def test_the_25m_gpt_s_cosine_gain_keeps_growing_past_24000_steps_as_the_prior_s
     """The 25M GPT's cosine runs end 0.42 of their constant twin's stable drop below it after 24,000 steps and 0.96 after
     72,000: a growth of 2.3 times over three times the steps. With the gain's growth stopped at 30,000 steps (prior
     v2.6-v2.40) the longer run lay at 0.77 of the prior's draws; each must lie in 0.25-0.75."""
-    gpt = {r["id"].split("/")[-1]: r for r in _records("mpl_llm_25m")}
+    gpt = _gpt25m_runs()
     ranks = {}
     for steps in ("24000", "72000"):
         real, prior = _cooldown_gain_ratios(gpt[f"constant_{steps}"], gpt[f"cosine_{steps}"])

@@ -65,7 +65,7 @@ def test_the_gpu_run_of_the_default_model_starts_from_the_shipped_weights(monkey
     architecture, its prior's weights on the repository's prior (v2.41; the shipped model learned v2.38, which differs
     only in how far cooldown gains grow with the run), its weights (a step at the smallest lr leaves them where they
     were) and its curves."""
-    from dataclasses import asdict, replace
+    from dataclasses import replace
 
     from training.train import PRESETS, configured, load_base, train
 
@@ -74,10 +74,9 @@ def test_the_gpu_run_of_the_default_model_starts_from_the_shipped_weights(monkey
     shipped = json.loads((ROOT / "lcpfn" / "models" / "default.json").read_text())
     base, base_cfg, curves = load_base(cfg.init_from)
     assert base_cfg.model == cfg.model and cfg.prior == PRESETS["cpu"].prior
-    learned, repository = asdict(base_cfg.prior), asdict(cfg.prior)
-    assert repository["laws"]["gain_steps_clip"] == (500.0, 1e5) and learned["laws"]["gain_steps_clip"] == (500.0, 3e4)
-    learned["laws"]["gain_steps_clip"] = repository["laws"]["gain_steps_clip"]
-    assert learned == repository
+    learned, repository = base_cfg.prior, cfg.prior
+    assert repository.laws.gain_steps_clip == (500.0, 1e5) and learned.laws.gain_steps_clip == (500.0, 3e4)
+    assert replace(learned, laws=replace(learned.laws, gain_steps_clip=repository.laws.gain_steps_clip)) == repository
     assert curves == shipped["training"]["curves_seen"] and cfg.ema_decay > 0
     small = replace(cfg, batch_size=8, lr=1e-7, steps=2, val_curves=8, max_points=40)  # the same run, at a CPU's size
     train(small, tmp_path, until_step=1, device="cpu")
