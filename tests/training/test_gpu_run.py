@@ -62,9 +62,9 @@ def test_the_next_gpu_run_continues_the_kept_gpu_weights(monkeypatch):
 @pytest.mark.slow
 def test_the_gpu_run_of_the_default_model_starts_from_the_shipped_weights(monkeypatch, tmp_path):
     """``--config training/warm_starts/default_on_gpu.json`` must continue the shipped default model on the GPU: its
-    architecture, its prior's weights on the repository's prior (v2.41; the shipped model learned v2.38, which differs
-    only in how far cooldown gains grow with the run), its weights (a step at the smallest lr leaves them where they
-    were) and its curves."""
+    architecture, its prior's source weights (on the repository's prior, v2.41; the shipped model learned v2.38, which
+    differs only in how far cooldown gains grow with the run), its weights (a step at the smallest lr leaves them where
+    they were) and its curves."""
     from dataclasses import replace
 
     from training.train import PRESETS, configured, load_base, train
