@@ -62,9 +62,9 @@ def test_the_next_gpu_run_continues_the_kept_gpu_weights(monkeypatch):
 @pytest.mark.slow
 def test_the_gpu_run_of_the_default_model_starts_from_the_shipped_weights(monkeypatch, tmp_path):
     """``--config training/warm_starts/default_on_gpu.json`` must continue the shipped default model on the GPU: its
-    architecture, its prior's source weights (on the repository's prior, v2.41; the shipped model learned v2.38, which
-    differs only in how far cooldown gains grow with the run), its weights (a step at the smallest lr leaves them where
-    they were) and its curves."""
+    architecture, its prior's source weights (on the repository's prior, v2.42; the shipped model learned v2.38, which
+    differs only in how far cooldown gains grow with the run and where their draws are centred), its weights (a step at
+    the smallest lr leaves them where they were) and its curves."""
     from dataclasses import replace
 
     from training.train import PRESETS, configured, load_base, train
@@ -76,7 +76,10 @@ def test_the_gpu_run_of_the_default_model_starts_from_the_shipped_weights(monkey
     assert base_cfg.model == cfg.model and cfg.prior == PRESETS["cpu"].prior
     learned, repository = base_cfg.prior, cfg.prior
     assert repository.laws.gain_steps_clip == (500.0, 1e5) and learned.laws.gain_steps_clip == (500.0, 3e4)
-    assert replace(learned, laws=replace(learned.laws, gain_steps_clip=repository.laws.gain_steps_clip)) == repository
+    assert repository.laws.tied_gain == (0.0, 0.45) and learned.laws.tied_gain == (-0.22, 0.45)
+    assert repository.laws.noise_gain == (0.9, 2.4) and learned.laws.noise_gain == (0.6, 2.4)
+    laws = {name: getattr(repository.laws, name) for name in ("gain_steps_clip", "tied_gain", "noise_gain")}
+    assert replace(learned, laws=replace(learned.laws, **laws)) == repository
     assert curves == shipped["training"]["curves_seen"] and cfg.ema_decay > 0
     small = replace(cfg, batch_size=8, lr=1e-7, steps=2, val_curves=8, max_points=40)  # the same run, at a CPU's size
     train(small, tmp_path, until_step=1, device="cpu")
