@@ -110,14 +110,18 @@ def _row(name: str, values: np.ndarray, true: float, predicted: float) -> str:
     return f"| {name} | {q} | {true:.3f} ({rank(values, true):.2f}) | {predicted:.3f} ({rank(values, predicted):.2f}) |"
 
 
+def pair_gains(p: Pair, *, n: int, keep: float, seed: int) -> tuple[np.ndarray, float, float]:
+    """The kept draws' cooldown gains of a what-if pair, its true gain, both over the prefix's drop, and that drop."""
+    under = {"parent": p.parent_schedule, "branch": p.branch_schedule}
+    falls, drop = conditional(p.x_prefix, p.y_prefix, under, p.x_final, n=n, keep=keep, seed=seed)
+    return falls["branch"] - falls["parent"], (p.y_parent_final - p.y_final) / drop, drop
+
+
 def pair_row(model, p: Pair, *, n: int, keep: float, seed: int) -> str:
     """The cooldown gain of a what-if pair: the conditional's quantiles, the truth's and the model's rank."""
     branch, _, _, parent = pfn(model)(p)  # the medians benchmarks/what_if.py scores the model by
-    under = {"parent": p.parent_schedule, "branch": p.branch_schedule}
-    falls, drop = conditional(p.x_prefix, p.y_prefix, under, p.x_final, n=n, keep=keep, seed=seed)
-    gains = falls["branch"] - falls["parent"]
-    true, predicted = (p.y_parent_final - p.y_final) / drop, (parent - branch) / drop
-    return _row(p.id, gains, true, predicted)
+    gains, true, drop = pair_gains(p, n=n, keep=keep, seed=seed)
+    return _row(p.id, gains, true, (parent - branch) / drop)
 
 
 def run_row(model, path: Path, run_id: str, prefix: float, *, n: int, keep: float, seed: int, stride: int) -> str:

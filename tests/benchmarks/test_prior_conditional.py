@@ -1,12 +1,11 @@
 import gzip
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from benchmarks import prior_conditional as pc
-from benchmarks.what_if import Pair, pairs_from
+from benchmarks.what_if import ROOT, Pair, pairs_from
 
 HORIZON = 2000.0
 X = np.arange(20.0, 2001.0, 20.0)  # (100,)
@@ -81,15 +80,12 @@ def test_real_cooldown_gains_lie_in_the_middle_of_the_laws_draws_that_share_thei
     v2.6-v2.41) the groups lay at 0.59/0.73/0.78 of these draws (prior v2.42: 0.45/0.58/0.64); with 120,000 draws a pair
     (`python benchmarks/prior_conditional.py`) 33 of 35 true gains lay above the draws' median, which was off the true
     gain by a median 52 % (v2.42: 25 of 35, 16 %)."""
-    root = Path(__file__).resolve().parents[2]
-    pairs = [p for f in ("tests/data/mpl_llm_25m.jsonl.gz", "benchmarks/data/lm_cpu.jsonl.gz") for p in pairs_from(root / f)]
+    pairs = [p for f in ("tests/data/mpl_llm_25m.jsonl.gz", "benchmarks/data/lm_cpu.jsonl.gz") for p in pairs_from(ROOT / f)]
     groups: dict[str, list[float]] = {}
     for p in pairs:
-        under = {"parent": p.parent_schedule, "branch": p.branch_schedule}
-        falls, drop = pc.conditional(p.x_prefix, p.y_prefix, under, p.x_final, n=20000, keep=0.01, seed=0)
-        true_gain = (p.y_parent_final - p.y_final) / drop
+        gains, true_gain, _ = pc.pair_gains(p, n=20000, keep=0.01, seed=0)
         group = "/".join(p.id.split("/")[:2]) if p.id.startswith("lm-cpu") else p.id.split("/")[0]
-        groups.setdefault(group, []).append(pc.rank(falls["branch"] - falls["parent"], true_gain))
+        groups.setdefault(group, []).append(pc.rank(gains, true_gain))
     assert {k: len(v) for k, v in groups.items()} == {"mpl25m": 5, "lm-cpu/s": 15, "lm-cpu/m": 15}
     medians = {group: round(float(np.median(ranks)), 3) for group, ranks in groups.items()}
     assert all(0.3 <= m <= 0.7 for m in medians.values()), medians
