@@ -2,8 +2,19 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.prior_cooldowns import drops, growth_rows, pooled, setup_cases, wsd_setup
-from priors.config import PriorConfig
+from benchmarks.prior_cooldowns import (
+    HELD_FACTORS,
+    HELD_STARTS,
+    LAWS,
+    drops,
+    growth_rows,
+    held_cases,
+    held_setup,
+    pooled,
+    setup_cases,
+    wsd_setup,
+)
+from priors.config import SOURCES, PriorConfig
 from priors.sample import sample
 
 
@@ -66,3 +77,18 @@ def test_the_whole_prior_s_row_pools_every_source_of_its_band_and_a_law_s_row_on
     assert sorted(pooled(pits, 0).tolist()) == [0.1, 0.2, 0.3]
     assert pooled(pits, 0, "multi_power").tolist() == [0.1, 0.2]
     assert pooled(pits, 2).size == 0
+
+
+def test_the_held_drop_setup_steps_the_lr_down_once_inside_its_window_and_holds_it_on_the_laws_curves():
+    config = held_setup(PriorConfig(), 14000.0)
+    assert all((w > 0) == (name in LAWS) for name, w in zip(SOURCES, config.source_weights))
+    batch = sample(torch.Generator().manual_seed(0), 32, 100, config=config)
+    cases = held_cases(batch)
+    assert len(cases) == 32
+    x, lr = batch.x.double().numpy(), batch.lr.double().numpy()
+    for i, after in cases:
+        share = lr[i, after:] / lr[i].max()
+        assert np.ptp(share) < 1e-6 and HELD_FACTORS[0] - 1e-6 <= share[0] <= HELD_FACTORS[1] + 1e-6  # one drop, held
+        before, at = x[i, after - 1] / x[i, -1], x[i, after] / x[i, -1]  # the drop lies between them (points 1 % apart)
+        assert HELD_STARTS[0] - 0.02 <= before < HELD_STARTS[1] and HELD_STARTS[0] <= at <= HELD_STARTS[1] + 0.02
+    assert np.all(drops(batch, cases) > 0)  # a held drop still lowers the loss to the end
