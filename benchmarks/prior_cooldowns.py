@@ -175,10 +175,10 @@ def held_cases(batch) -> list[tuple[int, int]]:
     return cases
 
 
-def held_row(model, prior, steps: float, n: int, seed: int) -> str:
+def held_row(model, prior, steps: float, n: int, seed: int, *, noise: float = SETUP_NOISE) -> str:
     """PIT of the final value and median predicted over true fall (from the last point before the drop) on ``n``
     curves of :func:`held_setup`, the network given the points before the drop and the whole schedule."""
-    batch = sample(torch.Generator().manual_seed(seed), n, 100, config=held_setup(prior, steps))
+    batch = sample(torch.Generator().manual_seed(seed), n, 100, config=held_setup(prior, steps, noise=noise))
     cases = held_cases(batch)
     predictions = setup_predictions(model, batch, cases)
     y = batch.y.double().numpy()
@@ -274,11 +274,11 @@ def main() -> None:
     lengths = (1000.0, 2000.0, 4000.0, 8000.0, 16000.0, 24000.0, 32000.0, 64000.0, 200000.0, 1e6)
     print("\n".join(growth_rows(model, prior, lengths, args.setup_curves, args.seed, noise=args.noise)))
     held = f"a step to {HELD_FACTORS[0]:g}-{HELD_FACTORS[1]:g} of the peak at {HELD_STARTS[0]:g}-{HELD_STARTS[1]:g} of the run"
-    print(f"\nA held drop ({held}, kept to the end; the laws at the model's source weights, the setup otherwise as above):")
+    print(f"\nA held drop ({held}, kept to the end; the laws at the model's source weights, logging and noise as above):")
     print("| run length (steps) | curves | PIT mean | PIT median | below 5 % | predicted / true fall, median |")
     print("|---|---|---|---|---|---|")
     for steps in (4000.0, 14000.0, 24000.0):
-        print(held_row(model, prior, steps, args.setup_curves, args.seed))
+        print(held_row(model, prior, steps, args.setup_curves, args.seed, noise=args.noise))
 
 
 if __name__ == "__main__":
