@@ -179,24 +179,24 @@ def held_row(model, prior, steps: float, n: int, seed: int, *, noise: float = SE
     """PIT of the final value and median predicted over true fall (from the last point before the drop) on ``n``
     curves of :func:`held_setup`, the network given the points before the drop and the whole schedule."""
     batch = sample(torch.Generator().manual_seed(seed), n, 100, config=held_setup(prior, steps, noise=noise))
-    cases = held_cases(batch)
+    return pit_row(model, batch, held_cases(batch), steps)
+
+
+def pit_row(model, batch, cases, steps: float) -> str:
+    """A table row of the cases of a setup's batch: how many, the final value's PIT (mean, median, share below 5 %) and
+    the median predicted over true drop from the last point before the lr falls (:func:`drops`)."""
     predictions = setup_predictions(model, batch, cases)
     y = batch.y.double().numpy()
     p = np.asarray([float(pred.cdf([y[i, -1]])[0]) for (i, _), pred in zip(cases, predictions)])
-    fall = drops(batch, cases, predictions) / drops(batch, cases)
-    return f"| {steps:,.0f} | {len(p)} | {p.mean():.2f} | {np.median(p):.2f} | {np.mean(p < 0.05):.2f} | {np.median(fall):.2f} |"
+    drop = drops(batch, cases, predictions) / drops(batch, cases)
+    return f"| {steps:,.0f} | {len(p)} | {p.mean():.2f} | {np.median(p):.2f} | {np.mean(p < 0.05):.2f} | {np.median(drop):.2f} |"
 
 
 def wsd_setup_row(model, prior, steps: float, n: int, seed: int, *, shape: str = "linear", cooldown: float = 0.2,
                   noise: float = SETUP_NOISE) -> str:  # fmt: skip
     config = wsd_setup(prior, steps, shape=shape, cooldown=cooldown, noise=noise)
     batch = sample(torch.Generator().manual_seed(seed), n, 170, config=config)
-    cases = setup_cases(batch, cooldown)
-    predictions = setup_predictions(model, batch, cases)
-    y = batch.y.double().numpy()
-    p = np.asarray([float(pred.cdf([y[i, -1]])[0]) for (i, _), pred in zip(cases, predictions)])
-    drop = drops(batch, cases, predictions) / drops(batch, cases)
-    return f"| {steps:,.0f} | {len(p)} | {p.mean():.2f} | {np.median(p):.2f} | {np.mean(p < 0.05):.2f} | {np.median(drop):.2f} |"
+    return pit_row(model, batch, setup_cases(batch, cooldown), steps)
 
 
 def growth_rows(model, prior, lengths, n: int, seed: int, *, reference: float = 24000.0, noise: float = SETUP_NOISE) -> list[str]:
